@@ -1,0 +1,9 @@
+//! regtrust: keeps nodes able to pull from registries that use a private CA.
+//!
+//! Layout (one module per concept):
+//! - `host`: a validated registry host (`harbor.local:8443`), parsed once at the edge.
+//! - `pull_secret`: pull-secret files and mounted Secret dirs, read the way kubelet reads them.
+//! - `ca`: CA bundle validation and certificate facts.
+//! - `trust`: the runtimes' trust-dir layouts, a pure `plan`, an `apply` that writes, the
+//!   ownership `ledger`, and containerd config checks.
+//! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
