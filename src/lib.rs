@@ -7,3 +7,6 @@
 //! - `trust`: the runtimes' trust-dir layouts, a pure `plan`, an `apply` that writes, the
 //!   ownership `ledger`, and containerd config checks.
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
+
+pub mod host;
+pub mod report;

@@ -1,0 +1,390 @@
+//! The `regtrust.report/v1` document (SPEC, Report document): the one data model that
+//! `sync`, `probe`, the agent's pushes, `/report` and the aggregator all speak. It owns the
+//! wire names of verdicts and trust states; it does not decide them (`trust` and `probe` do).
+//! A report never carries credentials, tokens or key material: nothing here has a field
+//! for them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+pub const SCHEMA: &str = "regtrust.report/v1";
+
+/// Probe verdicts, worst last (the order `worst` relies on). The wire codes are written
+/// once, here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    /// Not probed yet (a sync-only report).
+    Unknown,
+    AuthFailed,
+    NotARegistry,
+    RegistryError,
+    Timeout,
+    ConnectionRefused,
+    DnsError,
+    TlsError,
+    LegacyCommonName,
+    HostnameMismatch,
+    Expired,
+    UnknownAuthority,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 13] = [
+        Verdict::Ok,
+        Verdict::Unknown,
+        Verdict::AuthFailed,
+        Verdict::NotARegistry,
+        Verdict::RegistryError,
+        Verdict::Timeout,
+        Verdict::ConnectionRefused,
+        Verdict::DnsError,
+        Verdict::TlsError,
+        Verdict::LegacyCommonName,
+        Verdict::HostnameMismatch,
+        Verdict::Expired,
+        Verdict::UnknownAuthority,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Unknown => "unknown",
+            Verdict::AuthFailed => "auth_failed",
+            Verdict::NotARegistry => "not_a_registry",
+            Verdict::RegistryError => "registry_error",
+            Verdict::Timeout => "timeout",
+            Verdict::ConnectionRefused => "connection_refused",
+            Verdict::DnsError => "dns_error",
+            Verdict::TlsError => "tls_error",
+            Verdict::LegacyCommonName => "legacy_common_name",
+            Verdict::HostnameMismatch => "hostname_mismatch",
+            Verdict::Expired => "expired",
+            Verdict::UnknownAuthority => "unknown_authority",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Verdict::Ok | Verdict::Unknown)
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The state of one trust file after a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustState {
+    Installed,
+    Unchanged,
+    Conflict,
+    Error,
+    Missing,
+    Removed,
+}
+
+impl TrustState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustState::Installed => "installed",
+            TrustState::Unchanged => "unchanged",
+            TrustState::Conflict => "conflict",
+            TrustState::Error => "error",
+            TrustState::Missing => "missing",
+            TrustState::Removed => "removed",
+        }
+    }
+
+    /// States that need an operator (exit code 1).
+    pub fn needs_attention(self) -> bool {
+        matches!(
+            self,
+            TrustState::Conflict | TrustState::Error | TrustState::Missing
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub node: String,
+    pub agent_version: String,
+    /// RFC 3339.
+    pub generated_at: String,
+    pub registries: Vec<RegistryReport>,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryReport {
+    pub host: String,
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub trust: Vec<TrustEntry>,
+    #[serde(default)]
+    pub probes: Vec<ProbeEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<CaSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustEntry {
+    pub runtime: String,
+    pub path: String,
+    pub state: TrustState,
+    #[serde(default)]
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeEntry {
+    pub runtime: String,
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cause: String,
+    #[serde(default)]
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub server_chain: Vec<ChainCert>,
+    /// Days until the server leaf expires (negative once expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_days_left: Option<i64>,
+    /// Anything the admin should know even when the verdict is ok (expiry within 30 days).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainCert {
+    pub subject: String,
+    pub issuer: String,
+    pub sha256: String,
+    pub not_after: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaSummary {
+    pub source: String,
+    pub certificates: Vec<CaCert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaCert {
+    pub subject: String,
+    pub sha256: String,
+    pub not_after: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_left: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The file, host or config the problem is about.
+    pub source: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(source: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            source: source.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// RFC 3339 in UTC with whole seconds, the way every timestamp in the report is written.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+impl Report {
+    pub fn new(node: impl Into<String>, now: time::OffsetDateTime) -> Self {
+        Report {
+            schema: SCHEMA.to_string(),
+            node: node.into(),
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            generated_at: rfc3339(now),
+            registries: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Exit code 1 (SPEC): a verdict other than ok, a conflict, an invalid input.
+    pub fn needs_attention(&self) -> bool {
+        !self.problems.is_empty()
+            || self.registries.iter().any(|r| {
+                r.verdict.is_failure() || r.trust.iter().any(|t| t.state.needs_attention())
+            })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Parse and check a report the way the aggregator must: the schema and every fixed key.
+    pub fn from_json(bytes: &[u8]) -> Result<Report, String> {
+        let r: Report = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if r.schema != SCHEMA {
+            return Err(format!("schema is {:?}, expected {SCHEMA:?}", r.schema));
+        }
+        if r.node.trim().is_empty() {
+            return Err("node is empty".into());
+        }
+        time::OffsetDateTime::parse(
+            &r.generated_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|e| format!("generated_at {:?} is not RFC 3339: {e}", r.generated_at))?;
+        Ok(r)
+    }
+
+    /// Text for people: one line per registry and runtime, then the problems.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for r in &self.registries {
+            for t in &r.trust {
+                let detail = if t.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", t.detail)
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:<11} {:<10} {}{}",
+                    r.host,
+                    t.runtime,
+                    t.state.as_str(),
+                    t.path,
+                    detail
+                );
+            }
+            for p in &r.probes {
+                let msg = if p.message.is_empty() {
+                    String::new()
+                } else {
+                    format!("  {}", p.message)
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:<11} {:<10}{}",
+                    r.host,
+                    p.runtime,
+                    p.verdict.as_str(),
+                    msg
+                );
+                for w in &p.warnings {
+                    let _ = writeln!(out, "{:<28} {:<11} warning: {w}", "", "");
+                }
+                if !p.fix.is_empty() {
+                    let _ = writeln!(out, "{:<28} {:<11} fix: {}", "", "", p.fix);
+                }
+            }
+        }
+        if !self.problems.is_empty() {
+            let _ = writeln!(out, "problems:");
+            for p in &self.problems {
+                let _ = writeln!(out, "  {}: {}", p.source, p.message);
+            }
+        }
+        out
+    }
+}
+
+/// The worst of a set of verdicts (`Unknown` when empty).
+pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    verdicts.into_iter().max().unwrap_or(Verdict::Unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_codes_round_trip() {
+        for v in Verdict::ALL {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{}\"", v.as_str()));
+        }
+    }
+
+    #[test]
+    fn worst_prefers_trust_failures() {
+        assert_eq!(
+            worst([Verdict::Ok, Verdict::UnknownAuthority]),
+            Verdict::UnknownAuthority
+        );
+        assert_eq!(worst([Verdict::Ok, Verdict::Ok]), Verdict::Ok);
+        assert_eq!(worst([]), Verdict::Unknown);
+    }
+
+    #[test]
+    fn json_has_the_fixed_keys() {
+        let mut r = Report::new("node-1", time::OffsetDateTime::UNIX_EPOCH);
+        r.registries.push(RegistryReport {
+            host: "harbor.local".into(),
+            verdict: Verdict::Ok,
+            message: String::new(),
+            trust: vec![TrustEntry {
+                runtime: "docker".into(),
+                path: "/etc/docker/certs.d/harbor.local/ca.crt".into(),
+                state: TrustState::Installed,
+                detail: String::new(),
+            }],
+            probes: vec![],
+            ca: None,
+        });
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        for k in [
+            "schema",
+            "node",
+            "agent_version",
+            "generated_at",
+            "registries",
+            "problems",
+        ] {
+            assert!(v.get(k).is_some(), "{k}");
+        }
+        assert_eq!(v["generated_at"], "1970-01-01T00:00:00Z");
+        assert_eq!(v["registries"][0]["trust"][0]["state"], "installed");
+        assert_eq!(Report::from_json(r.to_json().as_bytes()).unwrap(), r);
+    }
+
+    #[test]
+    fn from_json_rejects_bad_documents() {
+        let cases = [
+            "",
+            "{",
+            "[]",
+            r#"{"schema":"regtrust.report/v1"}"#,
+            r#"{"schema":"other","node":"n","agent_version":"1","generated_at":"1970-01-01T00:00:00Z","registries":[],"problems":[]}"#,
+            r#"{"schema":"regtrust.report/v1","node":"","agent_version":"1","generated_at":"1970-01-01T00:00:00Z","registries":[],"problems":[]}"#,
+            r#"{"schema":"regtrust.report/v1","node":"n","agent_version":"1","generated_at":"yesterday","registries":[],"problems":[]}"#,
+            r#"{"schema":"regtrust.report/v1","node":"n","agent_version":"1","generated_at":"1970-01-01T00:00:00Z","registries":[{"host":"h","verdict":"great"}],"problems":[]}"#,
+        ];
+        for c in cases {
+            assert!(Report::from_json(c.as_bytes()).is_err(), "{c}");
+        }
+    }
+}
