@@ -1,1 +1,27 @@
-fn main() {}
+//! The `regtrust` binary: parse, set up logging, dispatch, map the outcome to an exit code
+//! (0 all good, 1 something needs attention, 2 usage or configuration error).
+
+use clap::Parser;
+use regtrust::cli::{Cli, Command, LogFormat};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let code = match cli.command {
+        Command::Sync(args) => regtrust::sync::run_cli(&args),
+    };
+    ExitCode::from(code)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,82 @@
+//! Command-line surface (SPEC, Subcommands): every flag also reads `REGTRUST_<FLAG>`.
+//! Only parsing lives here; each subcommand's work lives in its own module.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "regtrust",
+    version,
+    about = "Install private registry CAs where container runtimes read them, and say which node cannot pull from which registry and why."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "REGTRUST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One pass: read inputs, validate, install CAs into the runtimes' trust dirs, remove
+    /// stale ones regtrust owns; print the result.
+    Sync(SyncArgs),
+}
+
+/// The inputs and outputs shared by `sync`, `probe` and `agent` (SPEC, Inputs and Outputs).
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// A pull secret: a dockerconfigjson / config.json / legacy dockercfg file, or a mounted
+    /// Secret directory. Repeatable; in the environment, a comma-separated list.
+    #[arg(
+        long = "pull-secret",
+        env = "REGTRUST_PULL_SECRET",
+        value_delimiter = ','
+    )]
+    pub pull_secret: Vec<PathBuf>,
+    /// `[HOST=]PATH`: a PEM bundle, or a directory holding `ca.crt`. With `HOST=` it applies to
+    /// that host and manages it; without, to every managed host with no host-specific CA.
+    #[arg(long = "ca", env = "REGTRUST_CA", value_delimiter = ',')]
+    pub ca: Vec<String>,
+    /// Manage (and probe) a host that no pull secret names. Repeatable.
+    #[arg(long = "registry", env = "REGTRUST_REGISTRY", value_delimiter = ',')]
+    pub registry: Vec<String>,
+    /// Where the node's filesystem is mounted (`/host` in the DaemonSet).
+    #[arg(long, env = "REGTRUST_HOST_ROOT", default_value = "/")]
+    pub host_root: PathBuf,
+    /// Where the ownership ledger lives (default `<host-root>/var/lib/regtrust`).
+    #[arg(long, env = "REGTRUST_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// `auto` (each runtime whose etc dir exists under the host root) or a comma list of
+    /// `docker`, `containerd`, `crio`.
+    #[arg(long, env = "REGTRUST_RUNTIME", default_value = "auto")]
+    pub runtime: String,
+    /// Take over foreign trust files whose certificates differ (otherwise a conflict).
+    #[arg(long, env = "REGTRUST_REPLACE_FOREIGN")]
+    pub replace_foreign: bool,
+    /// The node name written into reports (default `$NODE_NAME`, then the hostname).
+    #[arg(long, env = "REGTRUST_NODE_NAME")]
+    pub node_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
