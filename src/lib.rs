@@ -8,7 +8,10 @@
 //!   ownership `ledger`, and containerd config checks.
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
 
+pub mod ca;
 pub mod cli;
 pub mod host;
+pub mod pull_secret;
 pub mod report;
 pub mod sync;
+pub mod trust;

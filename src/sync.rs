@@ -1,9 +1,401 @@
-//! One sync pass: inputs → validated bundles → plan → apply → report.
+//! One sync pass: read the inputs, validate them, work out the files every selected runtime
+//! should have, apply, check the runtime configs, and describe it all as a report.
+//! `regtrust sync` runs it once; the agent runs it on every change. Failing inputs are data
+//! in the report, not early returns: one bad file never stops the other registries.
 
-use crate::cli::SyncArgs;
+use crate::ca::CaBundle;
+use crate::cli::{InputArgs, Output, SyncArgs};
+use crate::host::RegistryHost;
+use crate::pull_secret::PullSecrets;
+use crate::report::{Problem, RegistryReport, Report, TrustEntry, TrustState, Verdict};
+use crate::trust::{apply, checks, layout, Runtime};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A configuration error: exit code 2, nothing written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--ca {value:?}: host {host:?}: {source}")]
+    CaHost {
+        value: String,
+        host: String,
+        source: crate::host::HostError,
+    },
+    #[error("--ca {0:?}: empty path")]
+    CaEmpty(String),
+    #[error("--registry {value:?}: {source}")]
+    Registry {
+        value: String,
+        source: crate::host::HostError,
+    },
+    #[error(transparent)]
+    Runtime(#[from] layout::RuntimeSpecError),
+    #[error("--host-root {0}: not a directory")]
+    HostRoot(PathBuf),
+}
+
+/// `--ca [HOST=]PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaSpec {
+    pub host: Option<RegistryHost>,
+    pub path: PathBuf,
+}
+
+impl CaSpec {
+    /// `HOST=PATH` when the part before the first `=` has no `/` (a path always has one
+    /// or is relative without `=`); otherwise the whole value is a path.
+    pub fn parse(value: &str) -> Result<CaSpec, ConfigError> {
+        if let Some((host, path)) = value.split_once('=') {
+            if !host.contains('/') && !host.is_empty() {
+                let host = RegistryHost::parse(host).map_err(|source| ConfigError::CaHost {
+                    value: value.to_string(),
+                    host: host.to_string(),
+                    source,
+                })?;
+                if path.is_empty() {
+                    return Err(ConfigError::CaEmpty(value.to_string()));
+                }
+                return Ok(CaSpec {
+                    host: Some(host),
+                    path: PathBuf::from(path),
+                });
+            }
+        }
+        if value.is_empty() {
+            return Err(ConfigError::CaEmpty(value.to_string()));
+        }
+        Ok(CaSpec {
+            host: None,
+            path: PathBuf::from(value),
+        })
+    }
+}
+
+/// The validated configuration of sync, probe and agent.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host_root: PathBuf,
+    pub state_dir: PathBuf,
+    pub runtimes: Vec<Runtime>,
+    pub replace_foreign: bool,
+    pub node: String,
+    pub pull_secrets: Vec<PathBuf>,
+    pub cas: Vec<CaSpec>,
+    pub registries: Vec<RegistryHost>,
+}
+
+impl Config {
+    pub fn from_args(a: &InputArgs) -> Result<Config, ConfigError> {
+        if !a.host_root.is_dir() {
+            return Err(ConfigError::HostRoot(a.host_root.clone()));
+        }
+        let cas =
+            a.ca.iter()
+                .map(|v| CaSpec::parse(v))
+                .collect::<Result<Vec<_>, _>>()?;
+        let registries = a
+            .registry
+            .iter()
+            .map(|v| {
+                RegistryHost::parse(v).map_err(|source| ConfigError::Registry {
+                    value: v.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let runtimes = layout::select_runtimes(&a.runtime, &a.host_root)?;
+        Ok(Config {
+            state_dir: a
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| a.host_root.join("var/lib/regtrust")),
+            host_root: a.host_root.clone(),
+            runtimes,
+            replace_foreign: a.replace_foreign,
+            node: node_name(a.node_name.as_deref()),
+            pull_secrets: a.pull_secret.clone(),
+            cas,
+            registries,
+        })
+    }
+}
+
+/// `--node-name`, else `$NODE_NAME` (clap reads both), else the kernel's hostname.
+pub fn node_name(flag: Option<&str>) -> String {
+    if let Some(n) = flag.filter(|n| !n.trim().is_empty()) {
+        return n.trim().to_string();
+    }
+    if let Ok(n) = std::env::var("NODE_NAME") {
+        if !n.trim().is_empty() {
+            return n.trim().to_string();
+        }
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The CA regtrust should install for a host.
+#[derive(Debug, Clone)]
+pub enum CaChoice {
+    /// No CA input applies: the runtime uses the system roots, regtrust installs nothing.
+    None,
+    Valid(Arc<CaBundle>),
+    /// The input applies but is invalid now: keep what is installed (last known good).
+    Invalid {
+        source: String,
+    },
+}
+
+/// Everything read from the inputs in one pass.
+#[derive(Debug)]
+pub struct Inputs {
+    pub hosts: BTreeMap<RegistryHost, CaChoice>,
+    pub secrets: PullSecrets,
+    pub problems: Vec<Problem>,
+    /// False when some input file could not be read at all (then nothing is stale).
+    pub complete: bool,
+}
+
+pub fn read_inputs(cfg: &Config) -> Inputs {
+    let secrets = PullSecrets::read_all(&cfg.pull_secrets);
+    let mut problems = secrets.problems.clone();
+    let mut complete = cfg.pull_secrets.iter().all(|p| readable(p));
+
+    let mut global: Option<CaChoice> = None;
+    let mut per_host: BTreeMap<RegistryHost, CaChoice> = BTreeMap::new();
+    for spec in &cfg.cas {
+        let choice = match CaBundle::read(&spec.path) {
+            Ok(b) => CaChoice::Valid(Arc::new(b)),
+            Err(e) => {
+                problems.push(Problem::new(
+                    spec.path.display().to_string(),
+                    format!("{e}; the last good CA stays installed"),
+                ));
+                complete = false;
+                CaChoice::Invalid {
+                    source: spec.path.display().to_string(),
+                }
+            }
+        };
+        match &spec.host {
+            Some(h) => {
+                per_host.insert(h.clone(), choice);
+            }
+            None => global = Some(choice),
+        }
+    }
+
+    let mut hosts: BTreeMap<RegistryHost, CaChoice> = BTreeMap::new();
+    let managed = secrets
+        .hosts
+        .keys()
+        .chain(cfg.registries.iter())
+        .chain(per_host.keys());
+    for h in managed {
+        let choice = per_host
+            .get(h)
+            .or(global.as_ref())
+            .cloned()
+            .unwrap_or(CaChoice::None);
+        hosts.insert(h.clone(), choice);
+    }
+    Inputs {
+        hosts,
+        secrets,
+        problems,
+        complete,
+    }
+}
+
+fn readable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok()
+}
+
+/// The result of one pass.
+pub struct SyncResult {
+    pub report: Report,
+    /// True when a file changed on disk.
+    pub wrote: bool,
+    pub inputs: Inputs,
+}
+
+pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
+    let inputs = read_inputs(cfg);
+    let mut targets = Vec::new();
+    let mut retained = BTreeSet::new();
+    for (host, choice) in &inputs.hosts {
+        match choice {
+            CaChoice::Valid(bundle) => {
+                let pem = bundle.to_pem();
+                for &rt in &cfg.runtimes {
+                    targets.extend(layout::targets_for(host, rt, &pem));
+                }
+            }
+            CaChoice::Invalid { .. } => {
+                retained.insert(host.to_string());
+            }
+            CaChoice::None => {}
+        }
+    }
+    let outcome = apply::apply(&apply::ApplyRequest {
+        host_root: &cfg.host_root,
+        state_dir: &cfg.state_dir,
+        targets: &targets,
+        retained_hosts: &retained,
+        remove_stale: inputs.complete,
+        replace_foreign: cfg.replace_foreign,
+    });
+    let wrote = outcome.files.iter().any(|f| f.wrote);
+
+    let mut report = Report::new(cfg.node.clone(), now);
+    let mut by_host: BTreeMap<String, RegistryReport> = BTreeMap::new();
+    for (host, choice) in &inputs.hosts {
+        let mut r = RegistryReport {
+            host: host.to_string(),
+            verdict: Verdict::Unknown,
+            message: String::new(),
+            trust: Vec::new(),
+            probes: Vec::new(),
+            ca: None,
+        };
+        match choice {
+            CaChoice::Valid(bundle) => {
+                r.ca = Some(bundle.summary(now));
+                for w in bundle.warnings(now) {
+                    report.problems.push(Problem::new(
+                        bundle.source().to_string(),
+                        format!("{w} (installed for {host}, but flagged)"),
+                    ));
+                }
+            }
+            CaChoice::Invalid { source } => {
+                r.trust = retained_entries(cfg, host, source);
+            }
+            CaChoice::None => {}
+        }
+        by_host.insert(host.to_string(), r);
+    }
+    for f in &outcome.files {
+        let r = by_host
+            .entry(f.host.clone())
+            .or_insert_with(|| RegistryReport {
+                host: f.host.clone(),
+                verdict: Verdict::Unknown,
+                message: "no longer managed".into(),
+                trust: Vec::new(),
+                probes: Vec::new(),
+                ca: None,
+            });
+        r.trust.push(TrustEntry {
+            runtime: f.runtime.clone(),
+            path: f.path.display().to_string(),
+            state: f.state,
+            detail: f.detail.clone(),
+        });
+    }
+    report.registries = by_host.into_values().collect();
+    report.problems.extend(inputs.problems.iter().cloned());
+    let hosts: Vec<RegistryHost> = inputs.hosts.keys().cloned().collect();
+    report
+        .problems
+        .extend(checks::check(&cfg.host_root, &cfg.runtimes, &hosts));
+    let ledger = apply_ledger_source(cfg);
+    report.problems.extend(
+        outcome
+            .ledger_problems
+            .iter()
+            .map(|m| Problem::new(ledger.clone(), m.clone())),
+    );
+    SyncResult {
+        report,
+        wrote,
+        inputs,
+    }
+}
+
+fn apply_ledger_source(cfg: &Config) -> String {
+    crate::trust::ledger::Ledger::path(&cfg.state_dir)
+        .display()
+        .to_string()
+}
+
+/// For a host whose CA input is invalid: say what stays installed.
+fn retained_entries(cfg: &Config, host: &RegistryHost, source: &str) -> Vec<TrustEntry> {
+    let mut out = Vec::new();
+    for &rt in &cfg.runtimes {
+        for dir_name in host.dir_names() {
+            let rel = layout::host_dir(rt, &dir_name).join(layout::CA_FILE);
+            let path = cfg.host_root.join(&rel);
+            let (state, detail) = match apply::observe(&cfg.host_root, &rel) {
+                crate::trust::plan::OnDisk::File { .. } => (
+                    TrustState::Unchanged,
+                    format!("CA input {source} is invalid; the last good CA stays installed"),
+                ),
+                _ => (
+                    TrustState::Missing,
+                    format!("CA input {source} is invalid and no CA was installed before"),
+                ),
+            };
+            out.push(TrustEntry {
+                runtime: rt.as_str().to_string(),
+                path: path.display().to_string(),
+                state,
+                detail,
+            });
+        }
+    }
+    out
+}
 
 /// Run `regtrust sync` and return the process exit code.
-pub fn run_cli(_args: &SyncArgs) -> u8 {
-    eprintln!("regtrust sync: not implemented yet");
-    2
+pub fn run_cli(args: &SyncArgs) -> u8 {
+    let cfg = match Config::from_args(&args.inputs) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("regtrust sync: {e}");
+            return 2;
+        }
+    };
+    let result = sync_once(&cfg, time::OffsetDateTime::now_utc());
+    match args.output {
+        Output::Json => println!("{}", result.report.to_json()),
+        Output::Text => print!("{}", result.report.to_text()),
+    }
+    u8::from(result.report.needs_attention())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_spec_forms() {
+        let ok = [
+            (
+                "harbor.local=/ca/ca.crt",
+                Some("harbor.local"),
+                "/ca/ca.crt",
+            ),
+            (
+                "harbor.local:8443=ca.pem",
+                Some("harbor.local:8443"),
+                "ca.pem",
+            ),
+            ("/etc/regtrust/ca", None, "/etc/regtrust/ca"),
+            ("./dir=with=equals/ca.crt", None, "./dir=with=equals/ca.crt"),
+            ("ca.crt", None, "ca.crt"),
+        ];
+        for (v, host, path) in ok {
+            let s = CaSpec::parse(v).unwrap();
+            assert_eq!(s.host.as_ref().map(|h| h.as_str()), host, "{v}");
+            assert_eq!(s.path, PathBuf::from(path), "{v}");
+        }
+        for bad in ["", "harbor.local=", "a b=ca.crt", "..=ca.crt"] {
+            assert!(CaSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

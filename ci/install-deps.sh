@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the real parts the tests run against (Debian packages), only those missing.
+# Idempotent and quiet when everything is present; needs root (CI runs as root).
+set -euo pipefail
+
+# command-to-check:package
+wanted=(
+  docker-registry:docker-registry
+  skopeo:skopeo
+  containerd:containerd
+  ctr:containerd
+  openssl:openssl
+  htpasswd:apache2-utils
+  inotifywait:inotify-tools
+  hyperfine:hyperfine
+  /usr/bin/time:time
+)
+
+missing=()
+for pair in "${wanted[@]}"; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+# Extra package lists contributed by other parts of the project (one package per line).
+for list in ci/apt-packages.d/*.txt; do
+  [ -e "$list" ] || continue
+  while read -r pkg cmd; do
+    [ -n "${pkg:-}" ] && [ "${pkg#\#}" = "$pkg" ] || continue
+    command -v "${cmd:-$pkg}" >/dev/null 2>&1 || missing+=("$pkg")
+  done <"$list"
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

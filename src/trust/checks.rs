@@ -1,0 +1,310 @@
+//! Runtime-config problems that make a correctly written CA useless, each with its fix
+//! (issue 2 item 5; facts: semantics-trust.md §1–3, §7; runtime-lab-facts.md traps 2–6).
+//! Read-only: this module never writes.
+
+use super::layout::{host_dir, Runtime, CA_FILE};
+use crate::ca;
+use crate::host::RegistryHost;
+use crate::report::Problem;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// containerd's CRI reads certs.d only through `config_path` (1.x and 2.x keys).
+const CRI_V1_KEY: [&str; 3] = ["plugins", "io.containerd.grpc.v1.cri", "registry"];
+const CRI_V2_KEY: [&str; 3] = ["plugins", "io.containerd.cri.v1.images", "registry"];
+const CONTAINERD_CERTS_D: &str = "/etc/containerd/certs.d";
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+pub fn check(host_root: &Path, runtimes: &[Runtime], hosts: &[RegistryHost]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if runtimes.contains(&Runtime::Containerd) {
+        out.extend(containerd_config(host_root));
+    }
+    for host in hosts {
+        for dir_name in host.dir_names() {
+            for &rt in runtimes {
+                host_dir_files(host_root, rt, &dir_name, &mut out);
+            }
+            if runtimes.contains(&Runtime::Containerd) {
+                if let Some(port) = host.port() {
+                    let host_only = &dir_name[..dir_name.len() - port.len() - 1];
+                    let mangled = host_dir(Runtime::Containerd, &format!("{host_only}_{port}_"));
+                    if host_root.join(&mangled).exists() {
+                        out.push(Problem::new(
+                            display(host_root, &mangled),
+                            format!(
+                                "containerd reads this dir before {dir_name}/ (hosts dir lookup is <host>_<port>_, then <host>:<port>), \
+                                 so it shadows the CA regtrust installs; fix: remove it or move its files into {dir_name}/"
+                            ),
+                        ));
+                    }
+                }
+            }
+            if runtimes.contains(&Runtime::Docker) || runtimes.contains(&Runtime::Crio) {
+                let home = Path::new("root/.config/containers/certs.d").join(&dir_name);
+                if host_root.join(&home).exists() {
+                    out.push(Problem::new(
+                        display(host_root, &home),
+                        "CRI-O, podman and skopeo running as root read this dir first and ignore /etc/containers/certs.d \
+                         and /etc/docker/certs.d for this host; fix: remove it, or put the CA there too",
+                    ));
+                }
+            }
+            if runtimes.contains(&Runtime::Docker) && !runtimes.contains(&Runtime::Crio) {
+                let crio = host_dir(Runtime::Crio, &dir_name);
+                if host_root.join(&crio).is_dir() {
+                    out.push(Problem::new(
+                        display(host_root, &crio),
+                        "this dir exists (even empty, it counts) so CRI-O, podman and skopeo never read \
+                         /etc/docker/certs.d for this host; fix: add crio to --runtime, or remove the dir",
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn display(host_root: &Path, rel: &Path) -> String {
+    host_root.join(rel).display().to_string()
+}
+
+/// Stray client-cert halves break Docker and containers/image for the whole host; an
+/// unparsable `*.crt` breaks containerd for the whole host (runtime-lab-facts traps 3, 5).
+fn host_dir_files(host_root: &Path, rt: Runtime, dir_name: &str, out: &mut Vec<Problem>) {
+    let dir = host_root.join(host_dir(rt, dir_name));
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let has = |n: &str| names.iter().any(|x| x == n);
+    for name in &names {
+        let path = dir.join(name);
+        if let Some(stem) = name.strip_suffix(".key") {
+            if !has(&format!("{stem}.cert")) {
+                out.push(Problem::new(
+                    path.display().to_string(),
+                    format!(
+                        "a key with no {stem}.cert beside it: Docker, CRI-O, podman and skopeo fail every pull from this \
+                         host (missing client certificate {stem}.cert for key {name}); fix: remove it (a CA needs no key on a node)"
+                    ),
+                ));
+            }
+        } else if let Some(stem) = name.strip_suffix(".cert") {
+            if !has(&format!("{stem}.key")) {
+                out.push(Problem::new(
+                    path.display().to_string(),
+                    format!(
+                        "a client certificate with no {stem}.key: Docker, CRI-O, podman and skopeo fail every pull from this host \
+                         (a CA must be named *.crt, not *.cert); fix: rename it to {stem}.crt if it is a CA"
+                    ),
+                ));
+            }
+        } else if name.ends_with(".crt") && name != CA_FILE && rt == Runtime::Containerd {
+            if let Some(why) = unloadable(&path) {
+                out.push(Problem::new(
+                    path.display().to_string(),
+                    format!(
+                        "{why}: containerd fails every pull from this host (unable to load CA cert); \
+                         fix: remove it or replace it with a PEM certificate"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Why a `*.crt` would load no certificate in a Go runtime, if it would not.
+fn unloadable(path: &Path) -> Option<String> {
+    let meta = fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    if meta.len() > ca::MAX_CA_BYTES {
+        return Some(format!("{} bytes, larger than any CA bundle", meta.len()));
+    }
+    let bytes = fs::read(path).ok()?;
+    if ca::go_loadable_certs(&bytes).is_empty() {
+        Some("holds no certificate a Go runtime can load".into())
+    } else {
+        None
+    }
+}
+
+/// containerd's `config.toml`: certs.d is used only when the CRI registry `config_path` is
+/// set, and 2.1/2.2 transfer-service pulls ignore a colon list (semantics-trust.md §2.1).
+pub fn containerd_config(host_root: &Path) -> Vec<Problem> {
+    let rel = PathBuf::from("etc/containerd/config.toml");
+    let path = host_root.join(&rel);
+    let source = path.display().to_string();
+    let fix = format!(
+        "set config_path = \"{CONTAINERD_CERTS_D}\" under [plugins.\"io.containerd.grpc.v1.cri\".registry] \
+         (containerd 1.x) or [plugins.\"io.containerd.cri.v1.images\".registry] (2.x), then restart containerd"
+    );
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return vec![Problem::new(
+                source,
+                format!("missing, so the CRI registry config_path is unset and kubelet pulls ignore {CONTAINERD_CERTS_D}; fix: {fix}"),
+            )]
+        }
+        Err(e) => return vec![Problem::new(source, format!("cannot read: {e}"))],
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return vec![Problem::new(
+            source,
+            format!("{} bytes; not read", meta.len()),
+        )];
+    }
+    let text = match fs::read(&path).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        Ok(Err(_)) => return vec![Problem::new(source, "not UTF-8; not read")],
+        Err(e) => return vec![Problem::new(source, format!("cannot read: {e}"))],
+    };
+    let doc: toml::Table = match toml::from_str(&text) {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![Problem::new(
+                source,
+                format!("does not parse as TOML: {}", e.message()),
+            )]
+        }
+    };
+    let lookup = |key: &[&str]| -> Option<toml::Value> {
+        let mut v = doc.get(key[0])?;
+        for k in &key[1..] {
+            v = v.get(*k)?;
+        }
+        v.get("config_path").cloned()
+    };
+    let value = lookup(&CRI_V2_KEY).or_else(|| lookup(&CRI_V1_KEY));
+    let config_path = match value {
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => s,
+        Some(_) | None => {
+            return vec![Problem::new(
+                source,
+                format!("the CRI registry config_path is unset, so kubelet pulls ignore {CONTAINERD_CERTS_D}; fix: {fix}"),
+            )]
+        }
+    };
+    let roots: Vec<&str> = config_path.split(':').filter(|s| !s.is_empty()).collect();
+    let mut out = Vec::new();
+    if !roots
+        .iter()
+        .any(|r| r.trim_end_matches('/') == CONTAINERD_CERTS_D)
+    {
+        out.push(Problem::new(
+            source.clone(),
+            format!(
+                "config_path = {config_path:?} does not include {CONTAINERD_CERTS_D}, where regtrust installs; fix: {fix}"
+            ),
+        ));
+    } else if roots.len() > 1 {
+        out.push(Problem::new(
+            source,
+            format!(
+                "config_path = {config_path:?} is a list: containerd 2.1/2.2 transfer-service pulls take it as one \
+                 literal dir and silently ignore certs.d (containerd issues #12415, #12808); fix: {fix}"
+            ),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (p, content) in files {
+            let path = dir.path().join(p);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            if p.ends_with('/') {
+                fs::create_dir_all(&path).unwrap();
+            } else {
+                fs::write(path, content).unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn containerd_config_cases() {
+        let cases: [(&str, Option<&str>); 7] = [
+            ("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n", None),
+            ("version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n", None),
+            ("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"\"\n", Some("unset")),
+            ("version = 2\n", Some("unset")),
+            ("version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d:/etc/docker/certs.d'\n", Some("is a list")),
+            ("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/docker/certs.d\"\n", Some("does not include")),
+            ("version = [[[", Some("does not parse")),
+        ];
+        for (text, want) in cases {
+            let root = root_with(&[("etc/containerd/config.toml", text)]);
+            let got = containerd_config(root.path());
+            match want {
+                None => assert!(got.is_empty(), "{text}: {got:?}"),
+                Some(w) => assert!(
+                    got.len() == 1
+                        && got[0].message.contains(w)
+                        && got[0].source.ends_with("config.toml"),
+                    "{text}: {got:?}"
+                ),
+            }
+        }
+        let empty = tempfile::tempdir().unwrap();
+        assert!(containerd_config(empty.path())[0]
+            .message
+            .starts_with("missing"));
+    }
+
+    #[test]
+    fn host_dir_problems() {
+        let root = root_with(&[
+            ("etc/containerd/config.toml", "[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n"),
+            ("etc/docker/certs.d/h:5000/ca.key", "k"),
+            ("etc/docker/certs.d/h:5000/client.cert", "c"),
+            ("etc/docker/certs.d/h:5000/pair.cert", "c"),
+            ("etc/docker/certs.d/h:5000/pair.key", "k"),
+            ("etc/containerd/certs.d/h:5000/junk.crt", "not a cert"),
+            ("etc/containerd/certs.d/h_5000_/", ""),
+            ("root/.config/containers/certs.d/h:5000/", ""),
+            ("etc/containers/certs.d/h:5000/", ""),
+        ]);
+        let host = RegistryHost::parse("h:5000").unwrap();
+        let got = check(
+            root.path(),
+            &[Runtime::Docker, Runtime::Containerd],
+            &[host],
+        );
+        let has = |path_end: &str, text: &str| {
+            got.iter()
+                .any(|p| p.source.ends_with(path_end) && p.message.contains(text))
+        };
+        assert!(
+            has("h:5000/ca.key", "missing client certificate"),
+            "{got:#?}"
+        );
+        assert!(has("h:5000/client.cert", "*.crt, not *.cert"), "{got:#?}");
+        assert!(!got.iter().any(|p| p.source.contains("pair.")), "{got:#?}");
+        assert!(has("junk.crt", "containerd fails every pull"), "{got:#?}");
+        assert!(has("h_5000_", "shadows"), "{got:#?}");
+        assert!(
+            has(
+                "root/.config/containers/certs.d/h:5000",
+                "read this dir first"
+            ),
+            "{got:#?}"
+        );
+        assert!(
+            has("etc/containers/certs.d/h:5000", "add crio to --runtime"),
+            "{got:#?}"
+        );
+        assert_eq!(got.len(), 6, "{got:#?}");
+    }
+}
