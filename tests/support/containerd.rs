@@ -129,8 +129,9 @@ pub fn write_hosts_toml(hosts_dir: &Path, host: &str, ca: Option<&Path>) -> Path
     let dir = hosts_dir.join(host);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     let url = format!("https://{host}");
-    // A host table is required: containerd 1.6 ignores a hosts.toml without one and falls
-    // back to the Docker layout (plain HTTP for loopback hosts).
+    // The host table is required: containerd 1.6 (go-toml v1, `getSortedHosts`) rejects a
+    // hosts.toml without one, even with a top-level `ca`, and falls back to the Docker layout
+    // (plain HTTP to a loopback host: "400 Bad Request"). Seen here with Debian's 1.6.20.
     let mut toml = format!(
         "server = {}\n\n[host.{}]\n  capabilities = [\"pull\", \"resolve\"]\n",
         q(&url),
