@@ -92,7 +92,7 @@ impl Node<'_> {
     }
 }
 
-/// The `state` of each runtime's trust entry for `host` in a report document.
+/// The `state` of each runtime's `ca.crt` entry for `host` in a report document.
 fn trust_states(report: &Value, host: &str) -> BTreeMap<String, String> {
     assert_eq!(report["schema"], "regtrust.report/v1", "report: {report:#}");
     let registry = report["registries"]
@@ -103,6 +103,7 @@ fn trust_states(report: &Value, host: &str) -> BTreeMap<String, String> {
         .as_array()
         .unwrap_or_else(|| panic!("registry {host} has no trust list: {report:#}"))
         .iter()
+        .filter(|t| t["path"].as_str().unwrap_or_default().ends_with("/ca.crt"))
         .map(|t| {
             (
                 t["runtime"].as_str().unwrap_or_default().to_string(),
@@ -165,6 +166,13 @@ fn sync_makes_every_runtime_pull_through_a_ca_rotation() {
     registry.push_tiny_image(Some(&ca_a.cert_path));
 
     let host_root = tempfile::tempdir().unwrap();
+    // A node whose containerd reads certs.d, as regtrust asks (otherwise sync reports it).
+    std::fs::create_dir_all(host_root.path().join("etc/containerd")).unwrap();
+    std::fs::write(
+        host_root.path().join("etc/containerd/config.toml"),
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
+    )
+    .unwrap();
     let inputs = tempfile::tempdir().unwrap();
     let ca_input = ca_a.write_to(inputs.path(), "harbor-ca.pem");
     let node = Node {
