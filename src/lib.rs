@@ -8,6 +8,7 @@
 //!   ownership `ledger`, and containerd config checks.
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
 
+pub mod ca;
 pub mod cli;
 pub mod host;
 pub mod report;
