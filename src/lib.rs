@@ -11,5 +11,6 @@
 pub mod ca;
 pub mod cli;
 pub mod host;
+pub mod pull_secret;
 pub mod report;
 pub mod sync;
