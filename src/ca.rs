@@ -643,9 +643,10 @@ fn pem_error_detail(e: &pem::Error) -> String {
 /// Docker and CRI-O then silently use what loaded; containerd fails the host when nothing did.
 pub fn go_loadable_certs(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
+    let ends = GoEnds::new(bytes);
     let mut rest = bytes;
     while !rest.is_empty() {
-        let Some((block, next)) = go_pem_decode(rest) else {
+        let Some((block, next)) = go_pem_decode(rest, &ends) else {
             break;
         };
         rest = next;
@@ -665,12 +666,44 @@ struct GoBlock<'a> {
     bytes: Vec<u8>,
 }
 
+const PEM_START: &[u8] = b"\n-----BEGIN ";
+const PEM_END: &[u8] = b"\n-----END ";
+const PEM_EOL: &[u8] = b"-----";
+
+/// Where every `\n-----END ` of the whole input is, found once. Go searches for the END
+/// line again from each BEGIN, which is quadratic on a hostile file of BEGIN lines; a
+/// lookup here keeps it linear with the same answers.
+struct GoEnds {
+    total: usize,
+    at: Vec<usize>,
+}
+
+impl GoEnds {
+    fn new(data: &[u8]) -> GoEnds {
+        let at = data
+            .windows(PEM_END.len())
+            .enumerate()
+            .filter(|(_, w)| *w == PEM_END)
+            .map(|(i, _)| i)
+            .collect();
+        GoEnds {
+            total: data.len(),
+            at,
+        }
+    }
+
+    /// `find(rest, PEM_END)`, for `rest` a suffix of the data.
+    fn find_in(&self, rest: &[u8]) -> Option<usize> {
+        let offset = self.total - rest.len();
+        let k = self.at.partition_point(|p| *p < offset);
+        self.at.get(k).map(|p| p - offset)
+    }
+}
+
 /// A port of Go's `encoding/pem.Decode` (src/encoding/pem/pem.go): the next block and the
-/// rest of the data after it, or None when no further block decodes.
-fn go_pem_decode(data: &[u8]) -> Option<(GoBlock<'_>, &[u8])> {
-    const PEM_START: &[u8] = b"\n-----BEGIN ";
-    const PEM_END: &[u8] = b"\n-----END ";
-    const PEM_EOL: &[u8] = b"-----";
+/// rest of the data after it, or None when no further block decodes. `data` is a suffix of
+/// the input `ends` was built from.
+fn go_pem_decode<'a>(data: &'a [u8], ends: &GoEnds) -> Option<(GoBlock<'a>, &'a [u8])> {
     let mut rest = data;
     loop {
         if rest.starts_with(&PEM_START[1..]) {
@@ -700,9 +733,10 @@ fn go_pem_decode(data: &[u8]) -> Option<(GoBlock<'_>, &[u8])> {
         let (end_index, end_trailer_index) = if !has_headers && rest.starts_with(&PEM_END[1..]) {
             (0, PEM_END.len() - 1)
         } else {
-            match find(rest, PEM_END) {
+            match ends.find_in(rest) {
                 Some(i) => (i, i + PEM_END.len()),
-                None => continue,
+                // Go would `continue`, but no later block can find an END either.
+                None => return None,
             }
         };
         let end_trailer = &rest[end_trailer_index..];
@@ -1300,6 +1334,18 @@ mod tests {
         ];
         for (case, bytes, want) in cases {
             assert_eq!(go_loadable_certs(&bytes), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn hostile_pem_stays_linear() {
+        // 1 MiB of BEGIN lines, with or without one END far away: quadratic in Go's
+        // algorithm, must finish promptly here (and load nothing).
+        let begins = "-----BEGIN A-----\n".repeat(55_000);
+        let with_end = format!("{begins}\n-----END B-----\n");
+        for bytes in [begins.as_bytes(), with_end.as_bytes()] {
+            assert!(go_loadable_certs(bytes).is_empty());
+            assert!(CaBundle::from_pem("x", bytes).is_err());
         }
     }
 
