@@ -289,8 +289,8 @@ impl CaBundle {
         if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
             notes.push(
                 "starts with a UTF-8 byte-order mark: Go's PEM decoder (docker, containerd, \
-                 CRI-O) would not see the first certificate (containerd refuses the file); \
-                 regtrust writes the certificates re-encoded without it"
+                 CRI-O) would not see the first certificate (containerd refuses the file when \
+                 nothing else loads); regtrust writes the certificates re-encoded without it"
                     .to_string(),
             );
             body = rest;
@@ -643,9 +643,10 @@ fn pem_error_detail(e: &pem::Error) -> String {
 /// Docker and CRI-O then silently use what loaded; containerd fails the host when nothing did.
 pub fn go_loadable_certs(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
+    let ends = GoEnds::new(bytes);
     let mut rest = bytes;
     while !rest.is_empty() {
-        let Some((block, next)) = go_pem_decode(rest) else {
+        let Some((block, next)) = go_pem_decode(rest, &ends) else {
             break;
         };
         rest = next;
@@ -665,12 +666,44 @@ struct GoBlock<'a> {
     bytes: Vec<u8>,
 }
 
+const PEM_START: &[u8] = b"\n-----BEGIN ";
+const PEM_END: &[u8] = b"\n-----END ";
+const PEM_EOL: &[u8] = b"-----";
+
+/// Where every `\n-----END ` of the whole input is, found once. Go searches for the END
+/// line again from each BEGIN, which is quadratic on a hostile file of BEGIN lines; a
+/// lookup here keeps it linear with the same answers.
+struct GoEnds {
+    total: usize,
+    at: Vec<usize>,
+}
+
+impl GoEnds {
+    fn new(data: &[u8]) -> GoEnds {
+        let at = data
+            .windows(PEM_END.len())
+            .enumerate()
+            .filter(|(_, w)| *w == PEM_END)
+            .map(|(i, _)| i)
+            .collect();
+        GoEnds {
+            total: data.len(),
+            at,
+        }
+    }
+
+    /// `find(rest, PEM_END)`, for `rest` a suffix of the data.
+    fn find_in(&self, rest: &[u8]) -> Option<usize> {
+        let offset = self.total - rest.len();
+        let k = self.at.partition_point(|p| *p < offset);
+        self.at.get(k).map(|p| p - offset)
+    }
+}
+
 /// A port of Go's `encoding/pem.Decode` (src/encoding/pem/pem.go): the next block and the
-/// rest of the data after it, or None when no further block decodes.
-fn go_pem_decode(data: &[u8]) -> Option<(GoBlock<'_>, &[u8])> {
-    const PEM_START: &[u8] = b"\n-----BEGIN ";
-    const PEM_END: &[u8] = b"\n-----END ";
-    const PEM_EOL: &[u8] = b"-----";
+/// rest of the data after it, or None when no further block decodes. `data` is a suffix of
+/// the input `ends` was built from.
+fn go_pem_decode<'a>(data: &'a [u8], ends: &GoEnds) -> Option<(GoBlock<'a>, &'a [u8])> {
     let mut rest = data;
     loop {
         if rest.starts_with(&PEM_START[1..]) {
@@ -700,9 +733,10 @@ fn go_pem_decode(data: &[u8]) -> Option<(GoBlock<'_>, &[u8])> {
         let (end_index, end_trailer_index) = if !has_headers && rest.starts_with(&PEM_END[1..]) {
             (0, PEM_END.len() - 1)
         } else {
-            match find(rest, PEM_END) {
+            match ends.find_in(rest) {
                 Some(i) => (i, i + PEM_END.len()),
-                None => continue,
+                // Go would `continue`, but no later block can find an END either.
+                None => return None,
             }
         };
         let end_trailer = &rest[end_trailer_index..];
@@ -781,4 +815,603 @@ pub(crate) fn go_base64(input: &[u8], padded: bool) -> Result<Vec<u8>, base64::D
         .filter(|b| !matches!(b, b'\r' | b'\n'))
         .collect();
     engine.decode(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    use time::{Duration, OffsetDateTime};
+
+    struct Pki {
+        ca: rcgen::Certificate,
+        ca_key: KeyPair,
+        other_ca: rcgen::Certificate,
+        leaf: rcgen::Certificate,
+        expired_ca: rcgen::Certificate,
+        future_ca: rcgen::Certificate,
+        no_certsign_ca: rcgen::Certificate,
+    }
+
+    fn ca_params(cn: &str) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p
+    }
+
+    fn pki() -> Pki {
+        let now = OffsetDateTime::now_utc();
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params("Test CA").self_signed(&ca_key).unwrap();
+        let other_ca = ca_params("Other CA")
+            .self_signed(&KeyPair::generate().unwrap())
+            .unwrap();
+        let mut leaf_params = CertificateParams::new(vec!["harbor.local".to_string()]).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "harbor.local");
+        let leaf = leaf_params
+            .signed_by(&KeyPair::generate().unwrap(), &ca, &ca_key)
+            .unwrap();
+        let mut expired = ca_params("Expired CA");
+        expired.not_before = now - Duration::days(400);
+        expired.not_after = now - Duration::days(30);
+        let expired_ca = expired.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let mut future = ca_params("Future CA");
+        future.not_before = now + Duration::days(10);
+        future.not_after = now + Duration::days(400);
+        let future_ca = future.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let mut no_certsign = ca_params("No CertSign CA");
+        no_certsign.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let no_certsign_ca = no_certsign
+            .self_signed(&KeyPair::generate().unwrap())
+            .unwrap();
+        Pki {
+            ca,
+            ca_key,
+            other_ca,
+            leaf,
+            expired_ca,
+            future_ca,
+            no_certsign_ca,
+        }
+    }
+
+    fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    #[test]
+    fn sha256_hex_known_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn accepted_inputs() {
+        let p = pki();
+        let ca = p.ca.pem();
+        let other = p.other_ca.pem();
+        let crlf = ca.replace('\n', "\r\n");
+        let indented = ca.lines().map(|l| format!("  {l}\n")).collect::<String>();
+        let crl = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
+        let trusted =
+            "-----BEGIN TRUSTED CERTIFICATE-----\nAAAA\n-----END TRUSTED CERTIFICATE-----\n";
+        let headers = format!(
+            "-----BEGIN CERTIFICATE-----\nProc-Type: 4,FOO\n\n{}",
+            ca.trim_start_matches("-----BEGIN CERTIFICATE-----\n")
+        );
+        // (case, bytes, certificates kept, a note that must appear)
+        let cases: Vec<(&str, Vec<u8>, usize, Option<&str>)> = vec![
+            ("good single", ca.clone().into_bytes(), 1, None),
+            (
+                "bundle of two",
+                cat(&[ca.as_bytes(), other.as_bytes()]),
+                2,
+                None,
+            ),
+            (
+                "bundle with a duplicate",
+                cat(&[ca.as_bytes(), other.as_bytes(), ca.as_bytes()]),
+                2,
+                Some("duplicates certificate 1"),
+            ),
+            (
+                "BOM",
+                cat(&[b"\xEF\xBB\xBF", ca.as_bytes()]),
+                1,
+                Some("byte-order mark"),
+            ),
+            (
+                "BOM hides the first of two for Go",
+                cat(&[b"\xEF\xBB\xBF", ca.as_bytes(), other.as_bytes()]),
+                2,
+                Some("would load 1 of its 2"),
+            ),
+            ("CRLF", crlf.clone().into_bytes(), 1, Some("CRLF")),
+            (
+                "leading junk text",
+                cat(&[
+                    b"subject=CN = Test CA\nissuer=CN = Test CA\n",
+                    ca.as_bytes(),
+                ]),
+                1,
+                Some("2 line(s) of text outside PEM blocks dropped (line 1, 2)"),
+            ),
+            (
+                "text between blocks",
+                cat(&[ca.as_bytes(), b"\n# the other one\n", other.as_bytes()]),
+                2,
+                Some("text outside PEM blocks"),
+            ),
+            (
+                "leading spaces",
+                indented.clone().into_bytes(),
+                1,
+                Some("blanks before the BEGIN line on line 1"),
+            ),
+            (
+                "a CRL block",
+                cat(&[crl.as_bytes(), ca.as_bytes()]),
+                1,
+                Some("\"X509 CRL\" block (line 1) dropped"),
+            ),
+            (
+                "a TRUSTED CERTIFICATE block",
+                cat(&[ca.as_bytes(), trusted.as_bytes()]),
+                1,
+                Some("openssl x509"),
+            ),
+            (
+                "a certificate block with headers",
+                cat(&[headers.as_bytes(), other.as_bytes()]),
+                1,
+                Some("PEM headers"),
+            ),
+            (
+                "expired CA (flagged, not refused)",
+                p.expired_ca.pem().into_bytes(),
+                1,
+                None,
+            ),
+            (
+                "leaf (flagged, not refused)",
+                p.leaf.pem().into_bytes(),
+                1,
+                None,
+            ),
+            (
+                "no trailing newline",
+                ca.trim_end().as_bytes().to_vec(),
+                1,
+                None,
+            ),
+        ];
+        for (case, bytes, want, note) in cases {
+            let b = CaBundle::from_pem("/in/ca.pem", &bytes)
+                .unwrap_or_else(|e| panic!("{case}: refused: {e}"));
+            assert_eq!(b.certificates().len(), want, "{case}");
+            assert_eq!(b.source(), "/in/ca.pem");
+            if let Some(note) = note {
+                assert!(
+                    b.notes.iter().any(|n| n.contains(note)),
+                    "{case}: no note containing {note:?} in {:?}",
+                    b.notes
+                );
+            } else {
+                assert!(b.notes.is_empty(), "{case}: {:?}", b.notes);
+            }
+            // What is written is what Go would load, whole.
+            let ders: Vec<Vec<u8>> = b.certificates().iter().map(|c| c.der.clone()).collect();
+            assert_eq!(go_loadable_certs(&b.to_pem()), ders, "{case}");
+        }
+    }
+
+    #[test]
+    fn refused_inputs() {
+        let p = pki();
+        let ca = p.ca.pem();
+        let key = p.ca_key.serialize_pem();
+        let block = |label: &str| format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
+        let truncated = &ca[..ca.len() / 2];
+        let bad_der = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n";
+        let bad_b64 = "-----BEGIN CERTIFICATE-----\n!!!!notbase64\n-----END CERTIFICATE-----\n";
+        let big = vec![b'A'; MAX_CA_BYTES as usize + 1];
+        // (case, bytes, substring of the error)
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "key alone",
+                key.clone().into_bytes(),
+                "holds a private key (\"PRIVATE KEY\" block); refusing to install it",
+            ),
+            (
+                "key after a valid cert",
+                cat(&[ca.as_bytes(), key.as_bytes()]),
+                "holds a private key",
+            ),
+            (
+                "key before a valid cert",
+                cat(&[key.as_bytes(), ca.as_bytes()]),
+                "holds a private key",
+            ),
+            (
+                "RSA key",
+                cat(&[ca.as_bytes(), block("RSA PRIVATE KEY").as_bytes()]),
+                "\"RSA PRIVATE KEY\"",
+            ),
+            (
+                "EC key",
+                block("EC PRIVATE KEY").into_bytes(),
+                "\"EC PRIVATE KEY\"",
+            ),
+            (
+                "encrypted key",
+                cat(&[ca.as_bytes(), block("ENCRYPTED PRIVATE KEY").as_bytes()]),
+                "\"ENCRYPTED PRIVATE KEY\"",
+            ),
+            (
+                "OPENSSH key",
+                cat(&[ca.as_bytes(), block("OPENSSH PRIVATE KEY").as_bytes()]),
+                "\"OPENSSH PRIVATE KEY\"",
+            ),
+            (
+                "DSA key",
+                block("DSA PRIVATE KEY").into_bytes(),
+                "\"DSA PRIVATE KEY\"",
+            ),
+            (
+                "key behind a BOM",
+                cat(&[b"\xEF\xBB\xBF", key.as_bytes()]),
+                "holds a private key",
+            ),
+            (
+                "indented key",
+                format!("   {key}").into_bytes(),
+                "holds a private key",
+            ),
+            (
+                "key glued to junk",
+                format!("junk{key}").into_bytes(),
+                "holds a private key",
+            ),
+            (
+                "garbage",
+                b"\x00\xff\x13garbage\x01 bytes".to_vec(),
+                "no PEM certificate found; expected",
+            ),
+            (
+                "truncated",
+                truncated.as_bytes().to_vec(),
+                "PEM block \"CERTIFICATE\" opened on line 1 has no END line",
+            ),
+            (
+                "truncated before a good one",
+                cat(&[truncated.as_bytes(), b"\n", p.other_ca.pem().as_bytes()]),
+                "has no END line",
+            ),
+            (
+                "DER bytes",
+                p.ca.der().to_vec(),
+                "looks like DER (binary): convert it with `openssl x509 -inform der",
+            ),
+            ("empty", Vec::new(), "empty file"),
+            ("only whitespace", b" \n\t\n".to_vec(), "empty file"),
+            ("only a BOM", b"\xEF\xBB\xBF".to_vec(), "empty file"),
+            (
+                "only a CRL",
+                block("X509 CRL").into_bytes(),
+                "no PEM certificate found",
+            ),
+            (
+                "only a trusted certificate",
+                block("TRUSTED CERTIFICATE").into_bytes(),
+                "no PEM certificate found",
+            ),
+            (
+                "certificate x509-parser cannot parse",
+                bad_der.as_bytes().to_vec(),
+                "certificate 1 (line 1) cannot be parsed",
+            ),
+            (
+                "bad base64",
+                bad_b64.as_bytes().to_vec(),
+                "malformed PEM on line 1: the certificate block is not valid base64",
+            ),
+            (
+                "END without BEGIN",
+                b"-----END CERTIFICATE-----\n".to_vec(),
+                "an END line without a BEGIN line",
+            ),
+            (
+                "mismatched END",
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END X509 CRL-----\n".to_vec(),
+                "does not close the \"CERTIFICATE\" block",
+            ),
+            (
+                "bad BEGIN line",
+                b"-----BEGIN CERTIFICATE\nAAAA\n".to_vec(),
+                "a BEGIN line that is not",
+            ),
+            (
+                "over 1 MiB",
+                big,
+                "1048577 bytes; at most 1048576 (1 MiB) accepted",
+            ),
+        ];
+        for (case, bytes, want) in cases {
+            match CaBundle::from_pem("/in/ca.pem", &bytes) {
+                Ok(b) => panic!(
+                    "{case}: accepted with {} certificates",
+                    b.certificates().len()
+                ),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(msg.starts_with("CA input /in/ca.pem: "), "{case}: {msg}");
+                    assert!(msg.contains(want), "{case}: {msg:?} lacks {want:?}");
+                    // Never any key material in the message.
+                    assert!(
+                        !msg.contains("AAAA") && !msg.contains("MII"),
+                        "{case}: {msg}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn to_pem_is_canonical_and_byte_stable() {
+        let p = pki();
+        let ca = p.ca.pem();
+        let other = p.other_ca.pem();
+        let clean = CaBundle::from_pem("a", &cat(&[ca.as_bytes(), other.as_bytes()])).unwrap();
+        let messy_input = cat(&[
+            b"\xEF\xBB\xBFjunk\r\n",
+            ca.replace('\n', "\r\n").as_bytes(),
+            b"  ",
+            other.as_bytes(),
+            ca.as_bytes(),
+        ]);
+        let messy = CaBundle::from_pem("b", &messy_input).unwrap();
+        assert_eq!(clean.to_pem(), messy.to_pem());
+        assert_eq!(clean.digest(), messy.digest());
+        assert_eq!(clean.digest(), sha256_hex(&clean.to_pem()));
+        assert!(clean.same_certificates(&messy));
+        let again = CaBundle::from_pem("c", &clean.to_pem()).unwrap();
+        assert_eq!(again.to_pem(), clean.to_pem());
+        assert!(again.notes.is_empty(), "{:?}", again.notes);
+        let text = String::from_utf8(clean.to_pem()).unwrap();
+        assert_eq!(text.matches("-----BEGIN CERTIFICATE-----\n").count(), 2);
+        assert!(text.ends_with("-----END CERTIFICATE-----\n"));
+        for line in text.lines() {
+            assert!(line.len() <= 64 || line.starts_with("-----"), "{line}");
+        }
+        let reversed = CaBundle::from_pem("d", &cat(&[other.as_bytes(), ca.as_bytes()])).unwrap();
+        assert!(reversed.same_certificates(&clean));
+        assert_ne!(reversed.to_pem(), clean.to_pem(), "input order is kept");
+        let only_ca = CaBundle::from_pem("e", ca.as_bytes()).unwrap();
+        assert!(!only_ca.same_certificates(&clean));
+    }
+
+    #[test]
+    fn facts_and_warnings() {
+        let p = pki();
+        let now = OffsetDateTime::now_utc();
+        let ca = CertFacts::from_der(p.ca.der()).unwrap();
+        assert_eq!(ca.subject, "CN=Test CA");
+        assert_eq!(ca.issuer, "CN=Test CA");
+        assert!(ca.is_ca && ca.self_signed && ca.is_valid_at(now));
+        assert_eq!(ca.sha256, sha256_hex(p.ca.der()));
+        assert!(ca.days_left(now) > 1000);
+        let leaf = CertFacts::from_der(p.leaf.der()).unwrap();
+        assert!(!leaf.is_ca && !leaf.self_signed);
+        assert_eq!(leaf.issuer, "CN=Test CA");
+        assert_eq!(
+            leaf.not_ca_reason,
+            Some("it has no basicConstraints extension")
+        );
+        let expired = CertFacts::from_der(p.expired_ca.der()).unwrap();
+        assert_eq!(expired.days_left(now), -30);
+        assert_eq!(
+            expired.days_left(expired.not_after + Duration::hours(1)),
+            -1
+        );
+        assert_eq!(expired.days_left(expired.not_after - Duration::hours(1)), 0);
+        let cc = expired.to_ca_cert(now);
+        assert_eq!(cc.days_left, Some(-30));
+        assert_eq!(cc.not_after, report::rfc3339(expired.not_after));
+        let chain = leaf.to_chain_cert();
+        assert_eq!(
+            (chain.subject.as_str(), chain.issuer.as_str()),
+            ("CN=harbor.local", "CN=Test CA")
+        );
+        assert!(CertFacts::from_der(b"\x30\x03\x02\x01\x01").is_err());
+        let mut trailing = p.ca.der().to_vec();
+        trailing.push(0);
+        assert!(CertFacts::from_der(&trailing)
+            .unwrap_err()
+            .contains("trailing data"));
+
+        // (case, PEM, substring of the one warning expected, or None)
+        let cases: Vec<(&str, String, Option<&str>)> = vec![
+            ("good CA", p.ca.pem(), None),
+            ("expired CA", p.expired_ca.pem(), Some("expired on")),
+            (
+                "not yet valid",
+                p.future_ca.pem(),
+                Some("is not valid before"),
+            ),
+            (
+                "leaf",
+                p.leaf.pem(),
+                Some("is not a CA (it has no basicConstraints extension)"),
+            ),
+            (
+                "CA without keyCertSign",
+                p.no_certsign_ca.pem(),
+                Some("key usage lacks keyCertSign"),
+            ),
+        ];
+        for (case, pem, want) in cases {
+            let b = CaBundle::from_pem(case, pem.as_bytes()).unwrap();
+            let w = b.warnings(now);
+            match want {
+                None => assert!(w.is_empty(), "{case}: {w:?}"),
+                Some(s) => {
+                    assert_eq!(w.len(), 1, "{case}: {w:?}");
+                    assert!(w[0].contains(s), "{case}: {w:?}");
+                }
+            }
+            let summary = b.summary(now);
+            assert_eq!(summary.source, case);
+            assert_eq!(summary.certificates.len(), 1);
+        }
+    }
+
+    /// (case, bytes, DERs Go would load)
+    type GoCase = (&'static str, Vec<u8>, Vec<Vec<u8>>);
+
+    #[test]
+    fn go_loadable_certs_cases() {
+        let p = pki();
+        let ca = p.ca.pem();
+        let other = p.other_ca.pem();
+        let (a, b) = (p.ca.der().to_vec(), p.other_ca.der().to_vec());
+        let headers = format!(
+            "-----BEGIN CERTIFICATE-----\nProc-Type: 4,FOO\n\n{}",
+            ca.trim_start_matches("-----BEGIN CERTIFICATE-----\n")
+        );
+        let bad_der = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n";
+        let trusted = ca.replace("CERTIFICATE", "TRUSTED CERTIFICATE");
+        // (case, bytes, DERs Go would load)
+        let cases: Vec<GoCase> = vec![
+            ("plain", ca.clone().into_bytes(), vec![a.clone()]),
+            ("BOM", cat(&[b"\xEF\xBB\xBF", ca.as_bytes()]), vec![]),
+            (
+                "BOM hides only the first",
+                cat(&[b"\xEF\xBB\xBF", ca.as_bytes(), other.as_bytes()]),
+                vec![b.clone()],
+            ),
+            (
+                "leading newline",
+                cat(&[b"\n", ca.as_bytes()]),
+                vec![a.clone()],
+            ),
+            ("leading spaces", cat(&[b"  ", ca.as_bytes()]), vec![]),
+            (
+                "two certs",
+                cat(&[ca.as_bytes(), other.as_bytes()]),
+                vec![a.clone(), b.clone()],
+            ),
+            (
+                "CRLF",
+                ca.replace('\n', "\r\n").into_bytes(),
+                vec![a.clone()],
+            ),
+            (
+                "junk lines before",
+                cat(&[b"subject=x\n", ca.as_bytes()]),
+                vec![a.clone()],
+            ),
+            (
+                "junk on the BEGIN line",
+                cat(&[b"junk", ca.as_bytes()]),
+                vec![],
+            ),
+            ("headers", headers.into_bytes(), vec![]),
+            (
+                "not parseable",
+                cat(&[bad_der.as_bytes(), other.as_bytes()]),
+                vec![b.clone()],
+            ),
+            ("TRUSTED CERTIFICATE", trusted.into_bytes(), vec![]),
+            ("truncated", ca.as_bytes()[..ca.len() - 10].to_vec(), vec![]),
+            ("empty", vec![], vec![]),
+            ("DER", a.clone(), vec![]),
+        ];
+        for (case, bytes, want) in cases {
+            assert_eq!(go_loadable_certs(&bytes), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn hostile_pem_stays_linear() {
+        // 1 MiB of BEGIN lines, with or without one END far away: quadratic in Go's
+        // algorithm, must finish promptly here (and load nothing).
+        let begins = "-----BEGIN A-----\n".repeat(55_000);
+        let with_end = format!("{begins}\n-----END B-----\n");
+        for bytes in [begins.as_bytes(), with_end.as_bytes()] {
+            assert!(go_loadable_certs(bytes).is_empty());
+            assert!(CaBundle::from_pem("x", bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn read_files_dirs_and_links() {
+        let p = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("ca.pem"), p.ca.pem()).unwrap();
+        std::fs::write(d.join("ca.key"), p.ca_key.serialize_pem()).unwrap();
+        std::os::unix::fs::symlink(d.join("ca.pem"), d.join("link.pem")).unwrap();
+        std::os::unix::fs::symlink(d.join("ca.key"), d.join("link-to-key.pem")).unwrap();
+        std::os::unix::fs::symlink(d.join("nowhere"), d.join("dangling.pem")).unwrap();
+        // A mounted Secret: ca.crt -> ..data/ca.crt, ..data -> ..2026_01_01_00_00_00.1
+        let secret = d.join("secret");
+        let ts = secret.join("..2026_01_01_00_00_00.1");
+        std::fs::create_dir_all(&ts).unwrap();
+        std::fs::write(ts.join("ca.crt"), p.ca.pem()).unwrap();
+        std::fs::write(ts.join("tls.key"), p.ca_key.serialize_pem()).unwrap();
+        std::os::unix::fs::symlink("..2026_01_01_00_00_00.1", secret.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/ca.crt", secret.join("ca.crt")).unwrap();
+        std::fs::create_dir(d.join("empty-dir")).unwrap();
+        // 10 MB, sparse: refused from metadata, never read.
+        let huge = std::fs::File::create(d.join("huge.pem")).unwrap();
+        huge.set_len(10 * 1024 * 1024).unwrap();
+
+        let ok = |name: &str| {
+            let b = CaBundle::read(&d.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(b.certificates().len(), 1, "{name}");
+            b
+        };
+        ok("ca.pem");
+        ok("link.pem");
+        let s = ok("secret");
+        assert_eq!(s.source(), secret.join("ca.crt").display().to_string());
+
+        let cases: Vec<(PathBuf, &str)> = vec![
+            (d.join("link-to-key.pem"), "holds a private key"),
+            (d.join("ca.key"), "holds a private key"),
+            (d.join("empty-dir"), "a directory without ca.crt"),
+            (d.join("huge.pem"), "10485760 bytes; at most 1048576"),
+            (d.join("missing.pem"), "cannot read it"),
+            (d.join("dangling.pem"), "cannot read it"),
+            (PathBuf::from("/dev/null"), "not a regular file"),
+        ];
+        for (path, want) in cases {
+            let e = CaBundle::read(&path).unwrap_err().to_string();
+            let shown = path.display().to_string();
+            assert!(e.starts_with(&format!("CA input {shown}")), "{e}");
+            assert!(e.contains(want), "{shown}: {e:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn read_capped_stops_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"12345").unwrap();
+        assert_eq!(read_capped(&f, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_capped(&f, 4),
+            Err(ReadCappedError::TooLarge { size: 5, limit: 4 })
+        ));
+        assert!(matches!(
+            read_capped(dir.path(), 4),
+            Err(ReadCappedError::NotAFile)
+        ));
+    }
 }
