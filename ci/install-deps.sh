@@ -14,6 +14,7 @@ wanted=(
   inotifywait:inotify-tools
   hyperfine:hyperfine
   /usr/bin/time:time
+  go:golang-go
 )
 
 missing=()

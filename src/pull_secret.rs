@@ -131,6 +131,9 @@ pub struct PullSecrets {
     /// never appear here: nothing is installed for them.
     pub hosts: BTreeMap<RegistryHost, PathBuf>,
     pub problems: Vec<Problem>,
+    /// Files that could not be read as a whole (missing, unreadable, empty, not JSON): the
+    /// hosts they name are unknown this pass, so nothing may be treated as stale.
+    pub incomplete: Vec<PathBuf>,
 }
 
 impl PullSecrets {
@@ -142,7 +145,10 @@ impl PullSecrets {
         for path in paths {
             match locate_and_read(path) {
                 Ok((file, bytes)) => out.merge(PullSecrets::parse(&file, &bytes)),
-                Err(message) => out.problems.push(problem(path, message)),
+                Err(message) => {
+                    out.problems.push(problem(path, message));
+                    out.incomplete.push(path.clone());
+                }
             }
         }
         out
@@ -188,6 +194,7 @@ impl PullSecrets {
             self.hosts.entry(host).or_insert(source);
         }
         self.problems.extend(other.problems);
+        self.incomplete.extend(other.incomplete);
     }
 }
 
@@ -280,6 +287,7 @@ impl Document<'_> {
                  config.json) or {HOST: {...}} (dockercfg)"
                     .to_string(),
             );
+            self.out.incomplete.push(self.source.to_path_buf());
             return;
         }
         if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
@@ -294,6 +302,7 @@ impl Document<'_> {
             Err(e) => {
                 // serde_json's messages name a position, never the content.
                 self.fatal(format!("not valid JSON ({e})"));
+                self.out.incomplete.push(self.source.to_path_buf());
                 return;
             }
         };
@@ -302,6 +311,7 @@ impl Document<'_> {
                 "the document is {}, expected a JSON object ({{\"auths\": {{...}}}} or {{HOST: {{...}}}})",
                 json_kind(&value)
             ));
+            self.out.incomplete.push(self.source.to_path_buf());
             return;
         };
         let config_json = ["auths", "credsStore", "credHelpers", "HttpHeaders"]

@@ -10,7 +10,7 @@ use crate::pull_secret::PullSecrets;
 use crate::report::{Problem, RegistryReport, Report, TrustEntry, TrustState, Verdict};
 use crate::trust::{apply, checks, layout, Runtime};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A configuration error: exit code 2, nothing written.
@@ -163,7 +163,7 @@ pub struct Inputs {
 pub fn read_inputs(cfg: &Config) -> Inputs {
     let secrets = PullSecrets::read_all(&cfg.pull_secrets);
     let mut problems = secrets.problems.clone();
-    let mut complete = cfg.pull_secrets.iter().all(|p| readable(p));
+    let complete = secrets.incomplete.is_empty();
 
     let mut global: Option<CaChoice> = None;
     let mut per_host: BTreeMap<RegistryHost, CaChoice> = BTreeMap::new();
@@ -171,11 +171,14 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
         let choice = match CaBundle::read(&spec.path) {
             Ok(b) => CaChoice::Valid(Arc::new(b)),
             Err(e) => {
+                // The error names the file; the problem's source carries it instead.
+                let source = format!("CA input {}", spec.path.display());
+                let full = e.to_string();
+                let why = full.strip_prefix(&format!("{source}: ")).unwrap_or(&full);
                 problems.push(Problem::new(
-                    spec.path.display().to_string(),
-                    format!("{e}; the last good CA stays installed"),
+                    source,
+                    format!("{why}; the last good CA stays installed"),
                 ));
-                complete = false;
                 CaChoice::Invalid {
                     source: spec.path.display().to_string(),
                 }
@@ -209,10 +212,6 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
         problems,
         complete,
     }
-}
-
-fn readable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok()
 }
 
 /// The result of one pass.

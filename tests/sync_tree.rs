@@ -139,6 +139,13 @@ impl Fixture {
         p
     }
 
+    fn config_with_secrets(&self, secrets: &[&Path], global_ca: &Path) -> Config {
+        let mut cfg = self.config(&[], false);
+        cfg.pull_secrets = secrets.iter().map(|p| p.to_path_buf()).collect();
+        cfg.cas = vec![CaSpec::parse(&global_ca.display().to_string()).unwrap()];
+        cfg
+    }
+
     fn config(&self, cas: &[(&str, &Path)], replace_foreign: bool) -> Config {
         Config {
             host_root: self.root.clone(),
@@ -449,7 +456,7 @@ fn an_input_turned_invalid_keeps_the_last_good_ca() {
             report
                 .problems
                 .iter()
-                .any(|p| p.source == ca.display().to_string()),
+                .any(|p| p.source == format!("CA input {}", ca.display())),
             "{:#?}",
             report.problems
         );
@@ -507,4 +514,65 @@ fn symlinks_in_the_trust_dirs_are_never_written_through() {
     std::os::unix::fs::symlink(&target, dir.join("ca.crt")).unwrap();
     fx.sync(&[("linked.local:5000", &ca)], true);
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
+}
+
+#[test]
+fn hosts_from_pull_secrets_get_the_global_ca_and_survive_a_broken_secret() {
+    let fx = Fixture::new();
+    let ca = fx.input("ca.pem", &ca_pem("Harbor CA"));
+    // A mounted Secret volume, as kubelet lays it out.
+    let vol = fx.inputs.join("pull");
+    let data = vol.join("..2026_11_21_00_00_00.000000001");
+    fs::create_dir_all(&data).unwrap();
+    let secret = r#"{"auths":{"https://Harbor.Local:8443/v2/":{"auth":"dXNlcjpwYXNz"},"*.corp.local":{"auth":"dXNlcjpwYXNz"},"../etc":{"auth":"dXNlcjpwYXNz"}}}"#;
+    fs::write(data.join(".dockerconfigjson"), secret).unwrap();
+    std::os::unix::fs::symlink("..2026_11_21_00_00_00.000000001", vol.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/.dockerconfigjson", vol.join(".dockerconfigjson")).unwrap();
+
+    let cfg = fx.config_with_secrets(&[&vol], &ca);
+    let report = sync_once(&cfg, time::OffsetDateTime::now_utc()).report;
+    let hosts: Vec<&str> = report.registries.iter().map(|r| r.host.as_str()).collect();
+    assert_eq!(
+        hosts,
+        ["harbor.local:8443"],
+        "wildcards and bad keys install nothing"
+    );
+    assert!(fx
+        .root
+        .join("etc/docker/certs.d/harbor.local:8443/ca.crt")
+        .is_file());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("\"../etc\"")),
+        "{:#?}",
+        report.problems
+    );
+    assert!(!fx.root.join("etc/docker/etc").exists() && !fx.root.join("etc/etc").exists());
+    let good = snapshot(&fx.root);
+
+    // The secret turns to garbage: nothing is removed, and it is reported.
+    fs::write(data.join(".dockerconfigjson"), "{not json").unwrap();
+    let report = sync_once(&cfg, time::OffsetDateTime::now_utc()).report;
+    assert_eq!(diff(&good, &snapshot(&fx.root)), Vec::<String>::new());
+    assert!(report.needs_attention());
+    // The secret vanishes: the same.
+    fs::remove_file(data.join(".dockerconfigjson")).unwrap();
+    sync_once(&cfg, time::OffsetDateTime::now_utc());
+    assert_eq!(diff(&good, &snapshot(&fx.root)), Vec::<String>::new());
+
+    // A valid secret that no longer names the host: the host's files go.
+    fs::write(data.join(".dockerconfigjson"), r#"{"auths":{}}"#).unwrap();
+    let report = sync_once(&cfg, time::OffsetDateTime::now_utc()).report;
+    assert!(!fx
+        .root
+        .join("etc/docker/certs.d/harbor.local:8443")
+        .exists());
+    assert!(
+        states(&report, "harbor.local:8443")
+            .iter()
+            .all(|(_, s)| *s == TrustState::Removed),
+        "{report:#?}"
+    );
 }
