@@ -576,3 +576,67 @@ fn hosts_from_pull_secrets_get_the_global_ca_and_survive_a_broken_secret() {
         "{report:#?}"
     );
 }
+
+#[test]
+fn hostile_pull_secret_keys_write_nothing_outside_the_trust_dirs() {
+    let fx = Fixture::new();
+    let ca = fx.input("ca.pem", &ca_pem("Harbor CA"));
+    let long = "a".repeat(300);
+    let keys = [
+        "../../../../etc/cron.d",
+        "..",
+        ".",
+        "/etc/passwd",
+        "harbor/../../x",
+        "har bor.local",
+        "harbor.local\u{0}evil",
+        "\tharbor.local",
+        long.as_str(),
+        "https://",
+        "",
+        "[::1",
+        "good.local:5000",
+    ];
+    let auths: serde_json::Map<String, serde_json::Value> = keys
+        .iter()
+        .map(|k| (k.to_string(), serde_json::json!({"auth": "dXNlcjpwYXNz"})))
+        .collect();
+    let secret = fx.input(
+        "config.json",
+        &serde_json::json!({ "auths": auths }).to_string(),
+    );
+    let before = snapshot(fx.root.parent().unwrap());
+    let cfg = fx.config_with_secrets(&[&secret], &ca);
+    let report = sync_once(&cfg, time::OffsetDateTime::now_utc()).report;
+    let after = snapshot(fx.root.parent().unwrap());
+    for line in diff(&before, &after) {
+        let p = line[2..].to_string();
+        let allowed = [
+            "host/etc/docker/certs.d",
+            "host/etc/containerd/certs.d",
+            "host/etc/containers/certs.d",
+            "host/var",
+        ];
+        assert!(
+            allowed.iter().any(|a| p.starts_with(a)),
+            "wrote outside the trust dirs: {line}"
+        );
+        assert!(!p.contains("..") && !p.contains('\0'), "{line}");
+    }
+    let hosts: Vec<&str> = report.registries.iter().map(|r| r.host.as_str()).collect();
+    // `harbor/../../x` is host `harbor` with a path, as kubelet reads it: the path only
+    // narrows which images the credentials apply to and never reaches the filesystem.
+    assert_eq!(hosts, ["good.local:5000", "harbor"]);
+    assert!(fx.root.join("etc/docker/certs.d/harbor/ca.crt").is_file());
+    // Every bad key is reported, naming the file and the key.
+    let bad = keys.len() - 2;
+    let named: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| {
+            p.source.contains(&secret.display().to_string()) && p.message.starts_with("key ")
+        })
+        .collect();
+    assert_eq!(named.len(), bad, "{:#?}", report.problems);
+    assert!(report.needs_attention());
+}
