@@ -1095,27 +1095,28 @@ impl AuthorityCause {
     }
 }
 
+/// Whether `parent`'s key made `child`'s signature, whatever Go's policy on the algorithm
+/// (SHA-1 included): used to tell "same CA, refused" from "another CA".
 fn signs(child: &Certificate, parent: &Certificate) -> bool {
     let (hash, _) = child.signature_algorithm.details();
+    let hash = match hash {
+        None => None,
+        Some(GoHash::Md5) => return false,
+        Some(GoHash::Sha1) => Some(Hash::Sha1),
+        Some(GoHash::Sha256) => Some(Hash::Sha256),
+        Some(GoHash::Sha384) => Some(Hash::Sha384),
+        Some(GoHash::Sha512) => Some(Hash::Sha512),
+    };
     let scheme = match (&parent.public_key, hash) {
         (PublicKey::Rsa { .. }, Some(h)) if child.signature_algorithm.is_rsa_pss() => {
-            Scheme::RsaPss(go_hash(h))
+            Scheme::RsaPss(h)
         }
-        (PublicKey::Rsa { .. }, Some(h)) => Scheme::RsaPkcs1(go_hash(h)),
-        (PublicKey::Ecdsa { .. }, Some(h)) => Scheme::Ecdsa(go_hash(h)),
+        (PublicKey::Rsa { .. }, Some(h)) => Scheme::RsaPkcs1(h),
+        (PublicKey::Ecdsa { .. }, Some(h)) => Scheme::Ecdsa(h),
         (PublicKey::Ed25519(_), None) => Scheme::Ed25519,
         _ => return false,
     };
     signature::verify(&parent.public_key, scheme, &child.raw_tbs, &child.signature).is_ok()
-}
-
-fn go_hash(h: GoHash) -> Hash {
-    match h {
-        GoHash::Sha1 | GoHash::Md5 => Hash::Sha1,
-        GoHash::Sha256 => Hash::Sha256,
-        GoHash::Sha384 => Hash::Sha384,
-        GoHash::Sha512 => Hash::Sha512,
-    }
 }
 
 /// Classify an `unknown_authority`: follow the presented chain from the leaf as far as the
@@ -1410,6 +1411,29 @@ mod tests {
             }
         );
         assert_eq!(got.code(), "ca_not_installed");
+        // The installed CA signed the leaf, with SHA-1: same CA, refused by Go.
+        let tmp = crate::probe::pki::TempDir::new();
+        let rsa_ca = Spec::ca("Harbor RSA CA", now).self_signed(Key::rsa(2048));
+        let (ca_crt, ca_key) = rsa_ca.write(&tmp, "ca");
+        let leaf_key = Key::ecdsa().write_pem(&tmp, "leaf");
+        let (_, sha1_leaf) = tmp.openssl_cert(
+            "leaf",
+            &leaf_key,
+            "/CN=h.test",
+            Some((&ca_crt, &ca_key)),
+            "sha1",
+            30,
+            1,
+            &["subjectAltName=DNS:h.test"],
+        );
+        let got = unknown_authority_cause(&[sha1_leaf], &[rsa_ca.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaUnusable {
+                anchor: facts(&rsa_ca),
+                reason: "x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)".into(),
+            }
+        );
         // Hostile input: garbage on both sides.
         let got = unknown_authority_cause(&[b"junk".to_vec()], &[b"junk".to_vec()]);
         assert_eq!(got.code(), "ca_not_installed");

@@ -374,6 +374,51 @@ pub fn cases() -> Vec<Case> {
         Some("x509: certificate is valid for 127.0.0.1, ::1, not 10.0.0.5".into()),
         "hostname_mismatch",
     );
+    t.add(
+        "bracketed IPv6 host without IP SANs",
+        "D22",
+        vec![leaf.der()],
+        vec![root.der()],
+        "[::1]",
+        Some(
+            "x509: cannot validate certificate for ::1 because it doesn't contain any IP SANs"
+                .into(),
+        ),
+        "hostname_mismatch",
+    );
+    let mut s = Spec::leaf(HOST, &[], now);
+    s.sans = vec![ip("::ffff:127.0.0.1"), ip("2001:db8::1")];
+    let mapped = s.signed_by(Key::ecdsa(), &root);
+    t.add(
+        "IPv4 host against an IPv4-mapped IPv6 SAN",
+        "D22",
+        vec![mapped.der()],
+        vec![root.der()],
+        "127.0.0.1",
+        None,
+        "ok",
+    );
+    t.add(
+        "IP SANs printed the way Go prints them",
+        "D22",
+        vec![mapped.der()],
+        vec![root.der()],
+        "10.0.0.5",
+        Some("x509: certificate is valid for 127.0.0.1, 2001:db8::1, not 10.0.0.5".into()),
+        "hostname_mismatch",
+    );
+    t.add(
+        "DNS host against IP SANs only",
+        "D22",
+        vec![mapped.der()],
+        vec![root.der()],
+        HOST,
+        Some(
+            "x509: certificate is not valid for any names, but wanted to match registry.test"
+                .into(),
+        ),
+        "hostname_mismatch",
+    );
     let cn_ip = Spec::leaf("10.0.0.5", &[], now).signed_by(Key::ecdsa(), &root);
     t.add(
         "IP host, CN-only leaf with that IP",
@@ -1224,6 +1269,204 @@ pub fn cases() -> Vec<Case> {
     )
     .ours = Ours::Undecidable;
 
+    // Serials: Go 1.19 takes negative and > 20-octet serials (Go 1.23 refuses both at
+    // parse time); a hint certificate without CN and O is named by its decimal serial.
+    let (_, neg_serial_leaf) = tmp.openssl_cert(
+        "neg_serial_leaf",
+        &leaf_key,
+        "/CN=registry.test",
+        Some((&root_crt, &root_key)),
+        "sha256",
+        30,
+        "-5",
+        leaf_ext,
+    );
+    t.add(
+        "negative serial",
+        "D24",
+        vec![neg_serial_leaf],
+        vec![root.der()],
+        HOST,
+        None,
+        "ok",
+    );
+    let (_, long_serial_leaf) = tmp.openssl_cert(
+        "long_serial_leaf",
+        &leaf_key,
+        "/CN=registry.test",
+        Some((&root_crt, &root_key)),
+        "sha256",
+        30,
+        "0x0102030405060708090a0b0c0d0e0f101112131415",
+        leaf_ext,
+    );
+    t.add(
+        "21-octet serial",
+        "D24",
+        vec![long_serial_leaf],
+        vec![root.der()],
+        HOST,
+        None,
+        "ok",
+    );
+    let ou_key = Key::ecdsa().write_pem(&tmp, "ou_root");
+    let (ou_crt, ou_root) = tmp.openssl_cert(
+        "ou_root",
+        &ou_key,
+        "/OU=Only OU",
+        None,
+        "sha256",
+        30,
+        "-5",
+        &[
+            "basicConstraints=critical,CA:TRUE",
+            "keyUsage=critical,digitalSignature",
+        ],
+    );
+    let (_, leaf_under_ou) = tmp.openssl_cert(
+        "leaf_under_ou",
+        &leaf_key,
+        "/CN=registry.test",
+        Some((&ou_crt, &ou_key)),
+        "sha256",
+        30,
+        509,
+        leaf_ext,
+    );
+    t.add(
+        "hint names a negative serial",
+        "§4.2",
+        vec![leaf_under_ou],
+        vec![ou_root],
+        HOST,
+        Some(ua_hint(CONSTRAINT, "serial:-5")),
+        "unknown_authority",
+    );
+
+    // Other key types: a DSA leaf verifies but crypto/tls refuses its key; P-521 keys parse
+    // (ring cannot check a P-521 signature: regtrust says it cannot decide).
+    let dsa_key = tmp.openssl_key_pem("dsa_leaf", "DSA");
+    let (_, dsa_leaf) = tmp.openssl_cert(
+        "dsa_leaf",
+        &dsa_key,
+        "/CN=registry.test",
+        Some((&root_crt, &root_key)),
+        "sha256",
+        30,
+        510,
+        leaf_ext,
+    );
+    t.add(
+        "DSA leaf key",
+        "-",
+        vec![dsa_leaf],
+        vec![root.der()],
+        HOST,
+        Some(
+            "tls: server's certificate contains an unsupported type of public key: *dsa.PublicKey"
+                .into(),
+        ),
+        "tls_error",
+    );
+    let p521_key = tmp.openssl_key_pem("p521", "EC:P-521");
+    let (_, p521_leaf) = tmp.openssl_cert(
+        "p521_leaf",
+        &p521_key,
+        "/CN=registry.test",
+        Some((&root_crt, &root_key)),
+        "sha256",
+        30,
+        511,
+        leaf_ext,
+    );
+    t.add(
+        "P-521 leaf key under a P-256 root",
+        "-",
+        vec![p521_leaf],
+        vec![root.der()],
+        HOST,
+        None,
+        "ok",
+    );
+    let (p521_root_crt, p521_root) = tmp.openssl_cert(
+        "p521_root",
+        &p521_key,
+        "/CN=Regtrust P-521 Root",
+        None,
+        "sha512",
+        30,
+        12,
+        ca_ext,
+    );
+    let (_, leaf_under_p521) = tmp.openssl_cert(
+        "leaf_under_p521",
+        &leaf_key,
+        "/CN=registry.test",
+        Some((&p521_root_crt, &p521_key)),
+        "sha512",
+        30,
+        512,
+        leaf_ext,
+    );
+    t.add(
+        "P-521 root signature (no ring algorithm)",
+        "-",
+        vec![leaf_under_p521],
+        vec![p521_root],
+        HOST,
+        None,
+        "ok",
+    )
+    .ours = Ours::Undecidable;
+    let p384_root = {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("P-384");
+        Spec::ca("Regtrust P-384 Root", now).self_signed(Key { pair })
+    };
+    let leaf_p384 = Spec::leaf(HOST, &[HOST], now).signed_by(Key::ecdsa(), &p384_root);
+    t.add(
+        "P-384 root",
+        "-",
+        vec![leaf_p384.der()],
+        vec![p384_root.der()],
+        HOST,
+        None,
+        "ok",
+    );
+
+    // A root with a malformed extension does not parse, so Go never adds it to the pool.
+    let mut s = Spec::ca("Regtrust Test Root", now);
+    s.serial = 77;
+    s.custom.push(ext(&[2, 5, 29, 15], vec![0x05, 0x00], false));
+    let broken_root = s.self_signed(root_key_pair_clone(&root));
+    t.add(
+        "unparsable copy of the root is skipped",
+        "§6.1",
+        vec![leaf.der()],
+        vec![broken_root.der()],
+        HOST,
+        Some(UA.into()),
+        "unknown_authority",
+    );
+
+    // Go 1.19 applies a CA's name constraints to the CA's own SANs too.
+    let mut s = Spec::ca("Regtrust Self-Constrained Root", now);
+    s.sans = vec![dns("ca.other")];
+    s.name_constraints = Some(NameConstraints {
+        permitted_subtrees: vec![GeneralSubtree::DnsName("registry.test".into())],
+        excluded_subtrees: vec![],
+    });
+    let root_self_nc = s.self_signed(Key::ecdsa());
+    let leaf_self_nc = Spec::leaf(HOST, &[HOST], now).signed_by(Key::ecdsa(), &root_self_nc);
+    t.add(
+        "name constraints apply to the CA's own SANs",
+        "D16",
+        vec![leaf_self_nc.der()],
+        vec![root_self_nc.der()],
+        HOST,
+        Some("x509: a root or intermediate certificate is not authorized to sign for this name: DNS name \"ca.other\" is not permitted by any constraint".into()),
+        "tls_error",
+    );
+
     // --- the signature check budget ------------------------------------------------------
     let mut roots = Vec::new();
     for i in 0..101 {
@@ -1244,6 +1487,15 @@ pub fn cases() -> Vec<Case> {
     );
 
     t.cases
+}
+
+/// The same key pair again (rcgen key pairs do not clone).
+fn root_key_pair_clone(i: &Issued) -> Key {
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from(i.key.pair.serialize_der());
+    Key {
+        pair: rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, i.key.pair.algorithm())
+            .expect("same key"),
+    }
 }
 
 /// The X.509 version of a DER certificate (1-based), read with x509-parser.

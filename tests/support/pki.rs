@@ -128,6 +128,38 @@ impl TempDir {
         p
     }
 
+    /// `openssl genpkey` key of another kind: `EC:<curve>` (e.g. `EC:P-521`) or `DSA`.
+    pub fn openssl_key_pem(&self, name: &str, kind: &str) -> PathBuf {
+        let p = self.path(&format!("{name}.key"));
+        let out = p.to_str().expect("utf-8");
+        if kind == "DSA" {
+            let params = self.path(&format!("{name}.params"));
+            let params = params.to_str().expect("utf-8");
+            openssl(
+                &[
+                    "genpkey",
+                    "-genparam",
+                    "-algorithm",
+                    "DSA",
+                    "-pkeyopt",
+                    "dsa_paramgen_bits:1024",
+                    "-out",
+                    params,
+                ],
+                None,
+            );
+            openssl(&["genpkey", "-paramfile", params, "-out", out], None);
+        } else {
+            let curve = kind.trim_start_matches("EC:");
+            let opt = format!("ec_paramgen_curve:{curve}");
+            openssl(
+                &["genpkey", "-algorithm", "EC", "-pkeyopt", &opt, "-out", out],
+                None,
+            );
+        }
+        p
+    }
+
     /// Sign `msg` with the key file; `hash` like "SHA-256"; PSS uses salt = hash length.
     pub fn openssl_sign(&self, key: &Path, msg: &[u8], hash: &str, pss: bool) -> Vec<u8> {
         let md = format!("-{}", hash.to_ascii_lowercase().replace('-', ""));
@@ -154,7 +186,7 @@ impl TempDir {
         issuer: Option<(&Path, &Path)>,
         digest: &str,
         days: u32,
-        serial: u64,
+        serial: impl std::fmt::Display,
         ext: &[&str],
     ) -> (PathBuf, Vec<u8>) {
         self.openssl_cert_with(name, key, subject, issuer, digest, days, serial, ext, &[])
@@ -170,7 +202,7 @@ impl TempDir {
         issuer: Option<(&Path, &Path)>,
         digest: &str,
         days: u32,
-        serial: u64,
+        serial: impl std::fmt::Display,
         ext: &[&str],
         extra: &[&str],
     ) -> (PathBuf, Vec<u8>) {
