@@ -867,6 +867,32 @@ pub fn cases() -> Vec<Case> {
         None,
         "ok",
     );
+    // authorityInfoAccess { caIssuers "http://x.test/ca" } marked critical: Go 1.19 parses
+    // it and accepts (newer Go refuses it at parse time).
+    let aia = {
+        let uri = b"http://x.test/ca";
+        let mut access = vec![0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+        access.push(0x86);
+        access.push(uri.len() as u8);
+        access.extend_from_slice(uri);
+        let mut seq = vec![0x30, access.len() as u8];
+        seq.extend(access);
+        let mut outer = vec![0x30, seq.len() as u8];
+        outer.extend(seq);
+        outer
+    };
+    let mut s = Spec::leaf(HOST, &[HOST], now);
+    s.custom.push(ext(&[1, 3, 6, 1, 5, 5, 7, 1, 1], aia, true));
+    let leaf_aia = s.signed_by(Key::ecdsa(), &root);
+    t.add(
+        "critical authorityInfoAccess",
+        "§6.3",
+        vec![leaf_aia.der()],
+        vec![root.der()],
+        HOST,
+        None,
+        "ok",
+    );
     let mut s = Spec::leaf(HOST, &[HOST], now);
     s.custom.push(ext(&[2, 5, 29, 19], vec![0x30, 0x00], false));
     let leaf_dup = s.signed_by(Key::ecdsa(), &root);
@@ -1052,6 +1078,28 @@ pub fn cases() -> Vec<Case> {
         "ok",
     )
     .allow_sha1 = true;
+    let (_, md5_leaf) = tmp.openssl_cert(
+        "md5_leaf",
+        &leaf_key,
+        "/CN=registry.test",
+        Some((&rsa_root_crt, &rsa_root_key)),
+        "md5",
+        30,
+        513,
+        leaf_ext,
+    );
+    t.add(
+        "MD5 leaf under a trusted root",
+        "§4.2",
+        vec![md5_leaf],
+        vec![rsa_root.der()],
+        HOST,
+        Some(ua_hint(
+            "x509: cannot verify signature: insecure algorithm MD5-RSA",
+            "Regtrust RSA Root",
+        )),
+        "unknown_authority",
+    );
     let (_, ec_sha1_leaf) = tmp.openssl_cert(
         "ec_sha1_leaf",
         &leaf_key,
