@@ -11,11 +11,13 @@
 //! intermediates, Go's parent gates, validity of every certificate including roots, SHA-1
 //! below the root refused, root signatures never checked, pathLen, name constraints, at most
 //! 100 signature checks), then extended key usage over each chain, then crypto/tls's leaf key
-//! type check. Newer Go differs where noted: Go >= 1.20 wraps the error as
-//! `tls: failed to verify certificate: x509: ...` (`message` stays the bare x509 text), Go
-//! 1.23 rejects negative and > 20-octet serials at parse time, Go 1.24 refuses RSA keys under
-//! 1024 bits, parses critical policy extensions (33, 36, 54) and drops the
-//! `GODEBUG=x509sha1` escape hatch.
+//! type check. Every message here was compared byte for byte with Go 1.19.8 (the toolchain
+//! of Debian's skopeo) by `tests/goverify_go.rs`. Newer Go differs (per the research notes,
+//! not run here): Go >= 1.20 wraps the error as `tls: failed to verify certificate: x509: ...`
+//! (`message` stays the bare x509 text), Go 1.23 rejects negative and > 20-octet serials at
+//! parse time, Go 1.24 refuses RSA keys under 1024 bits; later releases parse the critical
+//! policy extensions (33, 36, 54) Go 1.19 calls unhandled, refuse a critical
+//! authorityInfoAccess, and drop the `GODEBUG=x509sha1` escape hatch.
 
 use super::gox509::{
     self, domain_to_reverse_labels, for_each_san, format_rfc3339, go_ip_string, go_ipnet_string,
@@ -252,7 +254,9 @@ struct Ctx<'a> {
 
 /// Verify the presented chain (leaf first, as the server sent it) against the trust pool
 /// (DER; unparsable entries are skipped as Go's `AppendCertsFromPEM` does) the way a Go 1.19
-/// runtime does.
+/// runtime does. Pass the pool in the runtime's order, system roots first and then the
+/// runtime's CA files (docker, containerd and containers/image all start from
+/// `SystemCertPool()`): when several candidates fail, the first one names the hint.
 pub fn verify(
     presented: &[impl AsRef<[u8]>],
     roots: &[impl AsRef<[u8]>],
