@@ -243,23 +243,69 @@ enum SigCheck {
     Undecidable(String),
 }
 
+/// The runtime's trust pool, parsed once (Go's `CertPool` from `SystemCertPool()` plus
+/// `AppendCertsFromPEM` of the runtime's CA files): reuse it across registries.
+pub struct TrustPool {
+    certs: Vec<Option<Certificate>>,
+    pool: Pool,
+}
+
+impl TrustPool {
+    /// DER certificates in the runtime's order, system roots first and then the runtime's CA
+    /// files (docker, containerd and containers/image all start from `SystemCertPool()`):
+    /// when several candidates fail, the first one names the hint. Unparsable entries are
+    /// skipped as Go's `AppendCertsFromPEM` does; `CertRef::Root` indexes this list.
+    pub fn new(roots: &[impl AsRef<[u8]>]) -> Self {
+        let certs: Vec<Option<Certificate>> = roots
+            .iter()
+            .map(|d| gox509::parse_certificate(d.as_ref()).ok())
+            .collect();
+        let mut pool = Pool::new();
+        for (i, c) in certs.iter().enumerate() {
+            if let Some(c) = c {
+                pool.add(CertRef::Root(i), c);
+            }
+        }
+        TrustPool { certs, pool }
+    }
+
+    /// How many entries Go would have added (parsable and distinct).
+    pub fn len(&self) -> usize {
+        self.pool.sums.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parsed pool entry behind a `CertRef::Root`.
+    pub fn get(&self, index: usize) -> Option<&Certificate> {
+        self.certs.get(index).and_then(Option::as_ref)
+    }
+}
+
 struct Ctx<'a> {
     presented: Vec<Certificate>,
-    roots: Vec<Option<Certificate>>,
-    root_pool: Pool,
+    roots: &'a TrustPool,
     inter_pool: Pool,
     opts: &'a VerifyOptions<'a>,
     undecidable: Option<String>,
 }
 
 /// Verify the presented chain (leaf first, as the server sent it) against the trust pool
-/// (DER; unparsable entries are skipped as Go's `AppendCertsFromPEM` does) the way a Go 1.19
-/// runtime does. Pass the pool in the runtime's order, system roots first and then the
-/// runtime's CA files (docker, containerd and containers/image all start from
-/// `SystemCertPool()`): when several candidates fail, the first one names the hint.
+/// (DER, in the runtime's order: see `TrustPool::new`) the way a Go 1.19 runtime does.
 pub fn verify(
     presented: &[impl AsRef<[u8]>],
     roots: &[impl AsRef<[u8]>],
+    opts: &VerifyOptions<'_>,
+) -> Result<Verified, GoVerifyError> {
+    verify_with_pool(presented, &TrustPool::new(roots), opts)
+}
+
+/// `verify` with a pool parsed once.
+pub fn verify_with_pool(
+    presented: &[impl AsRef<[u8]>],
+    roots: &TrustPool,
     opts: &VerifyOptions<'_>,
 ) -> Result<Verified, GoVerifyError> {
     if presented.is_empty() {
@@ -272,21 +318,12 @@ pub fn verify(
         certs.push(c);
     }
     let mut ctx = Ctx {
-        roots: roots
-            .iter()
-            .map(|d| gox509::parse_certificate(d.as_ref()).ok())
-            .collect(),
         presented: certs,
-        root_pool: Pool::new(),
+        roots,
         inter_pool: Pool::new(),
         opts,
         undecidable: None,
     };
-    for (i, c) in ctx.roots.iter().enumerate() {
-        if let Some(c) = c {
-            ctx.root_pool.add(CertRef::Root(i), c);
-        }
-    }
     for (i, c) in ctx.presented.iter().enumerate().skip(1) {
         ctx.inter_pool.add(CertRef::Presented(i), c);
     }
@@ -304,7 +341,7 @@ impl Ctx<'_> {
         match r {
             CertRef::Presented(i) => &self.presented[i],
             // A Root ref only exists for a parsed pool entry.
-            CertRef::Root(i) => self.roots[i].as_ref().unwrap_or(&self.presented[0]),
+            CertRef::Root(i) => self.roots.get(i).unwrap_or(&self.presented[0]),
         }
     }
 
@@ -314,7 +351,7 @@ impl Ctx<'_> {
         if !self.opts.server_name.is_empty() {
             verify_hostname(self.cert(leaf), self.opts.server_name)?;
         }
-        let candidates = if self.root_pool.contains(self.cert(leaf)) {
+        let candidates = if self.roots.pool.contains(self.cert(leaf)) {
             vec![vec![leaf]]
         } else {
             let mut sig_checks = 0usize;
@@ -409,7 +446,7 @@ impl Ctx<'_> {
         let mut hint: Option<Hint> = None;
         let candidates: Vec<(CertType, CertRef)> = {
             let child = self.cert(child_ref);
-            self.potential_parents(&self.root_pool, child)
+            self.potential_parents(&self.roots.pool, child)
                 .into_iter()
                 .map(|r| (CertType::Root, r))
                 .chain(
@@ -1291,6 +1328,16 @@ mod tests {
                 CertRef::Root(1)
             ]]
         );
+        let pool = TrustPool::new(&[b"junk".to_vec(), root.der(), root.der()]);
+        assert_eq!(pool.len(), 1, "unparsable skipped, duplicates added once");
+        assert!(pool.get(0).is_none() && pool.get(1).is_some() && pool.get(9).is_none());
+        let again = verify_with_pool(
+            &[leaf.der(), inter.der()],
+            &pool,
+            &VerifyOptions::new("r.test", now),
+        )
+        .expect("verified with a reused pool");
+        assert_eq!(again.chains, v.chains);
         let pinned = verify(
             &[leaf.der()],
             &[leaf.der()],
