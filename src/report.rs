@@ -136,6 +136,9 @@ pub struct RegistryReport {
     pub probes: Vec<ProbeEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<CaSummary>,
+    /// Harbor's `/api/v2.0/health` when the registry is a Harbor (probe only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harbor: Option<HarborHealth>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +170,54 @@ pub struct ProbeEntry {
     pub warnings: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fix: String,
+    /// Days until the first of this runtime's CAs for the host expires (negative once
+    /// expired); none when the runtime has no CA file for the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_days_left: Option<i64>,
+    /// The CAs this runtime reads for the host (system roots aside), with their files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted: Vec<TrustedCa>,
+    /// What the server chain leads to: the trusted certificate that verified it, or, when
+    /// it did not verify, the top of the presented chain (`unknown_authority`'s other side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<ChainAnchor>,
+}
+
+/// A CA a runtime trusts for a host, and the file it reads it from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustedCa {
+    pub subject: String,
+    pub sha256: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub file: String,
+}
+
+/// One end of a chain: a certificate's subject and, when its bytes are known, its sha256
+/// and the file it was trusted from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainAnchor {
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub file: String,
+}
+
+/// Harbor's own health report (it answers 200 even when unhealthy: `status` says).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HarborHealth {
+    pub status: String,
+    #[serde(default)]
+    pub components: Vec<HarborComponent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HarborComponent {
+    pub name: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -354,6 +405,7 @@ mod tests {
             }],
             probes: vec![],
             ca: None,
+            harbor: None,
         });
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         for k in [

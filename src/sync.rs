@@ -260,6 +260,7 @@ pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
             trust: Vec::new(),
             probes: Vec::new(),
             ca: None,
+            harbor: None,
         };
         match choice {
             CaChoice::Valid(bundle) => {
@@ -288,6 +289,7 @@ pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
                 trust: Vec::new(),
                 probes: Vec::new(),
                 ca: None,
+                harbor: None,
             });
         r.trust.push(TrustEntry {
             runtime: f.runtime.clone(),
