@@ -35,6 +35,9 @@ pub enum Command {
     /// One pass: read inputs, validate, install CAs into the runtimes' trust dirs, remove
     /// stale ones regtrust owns; print the result.
     Sync(SyncArgs),
+    /// Diagnose: for each registry, what the container runtimes on this machine would see
+    /// when pulling (TLS trust, reachability, credentials, Harbor health, expiry).
+    Probe(ProbeArgs),
 }
 
 /// The inputs and outputs shared by `sync`, `probe` and `agent` (SPEC, Inputs and Outputs).
@@ -79,4 +82,19 @@ pub struct SyncArgs {
     pub inputs: InputArgs,
     #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Registries to probe (`host[:port]`); default: every host the inputs name.
+    #[arg(value_name = "HOST")]
+    pub hosts: Vec<String>,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// How long each registry may take (`10s`, `1500ms`, `1m`); registries are probed
+    /// concurrently.
+    #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = crate::probe::parse_timeout)]
+    pub timeout: std::time::Duration,
 }

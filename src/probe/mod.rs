@@ -1,16 +1,38 @@
-//! `probe`: checks a registry from this node the way the container runtime would. This file
-//! only lists the parts:
+//! `probe`: checks each registry from this node the way its container runtimes would, and
+//! names the cause while there is time to fix it. One TLS handshake per host captures the
+//! presented chain; each runtime's trust view then decides with Go's own rules; one HTTP
+//! check (`/v2/`, credentials, Harbor health) follows when some runtime accepts the TLS.
+//! Hosts are probed concurrently, each within its timeout, so a sweep costs about the
+//! slowest host.
+//!
+//! Layout:
+//! - `trustview`: what each runtime trusts for a host, from disk, with the file of each CA.
+//! - `net`: resolve, connect, handshake; failures in Go's words.
 //! - `gox509`: Go's certificate parser mirrored (what Go accepts, with Go's error text).
 //! - `signature`: signature checks with Go's acceptance (RSA of any size, PSS, ECDSA,
 //!   Ed25519) over ring.
 //! - `goverify`: Go's `x509.Certificate.Verify`, the verdict of record, and the `cause` of an
 //!   unknown authority.
-//! - `capture`: a permissive rustls verifier that records the presented chain.
+//! - `capture`: a permissive rustls verifier that records the presented chain and checks
+//!   handshake signatures itself.
+//! - `classify`: one runtime's TLS verdict, cause, fix and expiry warnings.
+//! - `registry`: `GET /v2/`, challenges, token and basic-auth checks of the pull secret.
+//! - `harbor`: Harbor's `/api/v2.0/health`.
+//! - `text`: the report for people.
+//!
+//! Entry points: [`probe_all`] (the agent's periodic rounds) and [`run_cli`]
+//! (`regtrust probe`).
 
 pub mod capture;
+pub mod classify;
 pub mod goverify;
 pub mod gox509;
+pub mod harbor;
+pub mod net;
+pub mod registry;
 pub mod signature;
+pub mod text;
+pub mod trustview;
 
 #[cfg(test)]
 #[path = "../../tests/support/gopki.rs"]
@@ -19,3 +41,551 @@ pub(crate) mod pki;
 #[cfg(test)]
 #[path = "../../tests/support/gocases.rs"]
 pub(crate) mod gocases;
+
+use crate::ca::CaBundle;
+use crate::cli::{Output, ProbeArgs};
+use crate::host::RegistryHost;
+use crate::report::{
+    worst, CaCert, CaSummary, HarborHealth, ProbeEntry, RegistryReport, Report, Verdict,
+};
+use crate::sync::{self, CaChoice, Config, Inputs};
+use classify::{Presented, TlsDecision};
+use registry::{Cred, HttpVerdict};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use trustview::{RuntimeView, SystemRoots};
+
+/// Default per-host timeout of `regtrust probe`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Probe `hosts` concurrently, each within `timeout`, as this node's selected runtimes
+/// (`cfg.runtimes`; the system roots alone when none is installed) would see them. Uses the
+/// inputs for credentials (`inputs.secrets`) and to word fixes (`inputs.hosts`' CA). One
+/// report per host, in the order given. Never fails: every failure is a verdict.
+pub async fn probe_all(
+    cfg: &Config,
+    inputs: &Inputs,
+    hosts: &[RegistryHost],
+    timeout: Duration,
+) -> Vec<RegistryReport> {
+    let host_root = cfg.host_root.clone();
+    let runtimes = cfg.runtimes.clone();
+    let hs = hosts.to_vec();
+    // Reading the trust files is plain blocking I/O: off the async threads.
+    let loaded = tokio::task::spawn_blocking(move || {
+        let system = trustview::system_roots(&host_root);
+        let views: Vec<Vec<RuntimeView>> = hs
+            .iter()
+            .map(|h| {
+                if runtimes.is_empty() {
+                    vec![trustview::system_only_view()]
+                } else {
+                    runtimes
+                        .iter()
+                        .map(|&r| trustview::runtime_view(&host_root, r, h))
+                        .collect()
+                }
+            })
+            .collect();
+        (system, views)
+    })
+    .await;
+    let (system, views) = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            return hosts
+                .iter()
+                .map(|h| failed_report(h, &format!("reading the trust files failed: {e}")))
+                .collect()
+        }
+    };
+    let system = Arc::new(system);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (host, views)) in hosts.iter().cloned().zip(views).enumerate() {
+        let job = HostJob {
+            creds: credentials(inputs, &host),
+            expected: match inputs.hosts.get(&host) {
+                Some(CaChoice::Valid(b)) => Some(b.clone()),
+                _ => None,
+            },
+            host,
+            views,
+            system: system.clone(),
+            timeout,
+        };
+        tasks.spawn(async move { (i, probe_host(job).await) });
+    }
+    let mut out: Vec<Option<RegistryReport>> = vec![None; hosts.len()];
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, report)) = done {
+            out[i] = Some(report);
+        }
+    }
+    out.into_iter()
+        .zip(hosts)
+        .map(|(r, h)| r.unwrap_or_else(|| failed_report(h, "the probe task failed")))
+        .collect()
+}
+
+/// The credentials kubelet would try for `host`, in its order; entries without any are
+/// skipped (kubelet pulls anonymously with them).
+fn credentials(inputs: &Inputs, host: &RegistryHost) -> Vec<Cred> {
+    inputs
+        .secrets
+        .credentials_for(host)
+        .into_iter()
+        .filter(|c| c.has_secret())
+        .map(|c| Cred::new(&c.username, c.password(), c.source.display().to_string()))
+        .collect()
+}
+
+fn failed_report(host: &RegistryHost, why: &str) -> RegistryReport {
+    RegistryReport {
+        host: host.to_string(),
+        verdict: Verdict::Unknown,
+        message: why.to_string(),
+        trust: Vec::new(),
+        probes: Vec::new(),
+        ca: None,
+        harbor: None,
+    }
+}
+
+struct HostJob {
+    host: RegistryHost,
+    views: Vec<RuntimeView>,
+    system: Arc<SystemRoots>,
+    creds: Vec<Cred>,
+    expected: Option<Arc<CaBundle>>,
+    timeout: Duration,
+}
+
+async fn probe_host(job: HostJob) -> RegistryReport {
+    let start = Instant::now();
+    let deadline = start + job.timeout;
+    let now = OffsetDateTime::now_utc();
+    let host = &job.host;
+    let capture = capture::ChainCapture::new();
+    let handshake = match capture::client_config(&capture) {
+        Ok(config) => net::handshake(host, Arc::new(config), || capture.chain(), deadline).await,
+        Err(e) => Err(net::NetFailure {
+            verdict: Verdict::TlsError,
+            message: format!("tls: cannot build a client config: {e}"),
+        }),
+    };
+
+    let mut harbor: Option<HarborHealth> = None;
+    let mut entries = Vec::new();
+    match handshake {
+        Err(failure) => {
+            let fix = net_fix(&failure, host, job.timeout);
+            for view in &job.views {
+                let mut e = entry(view, now);
+                e.warnings = classify::expiry_warnings(
+                    &Presented::new(Vec::new()),
+                    view,
+                    None,
+                    &job.system,
+                    now,
+                );
+                e.warnings.extend(view.notes.iter().cloned());
+                e.verdict = failure.verdict;
+                e.message = failure.message.clone();
+                e.fix = fix.clone();
+                entries.push(e);
+            }
+        }
+        Ok(hs) => {
+            let chain = Presented::new(hs.chain);
+            let decisions: Vec<TlsDecision> = job
+                .views
+                .iter()
+                .map(|v| {
+                    classify::decide_tls(v, &job.system, &chain, host, now, job.expected.as_deref())
+                })
+                .collect();
+            let http = if decisions.iter().any(|d| d.verdict == Verdict::Ok) {
+                let (http, h) = http_check(host, hs.addr, &job.creds, deadline).await;
+                harbor = h;
+                Some(http)
+            } else {
+                None
+            };
+            for (view, d) in job.views.iter().zip(decisions) {
+                let mut e = entry(view, now);
+                e.server_chain = chain.server_chain();
+                e.server_days_left = chain.leaf().map(|l| l.days_left(now));
+                e.warnings =
+                    classify::expiry_warnings(&chain, view, d.anchor.as_ref(), &job.system, now);
+                e.warnings.extend(view.notes.iter().cloned());
+                e.anchor = d.anchor;
+                match (&http, d.verdict) {
+                    (Some(h), Verdict::Ok) => {
+                        e.verdict = h.verdict;
+                        e.message = h.message.clone();
+                        e.fix = h.fix.clone();
+                    }
+                    _ => {
+                        e.verdict = d.verdict;
+                        e.message = d.message;
+                        e.cause = d.cause;
+                        e.fix = d.fix;
+                    }
+                }
+                entries.push(e);
+            }
+        }
+    }
+    let latency = start.elapsed().as_millis().min(u64::MAX as u128) as u64;
+    if let Some(w) = harbor.as_ref().and_then(harbor::unhealthy_warning) {
+        for e in &mut entries {
+            e.warnings.push(w.clone());
+        }
+    }
+    for e in &mut entries {
+        e.latency_ms = latency;
+    }
+    let verdict = worst(entries.iter().map(|e| e.verdict));
+    let message = entries
+        .iter()
+        .find(|e| e.verdict == verdict)
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
+    RegistryReport {
+        host: host.to_string(),
+        verdict,
+        message,
+        trust: Vec::new(),
+        ca: ca_summary(job.expected.as_deref(), &job.views, now),
+        probes: entries,
+        harbor,
+    }
+}
+
+/// A probe entry for `view` before any verdict: what it trusts for the host.
+fn entry(view: &RuntimeView, now: OffsetDateTime) -> ProbeEntry {
+    ProbeEntry {
+        runtime: view.runtime.clone(),
+        verdict: Verdict::Unknown,
+        message: String::new(),
+        cause: String::new(),
+        latency_ms: 0,
+        server_chain: Vec::new(),
+        server_days_left: None,
+        warnings: Vec::new(),
+        fix: String::new(),
+        ca_days_left: view.host_cas.iter().map(|a| a.facts.days_left(now)).min(),
+        trusted: classify::trusted(view, now),
+        anchor: None,
+    }
+}
+
+/// The CA the report shows for the registry: the input regtrust manages, else what the
+/// first runtime reads for the host.
+fn ca_summary(
+    expected: Option<&CaBundle>,
+    views: &[RuntimeView],
+    now: OffsetDateTime,
+) -> Option<CaSummary> {
+    if let Some(b) = expected {
+        return Some(b.summary(now));
+    }
+    let view = views.iter().find(|v| !v.host_cas.is_empty())?;
+    let mut by_file: BTreeMap<&PathBuf, Vec<CaCert>> = BTreeMap::new();
+    for a in &view.host_cas {
+        by_file
+            .entry(&a.file)
+            .or_default()
+            .push(a.facts.to_ca_cert(now));
+    }
+    let (file, certificates) = by_file.into_iter().next()?;
+    Some(CaSummary {
+        source: file.display().to_string(),
+        certificates,
+    })
+}
+
+/// `/v2/` and the credentials over a second connection pinned to the address the handshake
+/// used; Harbor's health when the challenge says Harbor.
+async fn http_check(
+    host: &RegistryHost,
+    addr: std::net::SocketAddr,
+    creds: &[Cred],
+    deadline: Instant,
+) -> (HttpVerdict, Option<HarborHealth>) {
+    // The chain was judged on the first connection; this one only needs to get through.
+    let tls = match capture::client_config(&capture::ChainCapture::new()) {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                HttpVerdict {
+                    verdict: Verdict::TlsError,
+                    message: format!("tls: cannot build a client config: {e}"),
+                    fix: String::new(),
+                    challenges: Vec::new(),
+                },
+                None,
+            )
+        }
+    };
+    let mut builder = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .no_proxy()
+        .http1_only()
+        .user_agent(concat!("regtrust/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::limited(10));
+    if !host.is_ip() {
+        builder = builder.resolve(host.name(), addr);
+    }
+    let client = match builder.build() {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                HttpVerdict {
+                    verdict: Verdict::RegistryError,
+                    message: format!("cannot build an HTTP client: {e}"),
+                    fix: String::new(),
+                    challenges: Vec::new(),
+                },
+                None,
+            )
+        }
+    };
+    let base = format!("https://{host}");
+    let verdict = registry::check(&client, &base, creds, deadline).await;
+    let health = if harbor::looks_like_harbor(&verdict.challenges) {
+        harbor::health(&client, &base, deadline).await
+    } else {
+        None
+    };
+    (verdict, health)
+}
+
+fn net_fix(f: &net::NetFailure, host: &RegistryHost, timeout: Duration) -> String {
+    match f.verdict {
+        Verdict::DnsError => format!(
+            "{} does not resolve from this node: fix DNS or /etc/hosts (the runtime resolves names as this node does)",
+            host.name()
+        ),
+        Verdict::ConnectionRefused => format!(
+            "nothing accepts connections at {} from this node: check the registry runs and listens on this port, and firewalls",
+            host.authority()
+        ),
+        Verdict::Timeout => format!(
+            "no answer from {host} within {}: check firewalls, network policies and proxies between this node and the registry",
+            show_duration(timeout)
+        ),
+        _ if f.message.starts_with("http: server gave HTTP") => format!(
+            "{host} speaks plain HTTP on this port: serve TLS there (runtimes pull over HTTPS unless the registry is configured as insecure)"
+        ),
+        _ if f.message.contains("first record does not look like") => format!(
+            "{host} does not speak TLS on this port: check the port"
+        ),
+        _ => "the TLS handshake failed: check the registry's TLS setup (TLS 1.2 or 1.3 with ECDHE ciphers; no client certificate required)".into(),
+    }
+}
+
+fn show_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// `--timeout`: Go-style `10s`, `1500ms`, `1m30s`; more than zero, at most an hour.
+pub fn parse_timeout(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    let expected = "expected a duration such as 10s, 1500ms or 1m";
+    if v.is_empty() {
+        return Err(format!("empty; {expected}"));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = v;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("{v:?}: a number without a unit; {expected}"))?;
+        if digits == 0 {
+            return Err(format!("{v:?}: {expected}"));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{v:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            other => return Err(format!("{v:?}: unknown unit {other:?}; {expected}")),
+        };
+        rest = &rest[unit_len..];
+        let part = unit
+            .checked_mul(u32::try_from(n).map_err(|_| format!("{v:?}: number too large"))?)
+            .ok_or_else(|| format!("{v:?}: too long"))?;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| format!("{v:?}: too long"))?;
+    }
+    if total.is_zero() {
+        return Err(format!("{v:?}: must be more than zero"));
+    }
+    if total > Duration::from_secs(3600) {
+        return Err(format!("{v:?}: at most 1h"));
+    }
+    Ok(total)
+}
+
+/// The user's docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`),
+/// `probe`'s default pull secret on a workstation (SPEC, Inputs).
+pub fn docker_config_path() -> Option<PathBuf> {
+    let path = match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("config.json"),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?)
+            .join(".docker/config.json"),
+    };
+    path.is_file().then_some(path)
+}
+
+/// Why `regtrust probe` cannot start (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeSetupError {
+    #[error(transparent)]
+    Config(#[from] sync::ConfigError),
+    #[error("host argument {value:?}: {source}")]
+    Host {
+        value: String,
+        source: crate::host::HostError,
+    },
+    #[error(
+        "nothing to probe: give HOST arguments, --registry, --ca HOST=PATH or --pull-secret \
+         (no docker config was found either)"
+    )]
+    NoHosts,
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Hosts from the arguments, else from the inputs (pull secrets, `--ca HOST=`,
+/// `--registry`); with no pull secret given, the user's docker config is one.
+pub fn plan(args: &ProbeArgs) -> Result<(Config, Inputs, Vec<RegistryHost>), ProbeSetupError> {
+    let mut cfg = Config::from_args(&args.inputs)?;
+    if cfg.pull_secrets.is_empty() {
+        if let Some(p) = docker_config_path() {
+            cfg.pull_secrets.push(p);
+        }
+    }
+    let hosts: Vec<RegistryHost> = args
+        .hosts
+        .iter()
+        .map(|v| {
+            RegistryHost::parse(v).map_err(|source| ProbeSetupError::Host {
+                value: v.clone(),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let inputs = sync::read_inputs(&cfg);
+    let hosts = if hosts.is_empty() {
+        inputs.hosts.keys().cloned().collect()
+    } else {
+        let mut h = hosts;
+        h.dedup();
+        h
+    };
+    if hosts.is_empty() {
+        return Err(ProbeSetupError::NoHosts);
+    }
+    Ok((cfg, inputs, hosts))
+}
+
+/// The whole probe as a report document.
+pub async fn probe_report(
+    cfg: &Config,
+    inputs: &Inputs,
+    hosts: &[RegistryHost],
+    timeout: Duration,
+) -> Report {
+    let mut report = Report::new(cfg.node.clone(), OffsetDateTime::now_utc());
+    report.registries = probe_all(cfg, inputs, hosts, timeout).await;
+    report.problems = inputs.problems.clone();
+    report
+}
+
+/// Exit code 1 (SPEC): a verdict other than ok, an input problem, or a warning (a
+/// certificate expiring within 30 days, an unhealthy Harbor) — all need attention.
+pub fn needs_attention(report: &Report) -> bool {
+    report.needs_attention()
+        || report
+            .registries
+            .iter()
+            .any(|r| r.verdict != Verdict::Ok || r.probes.iter().any(|p| !p.warnings.is_empty()))
+}
+
+/// Run `regtrust probe` and return the process exit code.
+pub fn run_cli(args: &ProbeArgs) -> u8 {
+    let (cfg, inputs, hosts) = match plan(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("regtrust probe: {e}");
+            return 2;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ProbeSetupError::Runtime)
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("regtrust probe: {e}");
+            return 2;
+        }
+    };
+    let report = rt.block_on(probe_report(&cfg, &inputs, &hosts, args.timeout));
+    match args.output {
+        Output::Json => println!("{}", report.to_json()),
+        Output::Text => print!("{}", text::render(&report)),
+    }
+    u8::from(needs_attention(&report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts() {
+        let ok = [
+            ("10s", Duration::from_secs(10)),
+            ("1500ms", Duration::from_millis(1500)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1h", Duration::from_secs(3600)),
+            (" 2s ", Duration::from_secs(2)),
+        ];
+        for (v, want) in ok {
+            assert_eq!(parse_timeout(v), Ok(want), "{v}");
+        }
+        for bad in [
+            "",
+            "10",
+            "s",
+            "0s",
+            "-1s",
+            "1.5s",
+            "10x",
+            "2h",
+            "99999999999999999999s",
+            "1s1",
+        ] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+}
