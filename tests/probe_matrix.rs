@@ -1,0 +1,779 @@
+//! Issue 3's proof with real parts: `regtrust probe` against the Debian docker-registry over
+//! TLS on loopback, one case per row of the matrix, each judged by a real Go client too:
+//! the same trust dir (`<host-root>/etc/containers/certs.d/<host>`, CRI-O's dir) is given
+//! to `skopeo inspect --cert-dir`. The verdict class must agree, and the `x509:` text must
+//! be equal, times aside (skopeo 1.9 is built with Go 1.19, which prints the bare `x509:`
+//! form). Cases without `x509:` text compare the Go text regtrust prints with skopeo's
+//! where Go has one (plain HTTP on the port, a closed port).
+
+mod support;
+
+use serde_json::Value;
+use std::io::{Read as _, Write as _};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{free_port, skopeo_inspect_with_creds, Judge, Pki, Registry, LOOPBACK_V4};
+use tempfile::TempDir;
+
+/// A node for one case: a host root whose CRI-O trust dir for `host` is also skopeo's
+/// `--cert-dir`.
+struct Node {
+    root: TempDir,
+    host: String,
+}
+
+impl Node {
+    fn new(host: &str) -> Node {
+        let root = tempfile::Builder::new()
+            .prefix("regtrust-probe-node-")
+            .tempdir()
+            .expect("temp host root");
+        std::fs::create_dir_all(root.path().join("etc/containers/certs.d"))
+            .expect("etc/containers");
+        Node {
+            root,
+            host: host.to_string(),
+        }
+    }
+
+    /// `<root>/etc/containers/certs.d/<host>`.
+    fn trust_dir(&self) -> PathBuf {
+        self.root
+            .path()
+            .join("etc/containers/certs.d")
+            .join(&self.host)
+    }
+
+    /// Put a PEM file into the trust dir as `name`.
+    fn trust(&self, pem: &Path, name: &str) {
+        std::fs::create_dir_all(self.trust_dir()).expect("create the trust dir");
+        std::fs::copy(pem, self.trust_dir().join(name)).expect("copy a CA into the trust dir");
+    }
+
+    fn image(&self) -> String {
+        format!("{}/library/tiny:1", self.host)
+    }
+
+    /// `regtrust probe HOST --output json` as CRI-O on this node; the exit code and report.
+    fn probe(&self, extra: &[&str]) -> (i32, Value) {
+        let out = Command::new(env!("CARGO_BIN_EXE_regtrust"))
+            .args([
+                "probe",
+                &self.host,
+                "--runtime",
+                "crio",
+                "--output",
+                "json",
+                "--timeout",
+                "10s",
+            ])
+            .arg("--host-root")
+            .arg(self.root.path())
+            .args(extra)
+            .env_remove("DOCKER_CONFIG")
+            .env("HOME", self.root.path())
+            .output()
+            .expect("run regtrust probe");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let report: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "regtrust probe printed no JSON ({e}):\n{text}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), report)
+    }
+
+    fn probe_text(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_regtrust"))
+            .args(["probe", &self.host, "--runtime", "crio", "--timeout", "10s"])
+            .arg("--host-root")
+            .arg(self.root.path())
+            .env("HOME", self.root.path())
+            .output()
+            .expect("run regtrust probe");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn skopeo(&self, creds: Option<&str>) -> Judge {
+        skopeo_inspect_with_creds(&self.trust_dir(), &self.image(), creds)
+    }
+
+    /// A pull secret naming this host, in the node's root.
+    fn pull_secret(&self, user: &str, password: &str) -> PathBuf {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let doc = serde_json::json!({ "auths": { &self.host: { "auth": auth } } });
+        let path = self
+            .root
+            .path()
+            .join(format!("pull-secret-{user}-{}.json", password.len()));
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).expect("write the pull secret");
+        path
+    }
+}
+
+/// The verdict class a Go client's failure text says (SPEC's verdict codes).
+fn skopeo_class(j: &Judge) -> &'static str {
+    let s = &j.stderr;
+    if j.ok {
+        return "ok";
+    }
+    let has = |t: &str| s.contains(t);
+    if has("x509: certificate signed by unknown authority") {
+        "unknown_authority"
+    } else if has("x509: certificate has expired or is not yet valid") {
+        "expired"
+    } else if has("x509: certificate relies on legacy Common Name field") {
+        "legacy_common_name"
+    } else if has("x509: certificate is valid for")
+        || has("x509: cannot validate certificate for")
+        || has("x509: certificate is not valid for any names")
+    {
+        "hostname_mismatch"
+    } else if has("no such host") || has("lookup ") && has("dial tcp") && !has("i/o timeout") {
+        "dns_error"
+    } else if has("connection refused") {
+        "connection_refused"
+    } else if has("i/o timeout") || has("TLS handshake timeout") {
+        "timeout"
+    } else if has("invalid status code from registry 5") {
+        "registry_error"
+    } else if has("invalid status code from registry") {
+        "not_a_registry"
+    } else if has("unauthorized") || has("invalid username/password") {
+        "auth_failed"
+    } else if has("x509: ") || has("tls: ") || has("http: server gave HTTP response") {
+        "tls_error"
+    } else {
+        "other"
+    }
+}
+
+/// Replace every RFC 3339 time (`2025-01-02T03:04:05Z`, `...+02:00`) with `<time>`.
+fn times_aside(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    let digit = |j: usize| b.get(j).is_some_and(u8::is_ascii_digit);
+    while i < b.len() {
+        let looks = (0..4).all(|k| digit(i + k))
+            && b.get(i + 4) == Some(&b'-')
+            && b.get(i + 10) == Some(&b'T')
+            && b.get(i + 13) == Some(&b':');
+        if looks {
+            let mut j = i + 19;
+            if b.get(j) == Some(&b'.') {
+                j += 1;
+                while digit(j) {
+                    j += 1;
+                }
+            }
+            match b.get(j) {
+                Some(b'Z') => j += 1,
+                Some(b'+') | Some(b'-') => j += 6,
+                _ => {}
+            }
+            out.push_str("<time>");
+            i = j.min(b.len());
+        } else {
+            let ch = s[i..].chars().next().unwrap_or('?');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// The one registry of a probe report.
+fn registry(report: &Value) -> &Value {
+    let regs = report["registries"].as_array().expect("registries");
+    assert_eq!(regs.len(), 1, "{report:#}");
+    &regs[0]
+}
+
+/// regtrust and skopeo agree: same class (= `want`), and equal `x509:` text (times aside).
+#[track_caller]
+fn agree(case: &str, node: &Node, extra: &[&str], creds: Option<&str>, want: &str) -> Value {
+    let (code, report) = node.probe(extra);
+    let judge = node.skopeo(creds);
+    let reg = registry(&report).clone();
+    let probe = &reg["probes"][0];
+    assert_eq!(
+        reg["verdict"], want,
+        "{case}: regtrust's verdict\n{report:#}"
+    );
+    assert_eq!(probe["runtime"], "crio", "{case}");
+    assert_eq!(
+        skopeo_class(&judge),
+        want,
+        "{case}: skopeo's class; its stderr:\n{}",
+        judge.stderr
+    );
+    assert_eq!(
+        code,
+        if want == "ok" { 0 } else { 1 },
+        "{case}: exit code\n{report:#}"
+    );
+    let ours = probe["message"].as_str().unwrap_or("");
+    match judge.x509() {
+        Some(theirs) => assert_eq!(
+            times_aside(ours),
+            times_aside(&theirs),
+            "{case}: the x509 text differs\nskopeo stderr:\n{}",
+            judge.stderr
+        ),
+        None => assert!(
+            !ours.contains("x509:"),
+            "{case}: regtrust says {ours:?}, skopeo has no x509 text:\n{}",
+            judge.stderr
+        ),
+    }
+    if want != "ok" {
+        assert!(
+            !probe["fix"].as_str().unwrap_or("").is_empty(),
+            "{case}: no fix\n{report:#}"
+        );
+    }
+    reg
+}
+
+const IP: &str = "127.0.0.1";
+
+#[test]
+fn good() {
+    let pki = Pki::new();
+    let ca = pki.root("good-ca");
+    let leaf = pki.server(&ca, "good", &[IP]);
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    reg.push_tiny_image(Some(&ca.cert_path));
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+    let r = agree("good", &node, &[], None, "ok");
+    let p = &r["probes"][0];
+    assert_eq!(p["server_chain"][0]["sha256"], leaf.sha256_hex());
+    assert_eq!(p["anchor"]["sha256"], ca.sha256_hex());
+    assert!(p["anchor"]["file"].as_str().unwrap().ends_with("/ca.crt"));
+    assert_eq!(p["trusted"][0]["sha256"], ca.sha256_hex());
+    assert!(p["server_days_left"].as_i64().unwrap() >= 88);
+    assert!(
+        p["warnings"].as_array().is_none_or(|w| w.is_empty()),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn ca_not_installed() {
+    let pki = Pki::new();
+    let ca = pki.root("lonely-ca");
+    let leaf = pki.server(&ca, "lonely", &[IP]);
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    std::fs::create_dir_all(node.trust_dir()).unwrap();
+    let r = agree("ca not installed", &node, &[], None, "unknown_authority");
+    assert_eq!(r["probes"][0]["cause"], "ca_not_installed");
+    assert!(r["probes"][0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("install the registry's CA"));
+}
+
+#[test]
+fn rotated_ca() {
+    let pki = Pki::new();
+    let old = pki.cert("harbor-ca-2024").cn("Harbor CA").ca();
+    let new = pki.cert("harbor-ca-2025").cn("Harbor CA").ca();
+    let before = pki.server(&old, "harbor-before", &[IP]);
+    let after = pki.server(&new, "harbor-after", &[IP]);
+    let mut reg = Registry::tls(&before.cert_path, &before.key_path).start();
+    reg.push_tiny_image(Some(&old.cert_path));
+    let node = Node::new(&reg.host());
+    node.trust(&old.cert_path, "ca.crt");
+    agree("before rotation", &node, &[], None, "ok");
+    // Harbor's CA is rotated; the node still trusts the old one.
+    reg.restart_with_tls(&after.chain_path, &after.key_path);
+    let r = agree("after rotation", &node, &[], None, "unknown_authority");
+    let p = &r["probes"][0];
+    assert_eq!(p["cause"], "ca_mismatch", "{r:#}");
+    assert_eq!(p["trusted"][0]["sha256"], old.sha256_hex());
+    let fix = p["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("rotated") && fix.contains(&old.sha256_hex()[..16]),
+        "{fix}"
+    );
+    let text = node.probe_text();
+    assert!(text.contains("unknown_authority (ca_mismatch)"), "{text}");
+    assert!(
+        text.contains("fix: the registry's CA was rotated"),
+        "{text}"
+    );
+    // With the new CA as the input, the fix says sync would repair it.
+    let (_, report) = node.probe(&[
+        "--ca",
+        &format!("{}={}", reg.host(), new.cert_path.display()),
+    ]);
+    let fix = registry(&report)["probes"][0]["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(fix.contains("regtrust sync"), "{fix}");
+}
+
+#[test]
+fn expired_leaf() {
+    let pki = Pki::new();
+    let ca = pki.root("exp-ca");
+    let leaf = pki.cert("expired").signed_by(&ca).san(IP).expired().leaf();
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+    let r = agree("expired leaf", &node, &[], None, "expired");
+    let p = &r["probes"][0];
+    assert!(p["server_days_left"].as_i64().unwrap() < 0);
+    let warnings = p["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("expired on")),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn not_yet_valid_leaf() {
+    let pki = Pki::new();
+    let ca = pki.root("nyv-ca");
+    let leaf = pki
+        .cert("not-yet")
+        .signed_by(&ca)
+        .san(IP)
+        .not_yet_valid()
+        .leaf();
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+    let r = agree("not yet valid", &node, &[], None, "expired");
+    assert!(
+        r["probes"][0]["fix"].as_str().unwrap().contains("clock"),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn wrong_host() {
+    let pki = Pki::new();
+    let ca = pki.root("wrong-ca");
+    let leaf = pki.server(&ca, "wrong", &["registry.example"]);
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    // `localhost` resolves to ::1 first here; the registry listens on 127.0.0.1 only, so
+    // this also proves the fall-back to the next address.
+    let node = Node::new(&format!("localhost:{}", reg.port()));
+    node.trust(&ca.cert_path, "ca.crt");
+    agree("wrong host", &node, &[], None, "hostname_mismatch");
+}
+
+#[test]
+fn cn_only() {
+    let pki = Pki::new();
+    let ca = pki.root("cn-ca");
+    let leaf = pki.cert("cn-only").signed_by(&ca).cn(IP).leaf();
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+    agree("CN only", &node, &[], None, "legacy_common_name");
+}
+
+#[test]
+fn ip_host_without_ip_sans() {
+    let pki = Pki::new();
+    let ca = pki.root("ipsan-ca");
+    let leaf = pki.server(&ca, "dns-only", &["registry.example"]);
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+    agree(
+        "IP host without IP SANs",
+        &node,
+        &[],
+        None,
+        "hostname_mismatch",
+    );
+}
+
+#[test]
+fn missing_intermediate() {
+    let pki = Pki::new();
+    let root = pki.root("mi-root");
+    let int = pki.cert("mi-int").signed_by(&root).ca();
+    let leaf = pki.server(&int, "mi-leaf", &[IP]);
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    node.trust(&root.cert_path, "ca.crt");
+    let r = agree(
+        "missing intermediate",
+        &node,
+        &[],
+        None,
+        "unknown_authority",
+    );
+    assert_eq!(r["probes"][0]["cause"], "missing_intermediate", "{r:#}");
+    assert!(r["probes"][0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("full chain"));
+}
+
+#[test]
+fn intermediate_served() {
+    let pki = Pki::new();
+    let root = pki.root("is-root");
+    let int = pki.cert("is-int").signed_by(&root).ca();
+    let leaf = pki.server(&int, "is-leaf", &[IP]);
+    let reg = Registry::tls(&leaf.chain_path, &leaf.key_path).start();
+    reg.push_tiny_image(Some(&root.cert_path));
+    let node = Node::new(&reg.host());
+    node.trust(&root.cert_path, "ca.crt");
+    let r = agree("intermediate served", &node, &[], None, "ok");
+    assert_eq!(r["probes"][0]["server_chain"].as_array().unwrap().len(), 2);
+    assert_eq!(r["probes"][0]["anchor"]["sha256"], root.sha256_hex());
+}
+
+#[test]
+fn self_signed_leaf_pinned_as_the_ca() {
+    let pki = Pki::new();
+    // A CA:TRUE self-signed server certificate (rustls' default verifier refuses it as
+    // CaUsedAsEndEntity; Go accepts a leaf that is in the pool).
+    let leaf = pki.cert("pinned").san(IP).ca_flag(true).leaf();
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    reg.push_tiny_image(Some(&leaf.cert_path));
+    let node = Node::new(&reg.host());
+    node.trust(&leaf.cert_path, "ca.crt");
+    agree("self-signed CA:TRUE leaf pinned", &node, &[], None, "ok");
+}
+
+#[test]
+fn self_signed_non_ca_leaf_pinned() {
+    let pki = Pki::new();
+    let leaf = pki.cert("pinned-noca").san(IP).leaf();
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    reg.push_tiny_image(Some(&leaf.cert_path));
+    let node = Node::new(&reg.host());
+    node.trust(&leaf.cert_path, "ca.crt");
+    agree("self-signed CA:FALSE leaf pinned", &node, &[], None, "ok");
+}
+
+#[test]
+fn sha1_signed_leaf() {
+    let pki = Pki::new();
+    let ca = pki.root("sha1-ca");
+    let leaf = pki.cert("sha1-leaf").signed_by(&ca).san(IP).sha1().leaf();
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+    let r = agree("SHA-1 leaf", &node, &[], None, "unknown_authority");
+    assert!(
+        r["probes"][0]["fix"].as_str().unwrap().contains("SHA-1"),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn plain_http_on_the_port() {
+    let reg = Registry::plain_http().start();
+    let node = Node::new(&reg.host());
+    let r = agree("plain HTTP", &node, &[], None, "tls_error");
+    let ours = r["probes"][0]["message"].as_str().unwrap();
+    assert_eq!(ours, "http: server gave HTTP response to HTTPS client");
+    assert!(node.skopeo(None).stderr.contains(ours));
+}
+
+#[test]
+fn closed_port() {
+    let port = free_port(LOOPBACK_V4);
+    let node = Node::new(&format!("{IP}:{port}"));
+    let r = agree("closed port", &node, &[], None, "connection_refused");
+    let ours = r["probes"][0]["message"].as_str().unwrap();
+    assert_eq!(
+        ours,
+        format!("dial tcp {IP}:{port}: connect: connection refused")
+    );
+    assert!(node.skopeo(None).stderr.contains(ours));
+}
+
+#[test]
+fn basic_auth_right_and_wrong_password() {
+    let pki = Pki::new();
+    let ca = pki.root("auth-ca");
+    let leaf = pki.server(&ca, "auth", &[IP]);
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path)
+        .htpasswd("alice", "right-horse-battery")
+        .start();
+    reg.push_tiny_image(Some(&ca.cert_path));
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+
+    // Without credentials the registry is live (401 with a Basic challenge).
+    let (code, report) = node.probe(&[]);
+    assert_eq!(registry(&report)["verdict"], "ok", "{report:#}");
+    assert_eq!(code, 0);
+
+    let right = node.pull_secret("alice", "right-horse-battery");
+    let arg = right.display().to_string();
+    agree(
+        "right password",
+        &node,
+        &["--pull-secret", &arg],
+        Some("alice:right-horse-battery"),
+        "ok",
+    );
+
+    let wrong = node.pull_secret("alice", "wrong");
+    let arg = wrong.display().to_string();
+    let (_, report) = node.probe(&["--pull-secret", &arg]);
+    let json = report.to_string();
+    assert!(
+        !json.contains("wrong\""),
+        "the password leaked into the report: {json}"
+    );
+    let r = agree(
+        "wrong password",
+        &node,
+        &["--pull-secret", &arg],
+        Some("alice:wrong"),
+        "auth_failed",
+    );
+    let fix = r["probes"][0]["fix"].as_str().unwrap();
+    assert!(fix.contains("\"alice\"") && fix.contains(&arg), "{fix}");
+}
+
+/// An HTTPS server that is not a registry: every request gets a 404.
+struct NotARegistry {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NotARegistry {
+    fn start(cert: &Path, key: &Path) -> NotARegistry {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .expect("read the server certificate")
+            .collect::<Result<_, _>>()
+            .expect("parse the server certificate");
+        let key = PrivateKeyDer::from_pem_file(key).expect("read the server key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate and key");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind(SocketAddr::new(LOOPBACK_V4, 0)).expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            // A plain blocking rustls server: one connection at a time is plenty here.
+            while !stop2.load(Ordering::Relaxed) {
+                let (sock, _) = match listener.accept() {
+                    Ok(s) => s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    }
+                    Err(_) => break,
+                };
+                let _ = serve_404(config.clone(), sock);
+            }
+        });
+        NotARegistry {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+fn serve_404(config: Arc<rustls::ServerConfig>, mut sock: TcpStream) -> std::io::Result<()> {
+    sock.set_nonblocking(false)?;
+    sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tls.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        req.extend_from_slice(&buf[..n]);
+    }
+    tls.write_all(
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n",
+    )?;
+    tls.flush()?;
+    conn.send_close_notify();
+    let _ = conn.complete_io(&mut sock);
+    Ok(())
+}
+
+impl Drop for NotARegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn https_server_that_is_not_a_registry() {
+    let pki = Pki::new();
+    let ca = pki.root("web-ca");
+    let leaf = pki.server(&ca, "web", &[IP]);
+    let server = NotARegistry::start(&leaf.cert_path, &leaf.key_path);
+    let node = Node::new(&server.addr.to_string());
+    node.trust(&ca.cert_path, "ca.crt");
+    let r = agree("not a registry", &node, &[], None, "not_a_registry");
+    assert!(
+        r["probes"][0]["message"].as_str().unwrap().contains("404"),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn name_that_does_not_resolve() {
+    let node = Node::new("registry.invalid:5000");
+    let (code, report) = node.probe(&[]);
+    let r = registry(&report);
+    assert_eq!(r["verdict"], "dns_error", "{report:#}");
+    assert_eq!(code, 1);
+    assert_eq!(
+        r["probes"][0]["message"],
+        "dial tcp: lookup registry.invalid: no such host"
+    );
+    let judge = node.skopeo(None);
+    assert_eq!(skopeo_class(&judge), "dns_error", "{}", judge.stderr);
+}
+
+#[test]
+fn silent_server_is_a_timeout() {
+    // Accepts TCP, never speaks: only regtrust is judged (Go's TLS handshake timeout is
+    // 10 s; skopeo would take that long).
+    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let node = Node::new(&host);
+    let out = Command::new(env!("CARGO_BIN_EXE_regtrust"))
+        .args([
+            "probe",
+            &host,
+            "--runtime",
+            "crio",
+            "--output",
+            "json",
+            "--timeout",
+            "300ms",
+        ])
+        .arg("--host-root")
+        .arg(node.root.path())
+        .env("HOME", node.root.path())
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = registry(&report);
+    assert_eq!(r["verdict"], "timeout", "{report:#}");
+    assert_eq!(r["probes"][0]["message"], "net/http: TLS handshake timeout");
+    drop(listener);
+}
+
+#[test]
+fn the_json_is_the_report_document() {
+    let pki = Pki::new();
+    let ca = pki.root("doc-ca");
+    let leaf = pki.server(&ca, "doc", &[IP]);
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+    let closed = format!("{IP}:{}", free_port(LOOPBACK_V4));
+    let out = Command::new(env!("CARGO_BIN_EXE_regtrust"))
+        .args([
+            "probe",
+            &reg.host(),
+            &closed,
+            "--runtime",
+            "crio,docker",
+            "--output",
+            "json",
+        ])
+        .arg("--host-root")
+        .arg(node.root.path())
+        .args(["--node-name", "node-7"])
+        .env("HOME", node.root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = regtrust::report::Report::from_json(&out.stdout).expect("a valid report document");
+    assert_eq!(report.node, "node-7");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "schema",
+        "node",
+        "agent_version",
+        "generated_at",
+        "registries",
+        "problems",
+    ] {
+        assert!(v.get(k).is_some(), "{k}");
+    }
+    assert_eq!(v["schema"], "regtrust.report/v1");
+    let regs = v["registries"].as_array().unwrap();
+    assert_eq!(regs[0]["host"], reg.host());
+    assert_eq!(regs[1]["host"], closed);
+    // docker reads no CA for the host here: unknown authority; crio trusts it: ok. The
+    // registry's verdict is the worst.
+    assert_eq!(regs[0]["verdict"], "unknown_authority");
+    let by_rt = |rt: &str| {
+        regs[0]["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["runtime"] == rt)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_rt("crio")["verdict"], "ok");
+    assert_eq!(by_rt("docker")["verdict"], "unknown_authority");
+    for k in [
+        "runtime",
+        "verdict",
+        "message",
+        "latency_ms",
+        "server_chain",
+    ] {
+        assert!(by_rt("docker").get(k).is_some(), "probe key {k}");
+    }
+    for k in ["subject", "issuer", "sha256", "not_after"] {
+        assert!(
+            by_rt("docker")["server_chain"][0].get(k).is_some(),
+            "chain key {k}"
+        );
+    }
+    assert_eq!(regs[1]["verdict"], "connection_refused");
+}
+
+#[test]
+fn times_aside_replaces_rfc3339() {
+    assert_eq!(
+        times_aside("current time 2025-01-02T03:04:05Z is after 2024-12-31T00:00:00+02:00"),
+        "current time <time> is after <time>"
+    );
+    assert_eq!(times_aside("no time here"), "no time here");
+}
