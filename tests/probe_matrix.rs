@@ -550,15 +550,19 @@ fn basic_auth_right_and_wrong_password() {
     assert!(fix.contains("\"alice\"") && fix.contains(&arg), "{fix}");
 }
 
-/// An HTTPS server that is not a registry: every request gets a 404.
-struct NotARegistry {
+/// What a tiny test server answers to one request head (`GET /path HTTP/1.1` and headers).
+type Handler = Arc<dyn Fn(&str) -> Vec<u8> + Send + Sync>;
+
+/// A tiny blocking rustls HTTPS server on 127.0.0.1:0 that answers each request with
+/// `handler`, one connection at a time, `Connection: close`. Stopped and joined on drop.
+struct TinyHttps {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl NotARegistry {
-    fn start(cert: &Path, key: &Path) -> NotARegistry {
+impl TinyHttps {
+    fn start(cert: &Path, key: &Path, handler: impl Fn(SocketAddr) -> Handler) -> TinyHttps {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, PrivateKeyDer};
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -578,23 +582,24 @@ impl NotARegistry {
         let listener = TcpListener::bind(SocketAddr::new(LOOPBACK_V4, 0)).expect("bind");
         let addr = listener.local_addr().expect("local addr");
         listener.set_nonblocking(true).expect("nonblocking");
+        let handler = handler(addr);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::spawn(move || {
-            // A plain blocking rustls server: one connection at a time is plenty here.
             while !stop2.load(Ordering::Relaxed) {
                 let (sock, _) = match listener.accept() {
                     Ok(s) => s,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        // Polling interval of the accept loop, not a synchronisation.
                         std::thread::sleep(Duration::from_millis(2));
                         continue;
                     }
                     Err(_) => break,
                 };
-                let _ = serve_404(config.clone(), sock);
+                let _ = serve_one(config.clone(), sock, &handler);
             }
         });
-        NotARegistry {
+        TinyHttps {
             addr,
             stop,
             thread: Some(thread),
@@ -602,7 +607,11 @@ impl NotARegistry {
     }
 }
 
-fn serve_404(config: Arc<rustls::ServerConfig>, mut sock: TcpStream) -> std::io::Result<()> {
+fn serve_one(
+    config: Arc<rustls::ServerConfig>,
+    mut sock: TcpStream,
+    handler: &Handler,
+) -> std::io::Result<()> {
     sock.set_nonblocking(false)?;
     sock.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
@@ -616,16 +625,14 @@ fn serve_404(config: Arc<rustls::ServerConfig>, mut sock: TcpStream) -> std::io:
         }
         req.extend_from_slice(&buf[..n]);
     }
-    tls.write_all(
-        b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n",
-    )?;
+    tls.write_all(&handler(&String::from_utf8_lossy(&req)))?;
     tls.flush()?;
     conn.send_close_notify();
     let _ = conn.complete_io(&mut sock);
     Ok(())
 }
 
-impl Drop for NotARegistry {
+impl Drop for TinyHttps {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -634,12 +641,34 @@ impl Drop for NotARegistry {
     }
 }
 
+/// An HTTP/1.1 response with `Connection: close`.
+fn response(status: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str("\r\n");
+    r.push_str(body);
+    r.into_bytes()
+}
+
 #[test]
 fn https_server_that_is_not_a_registry() {
     let pki = Pki::new();
     let ca = pki.root("web-ca");
     let leaf = pki.server(&ca, "web", &[IP]);
-    let server = NotARegistry::start(&leaf.cert_path, &leaf.key_path);
+    let server = TinyHttps::start(&leaf.cert_path, &leaf.key_path, |_| {
+        Arc::new(|_| {
+            response(
+                "404 Not Found",
+                &[("Content-Type", "text/plain")],
+                "404 page not found\n",
+            )
+        })
+    });
     let node = Node::new(&server.addr.to_string());
     node.trust(&ca.cert_path, "ca.crt");
     let r = agree("not a registry", &node, &[], None, "not_a_registry");
@@ -776,4 +805,126 @@ fn times_aside_replaces_rfc3339() {
         "current time <time> is after <time>"
     );
     assert_eq!(times_aside("no time here"), "no time here");
+}
+
+/// Harbor cannot run here: a Harbor-shaped server speaks its protocol as Harbor's own code
+/// and tests define it (semantics-protocols.md §1.3, §2.1): `/v2/` answers 401 with
+/// `Bearer realm="https://HOST/service/token",service="harbor-registry"`; the token service
+/// answers 401 to bad credentials only when no scope is asked (with a scope it hands out an
+/// empty token, so a probe that sent one would call a wrong password fine); `/api/v2.0/health`
+/// answers 200 with `"status": "unhealthy"`.
+#[test]
+fn harbor_token_auth_and_health() {
+    use base64::Engine as _;
+    let pki = Pki::new();
+    let ca = pki.root("harbor-ca");
+    let leaf = pki.server(&ca, "harbor", &[IP]);
+    let server = TinyHttps::start(&leaf.cert_path, &leaf.key_path, |addr| {
+        let good = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("robot$ci:s3cret")
+        );
+        Arc::new(move |req: &str| {
+            let line = req.lines().next().unwrap_or("");
+            let auth = req.lines().find_map(|l| {
+                l.strip_prefix("authorization: ")
+                    .or_else(|| l.strip_prefix("Authorization: "))
+            });
+            if line.starts_with("GET /v2/ ") {
+                let challenge = format!(
+                    "Bearer realm=\"https://{addr}/service/token\",service=\"harbor-registry\""
+                );
+                response(
+                    "401 Unauthorized",
+                    &[
+                        ("Docker-Distribution-Api-Version", "registry/2.0"),
+                        ("Www-Authenticate", &challenge),
+                        ("Content-Type", "application/json"),
+                    ],
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized: unauthorized"}]}"#,
+                )
+            } else if line.starts_with("GET /service/token?") {
+                let asks_scope = line.contains("scope=");
+                if !line.contains("service=harbor-registry") {
+                    response("400 Bad Request", &[], "Unable to handle service")
+                } else if asks_scope || auth == Some(good.as_str()) {
+                    response(
+                        "200 OK",
+                        &[("Content-Type", "application/json")],
+                        r#"{"token":"t","expires_in":1800}"#,
+                    )
+                } else {
+                    response("401 Unauthorized", &[], "")
+                }
+            } else if line.starts_with("GET /api/v2.0/health ") {
+                response(
+                    "200 OK",
+                    &[("Content-Type", "application/json")],
+                    r#"{"status":"unhealthy","components":[{"name":"core","status":"healthy"},{"name":"redis","status":"unhealthy","error":"dial tcp 10.0.0.5:6379: connect: connection refused"}]}"#,
+                )
+            } else {
+                response("404 Not Found", &[], "404 page not found\n")
+            }
+        })
+    });
+    let node = Node::new(&server.addr.to_string());
+    node.trust(&ca.cert_path, "ca.crt");
+
+    let (code, report) = node.probe(&[]);
+    let r = registry(&report);
+    assert_eq!(r["verdict"], "ok", "{report:#}");
+    assert_eq!(r["harbor"]["status"], "unhealthy");
+    assert_eq!(r["harbor"]["components"][1]["name"], "redis");
+    let warnings = r["probes"][0]["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("Harbor reports itself unhealthy: redis unhealthy")),
+        "{report:#}"
+    );
+    assert_eq!(code, 1, "an unhealthy Harbor needs attention");
+
+    let right = node.pull_secret("robot$ci", "s3cret");
+    let (_, report) = node.probe(&["--pull-secret", &right.display().to_string()]);
+    assert_eq!(registry(&report)["verdict"], "ok", "{report:#}");
+
+    let wrong = node.pull_secret("robot$ci", "nope");
+    let (_, report) = node.probe(&["--pull-secret", &wrong.display().to_string()]);
+    let r = registry(&report);
+    assert_eq!(r["verdict"], "auth_failed", "{report:#}");
+    let msg = r["probes"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("/service/token?service=harbor-registry") && msg.ends_with("401 Unauthorized"),
+        "{msg}"
+    );
+    assert!(
+        !report.to_string().contains("nope"),
+        "the password leaked: {report}"
+    );
+}
+
+#[test]
+fn sha1_leaf_from_an_rsa_ca() {
+    let pki = Pki::new();
+    let ca = pki
+        .cert("sha1-rsa-ca")
+        .key(support::KeyKind::Rsa(2048))
+        .ca();
+    let leaf = pki
+        .cert("sha1-rsa-leaf")
+        .signed_by(&ca)
+        .san(IP)
+        .sha1()
+        .leaf();
+    let reg = Registry::tls(&leaf.cert_path, &leaf.key_path).start();
+    let node = Node::new(&reg.host());
+    node.trust(&ca.cert_path, "ca.crt");
+    let r = agree("SHA-1 leaf, RSA CA", &node, &[], None, "unknown_authority");
+    // The right CA is installed; Go refuses the SHA-1 link: no usable CA installed.
+    assert_eq!(r["probes"][0]["cause"], "ca_not_installed", "{r:#}");
+    assert!(
+        r["probes"][0]["fix"].as_str().unwrap().contains("SHA-1"),
+        "{r:#}"
+    );
 }
