@@ -154,8 +154,8 @@ pub fn decide_tls(
                 .and_then(|c| c.last())
                 .and_then(|r| match r {
                     CertRef::Root(i) => roots.get(*i).map(|a| ChainAnchor {
-                        subject: a.facts.subject.clone(),
-                        sha256: a.facts.sha256.clone(),
+                        subject: a.facts().subject.clone(),
+                        sha256: a.sha256.clone(),
                         file: a.file.display().to_string(),
                     }),
                     CertRef::Presented(_) => None,
@@ -279,7 +279,7 @@ fn expiry_fix(cert: CertRef, chain: &Presented, roots: &[&Anchor], now: OffsetDa
         ),
         CertRef::Root(i) => (
             "the trusted CA",
-            roots.get(i).map(|a| a.facts.clone()),
+            roots.get(i).map(|a| a.facts().clone()),
             roots.get(i).map(|a| a.file.display().to_string()),
         ),
     };
@@ -328,10 +328,10 @@ fn server_top(chain: &Presented, cause: &AuthorityCause) -> ChainAnchor {
 
 /// An installed CA by sha256, as the report names it: `"CN=..." (sha256 abcd…) from FILE`.
 fn installed_label(view: &RuntimeView, sha: &str, go_subject: &str) -> String {
-    match view.host_cas.iter().find(|a| a.facts.sha256 == sha) {
+    match view.host_cas.iter().find(|a| a.sha256 == sha) {
         Some(a) => format!(
             "{:?} (sha256 {}…) from {}",
-            a.facts.subject,
+            a.facts().subject,
             short(sha),
             a.file.display()
         ),
@@ -483,20 +483,16 @@ pub fn expiry_warnings(
     }
     let mut seen: HashSet<&str> = HashSet::new();
     for a in &view.host_cas {
-        if seen.insert(&a.facts.sha256) {
-            if let Some(w) = expiry_line("the CA", &a.facts, Some(&a.file), now) {
+        if seen.insert(&a.sha256) {
+            if let Some(w) = expiry_line("the CA", a.facts(), Some(&a.file), now) {
                 out.push(w);
             }
         }
     }
     if let Some(anchor) = anchor {
         if !seen.contains(anchor.sha256.as_str()) {
-            if let Some(a) = system
-                .anchors
-                .iter()
-                .find(|a| a.facts.sha256 == anchor.sha256)
-            {
-                if let Some(w) = expiry_line("the system CA", &a.facts, Some(&a.file), now) {
+            if let Some(a) = system.anchors.iter().find(|a| a.sha256 == anchor.sha256) {
+                if let Some(w) = expiry_line("the system CA", a.facts(), Some(&a.file), now) {
                     out.push(w);
                 }
             }
@@ -548,10 +544,10 @@ pub fn trusted(view: &RuntimeView, now: OffsetDateTime) -> Vec<TrustedCa> {
     view.host_cas
         .iter()
         .map(|a| TrustedCa {
-            subject: a.facts.subject.clone(),
-            sha256: a.facts.sha256.clone(),
-            not_after: rfc3339(a.facts.not_after),
-            days_left: a.facts.days_left(now),
+            subject: a.facts().subject.clone(),
+            sha256: a.sha256.clone(),
+            not_after: rfc3339(a.facts().not_after),
+            days_left: a.facts().days_left(now),
             file: a.file.display().to_string(),
         })
         .collect()
@@ -596,13 +592,7 @@ mod tests {
     }
 
     fn anchor(i: &Issued, file: &str) -> Anchor {
-        let der = i.cert.der().to_vec();
-        let (_, c) = X509Certificate::from_der(&der).unwrap();
-        Anchor {
-            raw_subject: c.subject().as_raw().to_vec(),
-            facts: CertFacts::from_der(&der).unwrap(),
-            file: PathBuf::from(file),
-        }
+        Anchor::new(i.cert.der().to_vec(), &PathBuf::from(file)).unwrap()
     }
 
     fn view(cas: Vec<Anchor>) -> RuntimeView {

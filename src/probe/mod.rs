@@ -76,7 +76,7 @@ pub async fn probe_all(
     let hs = hosts.to_vec();
     // Reading the trust files is plain blocking I/O: off the async threads.
     let loaded = tokio::task::spawn_blocking(move || {
-        let system = trustview::system_roots(&host_root);
+        let system = trustview::system_roots_cached(&host_root);
         let views: Vec<Vec<RuntimeView>> = hs
             .iter()
             .map(|h| {
@@ -102,7 +102,6 @@ pub async fn probe_all(
                 .collect()
         }
     };
-    let system = Arc::new(system);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (host, views)) in hosts.iter().cloned().zip(views).enumerate() {
         let job = HostJob {
@@ -277,7 +276,7 @@ fn entry(view: &RuntimeView, now: OffsetDateTime) -> ProbeEntry {
         server_days_left: None,
         warnings: Vec::new(),
         fix: String::new(),
-        ca_days_left: view.host_cas.iter().map(|a| a.facts.days_left(now)).min(),
+        ca_days_left: view.host_cas.iter().map(|a| a.facts().days_left(now)).min(),
         trusted: classify::trusted(view, now),
         anchor: None,
     }
@@ -299,7 +298,7 @@ fn ca_summary(
         by_file
             .entry(&a.file)
             .or_default()
-            .push(a.facts.to_ca_cert(now));
+            .push(a.facts().to_ca_cert(now));
     }
     let (file, certificates) = by_file.into_iter().next()?;
     Some(CaSummary {
@@ -560,6 +559,13 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The agent spawns `probe_all` on its runtime: its future must be `Send`.
+    #[allow(dead_code)]
+    fn probe_all_is_send(cfg: &Config, inputs: &Inputs) {
+        fn send<T: Send>(_: &T) {}
+        send(&probe_all(cfg, inputs, &[], DEFAULT_TIMEOUT));
+    }
 
     #[test]
     fn timeouts() {

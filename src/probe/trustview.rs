@@ -23,6 +23,8 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 /// Go's `certFiles` for Linux (`crypto/x509/root_linux.go`), in order; the first readable
@@ -46,19 +48,54 @@ const MAX_TOML: u64 = 1 << 20;
 /// Symlinks followed while resolving one path (Linux's own limit).
 const MAX_LINKS: usize = 40;
 
-/// One certificate a runtime trusts, with the file it came from.
+/// One certificate a runtime trusts, with the file it came from. Its report facts are
+/// computed on first use: a node has hundreds of system roots and a probe shows a few.
 #[derive(Debug, Clone)]
 pub struct Anchor {
-    pub facts: CertFacts,
+    der: Vec<u8>,
     /// The raw DER subject, to find candidate issuers by byte equality as Go does.
     pub raw_subject: Vec<u8>,
+    /// Lowercase hex SHA-256 of the DER.
+    pub sha256: String,
     /// The file as the node names it, under the host root.
     pub file: PathBuf,
+    facts: OnceLock<CertFacts>,
 }
 
 impl Anchor {
+    /// None when the DER does not parse (Go would not have loaded it).
+    pub fn new(der: Vec<u8>, file: &Path) -> Option<Anchor> {
+        let raw_subject = {
+            let (_, cert) = X509Certificate::from_der(&der).ok()?;
+            cert.subject().as_raw().to_vec()
+        };
+        Some(Anchor {
+            sha256: ca::sha256_hex(&der),
+            der,
+            raw_subject,
+            file: file.to_path_buf(),
+            facts: OnceLock::new(),
+        })
+    }
+
     pub fn der(&self) -> &[u8] {
-        &self.facts.der
+        &self.der
+    }
+
+    pub fn facts(&self) -> &CertFacts {
+        self.facts.get_or_init(|| {
+            CertFacts::from_der(&self.der).unwrap_or_else(|why| CertFacts {
+                der: self.der.clone(),
+                subject: format!("(unparsable: {why})"),
+                issuer: String::new(),
+                sha256: self.sha256.clone(),
+                not_before: time::OffsetDateTime::UNIX_EPOCH,
+                not_after: time::OffsetDateTime::UNIX_EPOCH,
+                is_ca: false,
+                not_ca_reason: None,
+                self_signed: false,
+            })
+        })
     }
 }
 
@@ -114,7 +151,7 @@ impl RuntimeView {
             .anchors
             .iter()
             .chain(self.host_cas.iter())
-            .filter(|a| seen.insert(a.facts.sha256.as_str()))
+            .filter(|a| seen.insert(a.sha256.as_str()))
             .collect()
     }
 }
@@ -125,11 +162,19 @@ impl RuntimeView {
 pub fn system_roots(host_root: &Path) -> SystemRoots {
     let mut out = SystemRoots::default();
     let mut seen = HashSet::new();
+    // Go reads the bundle again when it also sits in a cert dir (Debian's
+    // /etc/ssl/certs/ca-certificates.crt) and drops the duplicates; reading each resolved
+    // file once gives the same pool.
+    let mut read: HashSet<PathBuf> = HashSet::new();
     for rel in GO_CERT_FILES {
+        let Ok(resolved) = resolve_in_root(host_root, Path::new(rel)) else {
+            continue;
+        };
         if let Ok(bytes) = read_in_root(host_root, Path::new(rel), MAX_TRUST_FILE) {
             let file = host_root.join(rel);
             add_pem(&mut out.anchors, &mut seen, &bytes, &file);
             out.bundle = Some(file);
+            read.insert(resolved);
             break;
         }
     }
@@ -146,12 +191,62 @@ pub fn system_roots(host_root: &Path) -> SystemRoots {
                     continue;
                 }
             }
+            let fresh = resolve_in_root(host_root, &rel).is_ok_and(|r| read.insert(r));
+            if !fresh {
+                continue;
+            }
             if let Ok(bytes) = read_in_root(host_root, &rel, MAX_TRUST_FILE) {
                 add_pem(&mut out.anchors, &mut seen, &bytes, &host_root.join(&rel));
             }
         }
     }
     out
+}
+
+/// The files the system roots come from, each with its size and modification time.
+type Signature = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+/// System roots already loaded, per host root, with the signature they were loaded from.
+static SYSTEM_CACHE: Mutex<Vec<(PathBuf, Signature, Arc<SystemRoots>)>> = Mutex::new(Vec::new());
+const SYSTEM_CACHE_ROOTS: usize = 4;
+
+fn signature(host_root: &Path) -> Signature {
+    let mut sig = Vec::new();
+    let mut add = |rel: PathBuf| {
+        if let Ok(meta) = resolve_in_root(host_root, &rel).and_then(fs::metadata) {
+            sig.push((rel, meta.len(), meta.modified().ok()));
+        }
+    };
+    for rel in GO_CERT_FILES {
+        add(PathBuf::from(rel));
+    }
+    for dir in GO_CERT_DIRS {
+        for name in list_dir_in_root(host_root, Path::new(dir)).unwrap_or_default() {
+            add(Path::new(dir).join(name));
+        }
+    }
+    sig
+}
+
+/// [`system_roots`], loaded again only when one of its files changed (size or mtime), a
+/// file appeared or one went away. The agent probes every minute; the system bundle
+/// rarely changes (and a Go runtime itself loads it once, at start).
+pub fn system_roots_cached(host_root: &Path) -> Arc<SystemRoots> {
+    let sig = signature(host_root);
+    if let Ok(cache) = SYSTEM_CACHE.lock() {
+        if let Some((_, _, roots)) = cache.iter().find(|(r, s, _)| r == host_root && *s == sig) {
+            return roots.clone();
+        }
+    }
+    let roots = Arc::new(system_roots(host_root));
+    if let Ok(mut cache) = SYSTEM_CACHE.lock() {
+        cache.retain(|(r, _, _)| r != host_root);
+        if cache.len() >= SYSTEM_CACHE_ROOTS {
+            cache.remove(0);
+        }
+        cache.push((host_root.to_path_buf(), sig, roots.clone()));
+    }
+    roots
 }
 
 /// What `runtime` trusts for `host` under `host_root`.
@@ -173,28 +268,15 @@ pub fn system_only_view() -> RuntimeView {
 fn add_pem(out: &mut Vec<Anchor>, seen: &mut HashSet<String>, bytes: &[u8], file: &Path) -> usize {
     let mut added = 0;
     for der in ca::go_loadable_certs(bytes) {
-        let Some(anchor) = anchor(der, file) else {
+        let Some(anchor) = Anchor::new(der, file) else {
             continue;
         };
-        if seen.insert(anchor.facts.sha256.clone()) {
+        if seen.insert(anchor.sha256.clone()) {
             out.push(anchor);
             added += 1;
         }
     }
     added
-}
-
-fn anchor(der: Vec<u8>, file: &Path) -> Option<Anchor> {
-    let raw_subject = {
-        let (_, cert) = X509Certificate::from_der(&der).ok()?;
-        cert.subject().as_raw().to_vec()
-    };
-    let facts = CertFacts::from_der(&der).ok()?;
-    Some(Anchor {
-        facts,
-        raw_subject,
-        file: file.to_path_buf(),
-    })
 }
 
 /// Docker (`registry.ReadCertsDirectory`): `certs.d/<host>` named exactly as the image
@@ -464,7 +546,7 @@ fn containerd_view(host_root: &Path, host: &RegistryHost) -> RuntimeView {
 /// Load containerd CA files (`ca` entries or loose `*.crt`): relative paths are relative to
 /// the host dir; a file Go loads nothing from is `unable to load CA cert`.
 fn load_ca_files(host_root: &Path, dir: &Path, files: &[String], v: &mut RuntimeView) {
-    let mut seen: HashSet<String> = v.host_cas.iter().map(|a| a.facts.sha256.clone()).collect();
+    let mut seen: HashSet<String> = v.host_cas.iter().map(|a| a.sha256.clone()).collect();
     for f in files {
         let node_path = if Path::new(f).is_absolute() {
             PathBuf::from(f)
@@ -694,7 +776,7 @@ mod tests {
     }
 
     fn shas(v: &RuntimeView) -> Vec<String> {
-        v.host_cas.iter().map(|a| a.facts.sha256.clone()).collect()
+        v.host_cas.iter().map(|a| a.sha256.clone()).collect()
     }
 
     const CRI_ON: &str = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n";
@@ -959,7 +1041,7 @@ mod tests {
             ("etc/ssl/certs/sub/", ""),
         ]);
         let s = system_roots(root.path());
-        let got: Vec<String> = s.anchors.iter().map(|a| a.facts.sha256.clone()).collect();
+        let got: Vec<String> = s.anchors.iter().map(|a| a.sha256.clone()).collect();
         // ca-bundle.crt also sits in etc/pki/tls/certs: read once (deduplicated).
         assert_eq!(got, [sha_of(&a), sha_of(&d), sha_of(&c)]);
         assert!(s
@@ -1005,6 +1087,20 @@ mod tests {
         assert!(
             resolve_in_root(root.path(), Path::new("etc/docker/certs.d/h/dangling.crt")).is_err()
         );
+    }
+
+    #[test]
+    fn the_system_cache_notices_changes() {
+        let (a, b) = (pem("a"), pem("b"));
+        let root = root_with(&[("etc/ssl/certs/ca-certificates.crt", &a)]);
+        let first = system_roots_cached(root.path());
+        assert!(Arc::ptr_eq(&first, &system_roots_cached(root.path())));
+        fs::write(root.path().join("etc/ssl/certs/extra.pem"), &b).unwrap();
+        let second = system_roots_cached(root.path());
+        let got: Vec<&str> = second.anchors.iter().map(|x| x.sha256.as_str()).collect();
+        assert_eq!(got, [sha_of(&a), sha_of(&b)]);
+        fs::remove_file(root.path().join("etc/ssl/certs/extra.pem")).unwrap();
+        assert_eq!(system_roots_cached(root.path()).anchors.len(), 1);
     }
 
     #[test]
