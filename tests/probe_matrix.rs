@@ -928,3 +928,84 @@ fn sha1_leaf_from_an_rsa_ca() {
         "{r:#}"
     );
 }
+
+/// `regtrust probe` on a workstation: with no input at all the user's docker config names
+/// the hosts; any input (or a HOST argument) replaces that list, and the docker config
+/// still lends its credentials. Usage errors exit 2.
+#[test]
+fn workstation_defaults_and_usage_errors() {
+    let home = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let closed = format!("{IP}:{}", free_port(LOOPBACK_V4));
+    let other = format!("{IP}:{}", free_port(LOOPBACK_V4));
+    std::fs::create_dir_all(home.path().join(".docker")).unwrap();
+    std::fs::write(
+        home.path().join(".docker/config.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "auths": { &closed: { "auth": "dTpw" }, "helper.example": {} },
+            "credsStore": "desktop"
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let run = |args: &[&str], env_home: &Path, docker_config: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_regtrust"));
+        c.arg("probe")
+            .args(args)
+            .arg("--host-root")
+            .arg(root.path())
+            .args(["--output", "json", "--timeout", "2s"])
+            .env("HOME", env_home)
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("REGTRUST_PULL_SECRET")
+            .env_remove("REGTRUST_REGISTRY")
+            .env_remove("REGTRUST_CA");
+        if let Some(d) = docker_config {
+            c.env("DOCKER_CONFIG", d);
+        }
+        let out = c.output().unwrap();
+        let hosts: Vec<String> = serde_json::from_slice::<Value>(&out.stdout)
+            .map(|v| {
+                v["registries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["host"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (
+            out.status.code().unwrap_or(-1),
+            hosts,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, hosts, _) = run(&[], home.path(), None);
+    assert_eq!(hosts, [closed.clone(), "helper.example".to_string()]);
+    assert_eq!(code, 1);
+    let (_, hosts, _) = run(&["--registry", &other], home.path(), None);
+    assert_eq!(hosts, [other.as_str()]);
+    let (_, hosts, _) = run(&[&other], home.path(), None);
+    assert_eq!(hosts, [other.as_str()]);
+    // $DOCKER_CONFIG names the dir holding config.json.
+    let (_, hosts, _) = run(&[], root.path(), Some(&home.path().join(".docker")));
+    assert_eq!(hosts.len(), 2);
+
+    let empty_home = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(&[], empty_home.path(), None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nothing to probe"), "{err}");
+    for bad in [
+        &["a b"][..],
+        &["--timeout", "soon", IP],
+        &["--runtime", "podman", IP],
+    ] {
+        let (code, _, err) = run(bad, empty_home.path(), None);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_regtrust"))
+        .args(["probe", IP, "--host-root", "/nonexistent/regtrust-root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -167,9 +167,10 @@ async fn probe_host(job: HostJob) -> RegistryReport {
     let deadline = start + job.timeout;
     let now = OffsetDateTime::now_utc();
     let host = &job.host;
+    let dial = endpoint(host);
     let capture = capture::ChainCapture::new();
     let handshake = match capture::client_config(&capture) {
-        Ok(config) => net::handshake(host, Arc::new(config), || capture.chain(), deadline).await,
+        Ok(config) => net::handshake(&dial, Arc::new(config), || capture.chain(), deadline).await,
         Err(e) => Err(net::NetFailure {
             verdict: Verdict::TlsError,
             message: format!("tls: cannot build a client config: {e}"),
@@ -180,7 +181,7 @@ async fn probe_host(job: HostJob) -> RegistryReport {
     let mut entries = Vec::new();
     match handshake {
         Err(failure) => {
-            let fix = net_fix(&failure, host, job.timeout);
+            let fix = net_fix(&failure, &dial, job.timeout);
             for view in &job.views {
                 let mut e = entry(view, now);
                 e.warnings = classify::expiry_warnings(
@@ -203,11 +204,18 @@ async fn probe_host(job: HostJob) -> RegistryReport {
                 .views
                 .iter()
                 .map(|v| {
-                    classify::decide_tls(v, &job.system, &chain, host, now, job.expected.as_deref())
+                    classify::decide_tls(
+                        v,
+                        &job.system,
+                        &chain,
+                        &dial,
+                        now,
+                        job.expected.as_deref(),
+                    )
                 })
                 .collect();
             let http = if decisions.iter().any(|d| d.verdict == Verdict::Ok) {
-                let (http, h) = http_check(host, hs.addr, &job.creds, deadline).await;
+                let (http, h) = http_check(&dial, hs.addr, &job.creds, deadline).await;
                 harbor = h;
                 Some(http)
             } else {
@@ -472,37 +480,80 @@ pub enum ProbeSetupError {
     Runtime(std::io::Error),
 }
 
+/// What `regtrust probe` will do: the configuration, the inputs read, the hosts to probe.
+pub struct Plan {
+    pub cfg: Config,
+    pub inputs: Inputs,
+    pub hosts: Vec<RegistryHost>,
+    /// The user's docker config, read because no `--pull-secret` was given. Its problems
+    /// (a credential-helper entry is normal on a workstation) are shown but need no action.
+    pub implicit_docker_config: Option<PathBuf>,
+}
+
 /// Hosts from the arguments, else from the inputs (pull secrets, `--ca HOST=`,
-/// `--registry`); with no pull secret given, the user's docker config is one.
-pub fn plan(args: &ProbeArgs) -> Result<(Config, Inputs, Vec<RegistryHost>), ProbeSetupError> {
+/// `--registry`), else, with no input at all, from the user's docker config. With no
+/// `--pull-secret`, the docker config is also where credentials come from (SPEC, Inputs).
+pub fn plan(args: &ProbeArgs) -> Result<Plan, ProbeSetupError> {
     let mut cfg = Config::from_args(&args.inputs)?;
-    if cfg.pull_secrets.is_empty() {
-        if let Some(p) = docker_config_path() {
-            cfg.pull_secrets.push(p);
+    let mut arg_hosts: Vec<RegistryHost> = Vec::new();
+    for v in &args.hosts {
+        let h = RegistryHost::parse(v).map_err(|source| ProbeSetupError::Host {
+            value: v.clone(),
+            source,
+        })?;
+        if !arg_hosts.contains(&h) {
+            arg_hosts.push(h);
         }
     }
-    let hosts: Vec<RegistryHost> = args
-        .hosts
-        .iter()
-        .map(|v| {
-            RegistryHost::parse(v).map_err(|source| ProbeSetupError::Host {
-                value: v.clone(),
-                source,
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let inputs = sync::read_inputs(&cfg);
-    let hosts = if hosts.is_empty() {
-        inputs.hosts.keys().cloned().collect()
+    let own = sync::read_inputs(&cfg);
+    let implicit = if cfg.pull_secrets.is_empty() {
+        docker_config_path()
     } else {
-        let mut h = hosts;
-        h.dedup();
-        h
+        None
+    };
+    let (inputs, hosts) = match &implicit {
+        None => {
+            let hosts = if arg_hosts.is_empty() {
+                own.hosts.keys().cloned().collect()
+            } else {
+                arg_hosts
+            };
+            (own, hosts)
+        }
+        Some(path) => {
+            cfg.pull_secrets.push(path.clone());
+            let with = sync::read_inputs(&cfg);
+            let hosts = if !arg_hosts.is_empty() {
+                arg_hosts
+            } else if !own.hosts.is_empty() {
+                own.hosts.keys().cloned().collect()
+            } else {
+                with.hosts.keys().cloned().collect()
+            };
+            (with, hosts)
+        }
     };
     if hosts.is_empty() {
         return Err(ProbeSetupError::NoHosts);
     }
-    Ok((cfg, inputs, hosts))
+    Ok(Plan {
+        cfg,
+        inputs,
+        hosts,
+        implicit_docker_config: implicit,
+    })
+}
+
+/// Docker Hub is named `docker.io` (`index.docker.io` in docker configs) but served by
+/// `registry-1.docker.io`, which the runtimes dial instead; every other host is dialed as
+/// spelled.
+pub fn endpoint(host: &RegistryHost) -> RegistryHost {
+    match host.as_str() {
+        "docker.io" | "index.docker.io" => {
+            RegistryHost::parse("registry-1.docker.io").unwrap_or_else(|_| host.clone())
+        }
+        _ => host.clone(),
+    }
 }
 
 /// The whole probe as a report document.
@@ -519,18 +570,25 @@ pub async fn probe_report(
 }
 
 /// Exit code 1 (SPEC): a verdict other than ok, an input problem, or a warning (a
-/// certificate expiring within 30 days, an unhealthy Harbor) — all need attention.
-pub fn needs_attention(report: &Report) -> bool {
-    report.needs_attention()
-        || report
-            .registries
-            .iter()
-            .any(|r| r.verdict != Verdict::Ok || r.probes.iter().any(|p| !p.warnings.is_empty()))
+/// certificate expiring within 30 days, an unhealthy Harbor): all need attention.
+/// Problems of the implicitly read docker config do not count.
+pub fn needs_attention(report: &Report, implicit_docker_config: Option<&std::path::Path>) -> bool {
+    let implicit = implicit_docker_config.map(|p| p.display().to_string());
+    let problem = report.problems.iter().any(|p| match &implicit {
+        Some(path) => !p.source.contains(path.as_str()),
+        None => true,
+    });
+    problem
+        || report.registries.iter().any(|r| {
+            r.verdict != Verdict::Ok
+                || r.trust.iter().any(|t| t.state.needs_attention())
+                || r.probes.iter().any(|p| !p.warnings.is_empty())
+        })
 }
 
 /// Run `regtrust probe` and return the process exit code.
 pub fn run_cli(args: &ProbeArgs) -> u8 {
-    let (cfg, inputs, hosts) = match plan(args) {
+    let plan = match plan(args) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("regtrust probe: {e}");
@@ -548,12 +606,20 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
             return 2;
         }
     };
-    let report = rt.block_on(probe_report(&cfg, &inputs, &hosts, args.timeout));
+    let report = rt.block_on(probe_report(
+        &plan.cfg,
+        &plan.inputs,
+        &plan.hosts,
+        args.timeout,
+    ));
     match args.output {
         Output::Json => println!("{}", report.to_json()),
         Output::Text => print!("{}", text::render(&report)),
     }
-    u8::from(needs_attention(&report))
+    u8::from(needs_attention(
+        &report,
+        plan.implicit_docker_config.as_deref(),
+    ))
 }
 
 #[cfg(test)]
@@ -565,6 +631,37 @@ mod tests {
     fn probe_all_is_send(cfg: &Config, inputs: &Inputs) {
         fn send<T: Send>(_: &T) {}
         send(&probe_all(cfg, inputs, &[], DEFAULT_TIMEOUT));
+    }
+
+    #[test]
+    fn docker_hub_is_dialed_where_runtimes_dial_it() {
+        for (h, want) in [
+            ("docker.io", "registry-1.docker.io"),
+            ("index.docker.io", "registry-1.docker.io"),
+            ("docker.io:5000", "docker.io:5000"),
+            ("harbor.local", "harbor.local"),
+        ] {
+            assert_eq!(
+                endpoint(&RegistryHost::parse(h).unwrap()).as_str(),
+                want,
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn implicit_docker_config_problems_need_no_action() {
+        let mut r = Report::new("n", OffsetDateTime::UNIX_EPOCH);
+        r.problems.push(crate::report::Problem::new(
+            "pull secret /home/u/.docker/config.json",
+            "credentials live in a credential helper",
+        ));
+        let implicit = PathBuf::from("/home/u/.docker/config.json");
+        assert!(!needs_attention(&r, Some(&implicit)));
+        assert!(needs_attention(&r, None));
+        r.problems
+            .push(crate::report::Problem::new("/etc/regtrust/ca.crt", "bad"));
+        assert!(needs_attention(&r, Some(&implicit)));
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn registry(out: &mut String, r: &RegistryReport) {
             let label = if i == 0 { "chain:" } else { "" };
             let _ = writeln!(
                 out,
-                "  {label:<8}{} <- {}  sha256 {}  not_after {}",
+                "  {label:<8}{} ← {}  sha256 {}  not_after {}",
                 c.subject,
                 c.issuer,
                 sha(&c.sha256),
@@ -238,7 +238,7 @@ mod tests {
 h:5000  unknown_authority  x509: certificate signed by unknown authority
   docker  ok  (7 ms)
   crio    unknown_authority (ca_not_installed)  x509: certificate signed by unknown authority  (7 ms)
-  chain:  CN=registry <- CN=Harbor CA  sha256 abababababababab  not_after 2030-01-01T00:00:00Z
+  chain:  CN=registry ← CN=Harbor CA  sha256 abababababababab  not_after 2030-01-01T00:00:00Z
   trusts (docker): CN=Harbor CA  sha256 cdcdcdcdcdcdcdcd  not_after 2031-01-01T00:00:00Z (400 days)  from /etc/docker/certs.d/h:5000/ca.crt
   trusts (crio): no CA file for this host: system roots only
   verified by (docker): CN=Harbor CA from /etc/docker/certs.d/h:5000/ca.crt
