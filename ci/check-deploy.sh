@@ -34,6 +34,8 @@ kube_versions=(1.25 1.37)
 
 start=$SECONDS
 current=setup
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 trap 'echo "check-deploy: FAILED in step: $current" >&2' ERR
 step() {
     current=$1
@@ -70,7 +72,8 @@ if [[ -z $promtool ]]; then
     promtool=$tools/prometheus/usr/bin/promtool
     if [[ ! -x $promtool ]]; then
         echo "unpacking promtool from Debian package prometheus"
-        deb_dir=$(mktemp -d)
+        deb_dir=$scratch/deb
+        mkdir -p "$deb_dir"
         sandbox=()
         [[ $EUID -eq 0 ]] && sandbox=(-o APT::Sandbox::User=root)
         if ! (cd "$deb_dir" && apt-get download "${sandbox[@]}" prometheus >/dev/null 2>&1); then
@@ -78,7 +81,6 @@ if [[ -z $promtool ]]; then
             (cd "$deb_dir" && apt-get download "${sandbox[@]}" prometheus >/dev/null)
         fi
         dpkg-deb -x "$deb_dir"/prometheus_*.deb "$tools/prometheus"
-        rm -rf "$deb_dir"
     fi
 fi
 systemd_analyze=$(command -v systemd-analyze || true)
@@ -143,7 +145,8 @@ if [[ -z $systemd_analyze ]]; then
 else
     # verify wants ExecStart's binary to exist: point it at a stub, verify everything else.
     # It exits 0 on unknown keys and bad values, so any output at all is a failure.
-    unit_dir=$(mktemp -d)
+    unit_dir=$scratch/unit
+    mkdir -p "$unit_dir"
     printf '#!/bin/sh\n' > "$unit_dir/regtrust"
     chmod +x "$unit_dir/regtrust"
     sed "s|/usr/local/bin/regtrust|$unit_dir/regtrust|" packaging/systemd/regtrust-agent.service \
@@ -157,8 +160,8 @@ else
         false
     fi
     echo "ok: packaging/systemd/regtrust-agent.service"
-    echo "$("$systemd_analyze" security --offline=true "$unit_dir/regtrust-agent.service" 2>/dev/null | tail -1)"
-    rm -rf "$unit_dir"
+    # Informational: systemd's own exposure score for the sandbox (older systemd lacks --offline).
+    "$systemd_analyze" security --offline=true "$unit_dir/regtrust-agent.service" 2>/dev/null | tail -1 || true
     # The environment file: only REGTRUST_* and RUST_LOG assignments, comments and blanks.
     if grep -vnE '^(#.*|)$|^(REGTRUST_[A-Z_]+|RUST_LOG)=[^ ]+$' packaging/systemd/regtrust-agent.env; then
         echo "packaging/systemd/regtrust-agent.env: lines above are not VAR=value" >&2

@@ -22,6 +22,7 @@ import asyncio
 import glob
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -204,6 +205,7 @@ def check_helm(chart, outdir):
     print(f"helm schema: {refused}/{len(BAD_VALUES)} bad value sets refused")
 
     server.shutdown()
+    shutil.rmtree(work, ignore_errors=True)
     return failures
 
 
