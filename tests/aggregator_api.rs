@@ -115,6 +115,8 @@ async fn invalid_reports_are_400_with_an_error() {
         ("not JSON", "hello".into(), "invalid report"),
         ("empty body", String::new(), "invalid report"),
         ("array", "[]".into(), "invalid report"),
+        ("deeply nested", "[".repeat(100_000), "invalid report"),
+        ("NUL bytes", "\0\0\0".into(), "invalid report"),
         ("missing node", without("node"), "node"),
         ("missing schema", without("schema"), "schema"),
         ("missing registries", without("registries"), "registries"),
@@ -191,7 +193,7 @@ async fn invalid_reports_are_400_with_an_error() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("regtrust_fleet_reports_total{result=\"invalid\"} 17"),
+        metrics.contains("regtrust_fleet_reports_total{result=\"invalid\"} 19"),
         "{metrics}"
     );
     s.stop().await;

@@ -451,3 +451,47 @@ fn silent_nodes_become_stale_and_report_exits_1() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn sigterm_stops_the_aggregator_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wtok, _) = token_files(dir.path());
+    let db = dir.path().join("fleet.db");
+    let mut agg = Binary::start(&db, &["--token-file", wtok.to_str().unwrap()]);
+    rt().block_on(async {
+        let r = report("node-a", &[("harbor.local", Verdict::Ok, "", "")]);
+        assert_eq!(
+            post(&agg.base, Some(WRITE_TOKEN), r.to_json())
+                .await
+                .status(),
+            200
+        );
+    });
+    let killed = Command::new("kill")
+        .args(["-TERM", &agg.child.id().to_string()])
+        .status()
+        .expect("run kill (procps)");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = agg.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 10s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    // The WAL was checkpointed into the database at the clean stop.
+    let wal = std::fs::metadata(dir.path().join("fleet.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert_eq!(wal, 0);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}

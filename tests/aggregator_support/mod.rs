@@ -179,7 +179,12 @@ impl Binary {
     /// Start `regtrust aggregator --listen 127.0.0.1:0 --db DB ARGS...` and wait (with a
     /// deadline) for its "aggregator listening" log line, which carries the bound address.
     pub fn start(db: &Path, args: &[&str]) -> Binary {
-        let mut child = Command::new(bin())
+        Binary::start_with(None, db, args)
+    }
+
+    /// As `start`, with another build of the binary when `exe` is given.
+    pub fn start_with(exe: Option<&str>, db: &Path, args: &[&str]) -> Binary {
+        let mut child = Command::new(exe.unwrap_or(bin()))
             .args([
                 "--log-format",
                 "json",
