@@ -5,6 +5,7 @@
 
 use crate::report::{rfc3339, Verdict};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -207,14 +208,15 @@ pub fn is_stale(received_ms: i64, now_ms: i64, stale_after: Duration) -> bool {
 /// (and drops nodes that do not report it); `failing` keeps stale nodes whole and, of the
 /// others, only failing registries. Node state is then judged on what is left, so
 /// `--registry X` exits 1 only for trouble with X.
-pub fn node_views(
-    rows: &[NodeRow],
+pub fn node_views<R: Borrow<NodeRow>>(
+    rows: &[R],
     filter: &Filter,
     now_ms: i64,
     stale_after: Duration,
 ) -> Vec<NodeView> {
     let mut out = Vec::new();
     for row in rows {
+        let row: &NodeRow = row.borrow();
         if filter.node.as_deref().is_some_and(|n| n != row.node) {
             continue;
         }
@@ -272,11 +274,16 @@ pub fn node_views(
 
 /// Per-registry rollups over all rows, sorted by registry; failing nodes listed longest
 /// failing first.
-pub fn registry_views(rows: &[NodeRow], now_ms: i64, stale_after: Duration) -> Vec<RegistryView> {
+pub fn registry_views<R: Borrow<NodeRow>>(
+    rows: &[R],
+    now_ms: i64,
+    stale_after: Duration,
+) -> Vec<RegistryView> {
     let mut by_reg: BTreeMap<&str, RegistryView> = BTreeMap::new();
     let mut earliest: BTreeMap<&str, i64> = BTreeMap::new();
     let mut failing_ms: BTreeMap<&str, Vec<(i64, FailingNode)>> = BTreeMap::new();
     for row in rows {
+        let row: &NodeRow = row.borrow();
         let stale = is_stale(row.received_ms, now_ms, stale_after);
         for r in &row.registries {
             let v = by_reg

@@ -11,12 +11,16 @@
 //! fsync cost is shared by every report of a batch, so FULL is affordable.)
 //! Group commit: the thread takes every command waiting in the channel (up to `MAX_BATCH`),
 //! applies all writes in one transaction, commits once, then answers them all.
+//! Fleet reads: the thread keeps every node's facts in memory (`Mirror`), loaded at open
+//! and changed only after a COMMIT succeeded, so fleet-wide reads (`/`, `/metrics`,
+//! `/api/v1/nodes`, `/api/v1/registries`) cost no SQL and hold up no writes.
 
 use super::fleet::{Event, NodeRow, RegistryRow};
 use crate::report::{Report, Verdict};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,6 +32,9 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 4096;
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Every node's committed facts, by node name; shared out as `Arc`s so a read is cheap.
+type Mirror = BTreeMap<String, Arc<NodeRow>>;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE nodes (
@@ -113,7 +120,7 @@ enum Cmd {
         reply: Reply<bool>,
     },
     Fleet {
-        reply: Reply<Vec<NodeRow>>,
+        reply: Reply<Vec<Arc<NodeRow>>>,
     },
     Node {
         node: String,
@@ -144,10 +151,21 @@ impl Store {
         retention: Duration,
     ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
         let conn = open_conn(path)?;
+        let mirror: Mirror = load_fleet(&conn)
+            .map_err(|e| match e {
+                StoreError::Sql(source) => StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                },
+                e => e,
+            })?
+            .into_iter()
+            .map(|n| (n.node.clone(), Arc::new(n)))
+            .collect();
         let (tx, rx) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("regtrust-store".into())
-            .spawn(move || run(conn, rx, retention))
+            .spawn(move || run(conn, mirror, rx, retention))
             .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
@@ -191,7 +209,7 @@ impl Store {
     }
 
     /// Every node with its registries, sorted by node then registry.
-    pub async fn fleet(&self) -> Result<Vec<NodeRow>, StoreError> {
+    pub async fn fleet(&self) -> Result<Vec<Arc<NodeRow>>, StoreError> {
         self.ask(|reply| Cmd::Fleet { reply }).await
     }
 
@@ -249,7 +267,7 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// The database thread: batch, commit, answer; prune now and then.
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, retention: Duration) {
+fn run(mut conn: Connection, mut mirror: Mirror, mut rx: mpsc::Receiver<Cmd>, retention: Duration) {
     let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     let mut last_prune: Option<std::time::Instant> = None;
     while let Some(first) = rx.blocking_recv() {
@@ -260,10 +278,10 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, retention: Duration) {
                 Err(_) => break,
             }
         }
-        handle_batch(&mut conn, batch, retention_ms);
+        handle_batch(&mut conn, &mut mirror, batch, retention_ms);
         if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             last_prune = Some(std::time::Instant::now());
-            match prune(&mut conn, super::fleet::now_ms(), retention_ms) {
+            match prune(&mut conn, &mut mirror, super::fleet::now_ms(), retention_ms) {
                 Ok((0, 0)) => {}
                 Ok((events, nodes)) => {
                     tracing::info!(
@@ -282,7 +300,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, retention: Duration) {
     }
 }
 
-fn handle_batch(conn: &mut Connection, batch: Vec<Cmd>, retention_ms: i64) {
+fn handle_batch(conn: &mut Connection, mirror: &mut Mirror, batch: Vec<Cmd>, retention_ms: i64) {
     let mut writes = Vec::new();
     let mut reads = Vec::new();
     for cmd in batch {
@@ -292,13 +310,13 @@ fn handle_batch(conn: &mut Connection, batch: Vec<Cmd>, retention_ms: i64) {
         }
     }
     if !writes.is_empty() {
-        commit_writes(conn, writes);
+        commit_writes(conn, mirror, writes);
     }
     // Reads after the commit, so a reader never sees less than was answered before it.
     for cmd in reads {
         match cmd {
             Cmd::Fleet { reply } => {
-                let _ = reply.send(load_fleet(conn));
+                let _ = reply.send(Ok(mirror.values().cloned().collect()));
             }
             Cmd::Node { node, reply } => {
                 let _ = reply.send(load_node(conn, &node));
@@ -307,7 +325,7 @@ fn handle_batch(conn: &mut Connection, batch: Vec<Cmd>, retention_ms: i64) {
                 let _ = reply.send(load_events(conn, &query));
             }
             Cmd::Prune { now_ms, reply } => {
-                let _ = reply.send(prune(conn, now_ms, retention_ms));
+                let _ = reply.send(prune(conn, mirror, now_ms, retention_ms));
             }
             Cmd::Put { .. } | Cmd::Delete { .. } => {}
         }
@@ -315,13 +333,13 @@ fn handle_batch(conn: &mut Connection, batch: Vec<Cmd>, retention_ms: i64) {
 }
 
 enum Pending {
-    Put(Reply<PutOutcome>, Result<PutOutcome, StoreError>),
-    Delete(Reply<bool>, Result<bool, StoreError>),
+    Put(Reply<PutOutcome>, Result<(PutOutcome, NodeRow), StoreError>),
+    Delete(Reply<bool>, Result<bool, StoreError>, String),
 }
 
 /// One transaction for the whole batch, a savepoint per command so one failing write does
 /// not fail the others; answers go out only after the COMMIT returned.
-fn commit_writes(conn: &mut Connection, writes: Vec<Cmd>) {
+fn commit_writes(conn: &mut Connection, mirror: &mut Mirror, writes: Vec<Cmd>) {
     let mut pending = Vec::with_capacity(writes.len());
     let tx = match conn.transaction() {
         Ok(tx) => tx,
@@ -344,19 +362,27 @@ fn commit_writes(conn: &mut Connection, writes: Vec<Cmd>) {
             }
             Cmd::Delete { node, reply } => {
                 let res = with_savepoint(&mut tx, |sp| delete(sp, &node));
-                pending.push(Pending::Delete(reply, res));
+                pending.push(Pending::Delete(reply, res, node));
             }
             _ => {}
         }
     }
     match tx.commit() {
         Ok(()) => {
+            // Committed: the mirror follows, in the order the writes were applied.
             for p in pending {
                 match p {
                     Pending::Put(reply, res) => {
+                        let res = res.map(|(out, row)| {
+                            mirror.insert(row.node.clone(), Arc::new(row));
+                            out
+                        });
                         let _ = reply.send(res);
                     }
-                    Pending::Delete(reply, res) => {
+                    Pending::Delete(reply, res, node) => {
+                        if res.is_ok() {
+                            mirror.remove(&node);
+                        }
                         let _ = reply.send(res);
                     }
                 }
@@ -369,7 +395,7 @@ fn commit_writes(conn: &mut Connection, writes: Vec<Cmd>) {
                     Pending::Put(reply, _) => {
                         let _ = reply.send(Err(StoreError::Sql(clone_err(&e))));
                     }
-                    Pending::Delete(reply, _) => {
+                    Pending::Delete(reply, _, _) => {
                         let _ = reply.send(Err(StoreError::Sql(clone_err(&e))));
                     }
                 }
@@ -439,7 +465,7 @@ fn put(
     report: &Report,
     raw: &str,
     received_ms: i64,
-) -> Result<PutOutcome, StoreError> {
+) -> Result<(PutOutcome, NodeRow), StoreError> {
     let node = report.node.as_str();
     let mut old: HashMap<String, (String, i64)> = HashMap::new();
     {
@@ -455,6 +481,7 @@ fn put(
         }
     }
     let mut transitions = Vec::new();
+    let mut rows = Vec::with_capacity(report.registries.len());
     let at = super::fleet::ms_to_rfc3339(received_ms);
     let mut event = |registry: &str,
                      from: Option<&str>,
@@ -502,7 +529,16 @@ fn put(
             cause,
             fix
         ])?;
+        rows.push(RegistryRow {
+            registry: r.host.clone(),
+            verdict: r.verdict,
+            since_ms: since,
+            message,
+            cause,
+            fix,
+        });
     }
+    rows.sort_by(|a, b| a.registry.cmp(&b.registry));
     let mut gone: Vec<(String, (String, i64))> = old.into_iter().collect();
     gone.sort();
     for (registry, (v, _)) in gone {
@@ -525,7 +561,15 @@ fn put(
         i64::try_from(report.problems.len()).unwrap_or(i64::MAX),
         raw
     ])?;
-    Ok(PutOutcome { transitions })
+    let row = NodeRow {
+        node: node.to_string(),
+        received_ms,
+        generated_at: report.generated_at.clone(),
+        agent_version: report.agent_version.clone(),
+        problems: u32::try_from(report.problems.len()).unwrap_or(u32::MAX),
+        registries: rows,
+    };
+    Ok((PutOutcome { transitions }, row))
 }
 
 fn delete(conn: &Connection, node: &str) -> Result<bool, StoreError> {
@@ -655,6 +699,7 @@ fn load_events(conn: &Connection, q: &EventQuery) -> Result<Vec<Event>, StoreErr
 /// (decommissioned nodes must not stay `stale` forever).
 fn prune(
     conn: &mut Connection,
+    mirror: &mut Mirror,
     now_ms: i64,
     retention_ms: i64,
 ) -> Result<(usize, usize), StoreError> {
@@ -667,6 +712,7 @@ fn prune(
     )?;
     let nodes = tx.execute("DELETE FROM nodes WHERE received_ms < ?1", [cutoff])?;
     tx.commit()?;
+    mirror.retain(|_, n| n.received_ms >= cutoff);
     Ok((events, nodes))
 }
 
@@ -758,6 +804,7 @@ mod tests {
             }
             let fleet = store.fleet().await.unwrap();
             assert_eq!(fleet.len(), 1);
+            assert_eq!(fleet[0].registries.len(), 1, "h2 left the node's report");
             let h1 = &fleet[0].registries[0];
             assert_eq!(
                 (h1.registry.as_str(), h1.verdict, h1.since_ms),
@@ -785,6 +832,14 @@ mod tests {
             );
             assert!(store.node("n2".into()).await.unwrap().is_none());
         });
+        let before = rt().block_on(store.fleet()).unwrap();
+        drop(store);
+        handle.join().unwrap();
+        // The in-memory fleet is exactly what the database holds.
+        let (store, handle) =
+            Store::open(&dir.path().join("a.db"), Duration::from_secs(3600)).unwrap();
+        let after = rt().block_on(store.fleet()).unwrap();
+        assert_eq!(before, after);
         drop(store);
         handle.join().unwrap();
     }
@@ -808,7 +863,7 @@ mod tests {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|n| n.node)
+                .map(|n| n.node.clone())
                 .collect();
             assert_eq!(names, vec!["new"]);
             assert_eq!(store.prune(base + 25_000).await.unwrap(), (0, 0));
