@@ -495,3 +495,124 @@ fn sigterm_stops_the_aggregator_cleanly() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+/// A TLS endpoint (rustls, ring) on 127.0.0.1:0 whose certificate is signed by a fresh CA,
+/// answering every request with `body`. Returns the port and the CA's PEM.
+fn tls_endpoint(body: String) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "regtrust test aggregator CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+    let leaf = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, body) = (acceptor.clone(), body.clone());
+                tokio::spawn(async move {
+                    // A client that does not trust the CA aborts the handshake: fine.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(resp.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+    });
+    (port, ca_cert.pem())
+}
+
+#[test]
+fn report_reads_an_https_aggregator_with_its_ca_file() {
+    let doc = serde_json::json!({
+        "generated_at": "2030-01-01T00:00:00Z",
+        "stale_after_seconds": 180,
+        "nodes": [{
+            "node": "node-a", "state": "ok", "worst": "ok", "stale": false,
+            "last_report_at": "2030-01-01T00:00:00Z", "last_report_age_seconds": 3,
+            "generated_at": "2030-01-01T00:00:00Z", "agent_version": "0.1.0", "problems": 0,
+            "registries": [{"registry": "harbor.local", "verdict": "ok", "since": "2030-01-01T00:00:00Z", "message": ""}]
+        }]
+    });
+    let (port, ca_pem) = tls_endpoint(doc.to_string());
+    let (_, other_ca) = tls_endpoint(String::new());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let wrong = dir.path().join("other-ca.pem");
+    std::fs::write(&wrong, other_ca).unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+
+    let out = run(&["report", "--url", &url, "--ca-file", ca.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("node-a   ok"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&[
+        "report",
+        "--url",
+        &url,
+        "--ca-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).to_lowercase().contains("certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+    for bad in [garbage.to_str().unwrap(), "/nonexistent/ca.pem"] {
+        let out = run(&["report", "--url", &url, "--ca-file", bad]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains(bad), "{}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("AAAA"), "file content leaked");
+    }
+}

@@ -178,15 +178,23 @@ fn client(args: &ReportArgs) -> Result<reqwest::Client, ClientError> {
     })
 }
 
-/// The error chain of a reqwest error, once (reqwest's Display hides the cause).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
+/// What went wrong talking to the aggregator, once: the caller already names the URL, so
+/// reqwest's own top line (which repeats it) is replaced by the causes below it.
+fn chain(e: &reqwest::Error, timeout: std::time::Duration) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {}s (--timeout)", timeout.as_secs_f64());
+    }
+    let mut parts = Vec::new();
+    let mut src = std::error::Error::source(e);
     while let Some(c) = src {
-        let _ = write!(s, ": {c}");
+        parts.push(c.to_string());
         src = c.source();
     }
-    s
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
 }
 
 pub async fn fetch(args: &ReportArgs) -> Result<NodesDoc, ClientError> {
@@ -203,7 +211,7 @@ pub async fn fetch(args: &ReportArgs) -> Result<NodesDoc, ClientError> {
     }
     let resp = req.send().await.map_err(|e| ClientError::Connect {
         url: shown.clone(),
-        why: chain(&e),
+        why: chain(&e, args.timeout),
     })?;
     let status = resp.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
@@ -211,7 +219,7 @@ pub async fn fetch(args: &ReportArgs) -> Result<NodesDoc, ClientError> {
     }
     let body = resp.bytes().await.map_err(|e| ClientError::Connect {
         url: shown.clone(),
-        why: chain(&e),
+        why: chain(&e, args.timeout),
     })?;
     if body.len() > MAX_ANSWER {
         return Err(ClientError::Body {
@@ -224,6 +232,11 @@ pub async fn fetch(args: &ReportArgs) -> Result<NodesDoc, ClientError> {
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
             .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+        let message = if message.trim().is_empty() {
+            "empty answer; is --url a regtrust aggregator?".to_string()
+        } else {
+            message
+        };
         return Err(ClientError::Status {
             url: shown,
             status: status.as_u16(),
