@@ -7,7 +7,9 @@
 //! - `trust`: the runtimes' trust-dir layouts, a pure `plan`, an `apply` that writes, the
 //!   ownership `ledger`, and containerd config checks.
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
+//! - `aggregator`: the central service (store, fleet view, API, page) and `regtrust report`.
 
+pub mod aggregator;
 pub mod ca;
 pub mod cli;
 pub mod host;

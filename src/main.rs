@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let code = match cli.command {
         Command::Sync(args) => regtrust::sync::run_cli(&args),
+        Command::Aggregator(args) => regtrust::aggregator::run_cli(&args),
+        Command::Report(args) => regtrust::aggregator::client::run_cli(&args),
     };
     ExitCode::from(code)
 }
