@@ -6,6 +6,7 @@
 //! - `ca`: CA bundle validation and certificate facts.
 //! - `trust`: the runtimes' trust-dir layouts, a pure `plan`, an `apply` that writes, the
 //!   ownership `ledger`, and containerd config checks.
+//! - `probe`: the runtime's own TLS verdict (Go's `Verify` mirrored) for each registry.
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
 //! - `aggregator`: the central service (store, fleet view, API, page) and `regtrust report`.
 
@@ -13,6 +14,7 @@ pub mod aggregator;
 pub mod ca;
 pub mod cli;
 pub mod host;
+pub mod probe;
 pub mod pull_secret;
 pub mod report;
 pub mod sync;

@@ -1,0 +1,1500 @@
+//! Go's `x509.Certificate.Verify` as the container runtimes run it (crypto/tls client, Go 1.19
+//! as in Debian's skopeo and containerd, pure-Go verifier on Linux), so that a probe reports
+//! the verdict and the exact `x509: ...` text the runtime would. Pure: DER in, verdict out,
+//! no I/O. It also owns the `cause` of an unknown authority (`ca_not_installed`,
+//! `ca_mismatch`, `missing_intermediate`). It does not compute the trust set (the caller
+//! passes system roots + the runtime's CA files) and does not talk TLS (`capture` does).
+//!
+//! Go's order (`verify.go`): parse every presented certificate (crypto/tls), the leaf's own
+//! validity (unhandled critical extension, validity window), the hostname, a leaf byte-equal
+//! to a pool certificate is accepted, path building (roots first, then the server-sent
+//! intermediates, Go's parent gates, validity of every certificate including roots, SHA-1
+//! below the root refused, root signatures never checked, pathLen, name constraints, at most
+//! 100 signature checks), then extended key usage over each chain, then crypto/tls's leaf key
+//! type check. Every message here was compared byte for byte with Go 1.19.8 (the toolchain
+//! of Debian's skopeo) by `tests/goverify_go.rs`. Newer Go differs (per the research notes,
+//! not run here): Go >= 1.20 wraps the error as `tls: failed to verify certificate: x509: ...`
+//! (`message` stays the bare x509 text), Go 1.23 rejects negative and > 20-octet serials at
+//! parse time, Go 1.24 refuses RSA keys under 1024 bits; later releases parse the critical
+//! policy extensions (33, 36, 54) Go 1.19 calls unhandled, refuse a critical
+//! authorityInfoAccess, and drop the `GODEBUG=x509sha1` escape hatch.
+
+use super::gox509::{
+    self, domain_to_reverse_labels, for_each_san, format_rfc3339, go_ip_string, go_ipnet_string,
+    go_quote, ip_to4, parse_go_ip, parse_rfc2821_mailbox, Certificate, ExtKeyUsage, GoHash, IpNet,
+    Mailbox, PublicKey, PublicKeyAlgorithm, SignatureAlgorithm, KEY_USAGE_CERT_SIGN, NAME_TYPE_DNS,
+    NAME_TYPE_EMAIL, NAME_TYPE_IP, NAME_TYPE_URI,
+};
+use super::signature::{self, Hash, Scheme, SigError};
+use crate::report::Verdict;
+use std::collections::{HashMap, HashSet};
+use time::OffsetDateTime;
+
+/// What the runtime passes to `Verify`.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions<'a> {
+    /// crypto/tls `ServerName`: the registry host without port (an IP literal, optionally in
+    /// brackets, is matched against IP SANs only).
+    pub server_name: &'a str,
+    /// The runtime's clock. Go prints it in the runtime's local zone; pass UTC to get `Z`.
+    pub now: OffsetDateTime,
+    /// `GODEBUG=x509sha1=1` in the runtime's environment (Go 1.18–1.23): SHA-1 signatures
+    /// below the root are checked instead of refused.
+    pub allow_sha1: bool,
+}
+
+impl<'a> VerifyOptions<'a> {
+    pub fn new(server_name: &'a str, now: OffsetDateTime) -> Self {
+        VerifyOptions {
+            server_name,
+            now,
+            allow_sha1: false,
+        }
+    }
+}
+
+/// A certificate in a chain: one the server presented, or one from the trust pool (index into
+/// the `roots` argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertRef {
+    Presented(usize),
+    Root(usize),
+}
+
+/// The chains Go would return, leaf first, ending in a pool certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub chains: Vec<Vec<CertRef>>,
+}
+
+/// Go's `x509.InvalidReason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidReason {
+    NotAuthorizedToSign,
+    Expired,
+    CaNotAuthorizedForThisName,
+    TooManyIntermediates,
+    IncompatibleUsage,
+    NameMismatch,
+    TooManyConstraints,
+}
+
+/// Why Go rejected a candidate issuer: the first such failure becomes the hint of
+/// `UnknownAuthorityError`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    /// Go's error text, e.g. `crypto/rsa: verification error`.
+    pub error: String,
+    pub cert: CertRef,
+    /// CN, else the first O, else `serial:<decimal>`.
+    pub cert_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GoVerifyError {
+    /// The server sent no certificate at all.
+    #[error("tls: server sent no certificates")]
+    NoCertificates,
+    /// crypto/tls could not parse a presented certificate; the handshake fails before Verify.
+    #[error("tls: failed to parse certificate from server: {error}")]
+    Parse { index: usize, error: String },
+    #[error("x509: unhandled critical extension")]
+    UnhandledCriticalExtension { cert: CertRef },
+    #[error("{}", invalid_message(*.reason, .detail))]
+    CertificateInvalid {
+        cert: CertRef,
+        reason: InvalidReason,
+        detail: String,
+    },
+    /// `HostnameError`, its text computed as Go's `Error()` does.
+    #[error("{message}")]
+    Hostname {
+        host: String,
+        message: String,
+        legacy_common_name: bool,
+    },
+    #[error("{}", unknown_authority_message(.hint))]
+    UnknownAuthority {
+        /// The certificate whose issuer was not found (the leaf, or an intermediate).
+        cert: CertRef,
+        hint: Option<Hint>,
+    },
+    #[error("x509: signature check attempts limit reached while verifying certificate chain")]
+    SignatureCheckLimit,
+    /// A plain Go error from name-constraint processing (`x509: cannot parse dnsName "..."`).
+    #[error("{message}")]
+    Other { message: String },
+    /// crypto/tls after a successful Verify: the leaf's key is not RSA, ECDSA or Ed25519.
+    #[error("tls: server's certificate contains an unsupported type of public key: {go_type}")]
+    UnsupportedLeafKey { go_type: &'static str },
+    /// regtrust cannot tell what Go would say: a signature on the way needs an algorithm ring
+    /// lacks (ECDSA P-224/P-521, ECDSA with SHA-512).
+    #[error("regtrust cannot check this chain as Go would: {what}")]
+    Undecidable { what: String },
+}
+
+fn invalid_message(reason: InvalidReason, detail: &str) -> String {
+    match reason {
+        InvalidReason::NotAuthorizedToSign => {
+            "x509: certificate is not authorized to sign other certificates".into()
+        }
+        InvalidReason::Expired => {
+            format!("x509: certificate has expired or is not yet valid: {detail}")
+        }
+        InvalidReason::CaNotAuthorizedForThisName => format!(
+            "x509: a root or intermediate certificate is not authorized to sign for this name: {detail}"
+        ),
+        InvalidReason::TooManyIntermediates => {
+            "x509: too many intermediates for path length constraint".into()
+        }
+        InvalidReason::IncompatibleUsage => {
+            "x509: certificate specifies an incompatible key usage".into()
+        }
+        InvalidReason::NameMismatch => {
+            "x509: issuer name does not match subject from issuing certificate".into()
+        }
+        InvalidReason::TooManyConstraints => "x509: unknown error".into(),
+    }
+}
+
+fn unknown_authority_message(hint: &Option<Hint>) -> String {
+    let mut s = String::from("x509: certificate signed by unknown authority");
+    if let Some(h) = hint {
+        s.push_str(&format!(
+            " (possibly because of {} while trying to verify candidate authority certificate {})",
+            go_quote(h.error.as_bytes()),
+            go_quote(h.cert_name.as_bytes())
+        ));
+    }
+    s
+}
+
+impl GoVerifyError {
+    /// Go's exact text (the bare `x509: ...` form of Go 1.19; Go >= 1.20 prefixes
+    /// `tls: failed to verify certificate: `).
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+
+    /// The probe verdict (SPEC, Probe verdicts).
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            GoVerifyError::CertificateInvalid {
+                reason: InvalidReason::Expired,
+                ..
+            } => Verdict::Expired,
+            GoVerifyError::Hostname {
+                legacy_common_name: true,
+                ..
+            } => Verdict::LegacyCommonName,
+            GoVerifyError::Hostname { .. } => Verdict::HostnameMismatch,
+            GoVerifyError::UnknownAuthority { .. } => Verdict::UnknownAuthority,
+            _ => Verdict::TlsError,
+        }
+    }
+}
+
+const CONSTRAINT_VIOLATION: &str =
+    "x509: invalid signature: parent certificate cannot sign this kind of certificate";
+const ERR_UNSUPPORTED_ALGORITHM: &str = "x509: cannot verify signature: algorithm unimplemented";
+const MAX_CHAIN_SIGNATURE_CHECKS: usize = 100;
+const MAX_CONSTRAINT_COMPARISONS: usize = 250_000;
+
+/// A `CertPool`: insertion order, by raw subject, deduplicated by DER.
+struct Pool {
+    by_name: HashMap<Vec<u8>, Vec<CertRef>>,
+    sums: HashSet<Vec<u8>>,
+}
+
+impl Pool {
+    fn new() -> Self {
+        Pool {
+            by_name: HashMap::new(),
+            sums: HashSet::new(),
+        }
+    }
+
+    fn add(&mut self, r: CertRef, c: &Certificate) {
+        if !self.sums.insert(c.raw.clone()) {
+            return;
+        }
+        self.by_name
+            .entry(c.raw_subject.clone())
+            .or_default()
+            .push(r);
+    }
+
+    fn contains(&self, c: &Certificate) -> bool {
+        self.sums.contains(&c.raw)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CertType {
+    Leaf,
+    Intermediate,
+    Root,
+}
+
+/// What `CheckSignatureFrom` said about a candidate.
+enum SigCheck {
+    Ok,
+    Failed(String),
+    Undecidable(String),
+}
+
+/// The runtime's trust pool, parsed once (Go's `CertPool` from `SystemCertPool()` plus
+/// `AppendCertsFromPEM` of the runtime's CA files): reuse it across registries.
+pub struct TrustPool {
+    certs: Vec<Option<Certificate>>,
+    pool: Pool,
+}
+
+impl TrustPool {
+    /// DER certificates in the runtime's order, system roots first and then the runtime's CA
+    /// files (docker, containerd and containers/image all start from `SystemCertPool()`):
+    /// when several candidates fail, the first one names the hint. Unparsable entries are
+    /// skipped as Go's `AppendCertsFromPEM` does; `CertRef::Root` indexes this list.
+    pub fn new(roots: &[impl AsRef<[u8]>]) -> Self {
+        let certs: Vec<Option<Certificate>> = roots
+            .iter()
+            .map(|d| gox509::parse_certificate(d.as_ref()).ok())
+            .collect();
+        let mut pool = Pool::new();
+        for (i, c) in certs.iter().enumerate() {
+            if let Some(c) = c {
+                pool.add(CertRef::Root(i), c);
+            }
+        }
+        TrustPool { certs, pool }
+    }
+
+    /// How many entries Go would have added (parsable and distinct).
+    pub fn len(&self) -> usize {
+        self.pool.sums.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parsed pool entry behind a `CertRef::Root`.
+    pub fn get(&self, index: usize) -> Option<&Certificate> {
+        self.certs.get(index).and_then(Option::as_ref)
+    }
+}
+
+struct Ctx<'a> {
+    presented: Vec<Certificate>,
+    roots: &'a TrustPool,
+    inter_pool: Pool,
+    opts: &'a VerifyOptions<'a>,
+    undecidable: Option<String>,
+}
+
+/// Verify the presented chain (leaf first, as the server sent it) against the trust pool
+/// (DER, in the runtime's order: see `TrustPool::new`) the way a Go 1.19 runtime does.
+pub fn verify(
+    presented: &[impl AsRef<[u8]>],
+    roots: &[impl AsRef<[u8]>],
+    opts: &VerifyOptions<'_>,
+) -> Result<Verified, GoVerifyError> {
+    verify_with_pool(presented, &TrustPool::new(roots), opts)
+}
+
+/// `verify` with a pool parsed once.
+pub fn verify_with_pool(
+    presented: &[impl AsRef<[u8]>],
+    roots: &TrustPool,
+    opts: &VerifyOptions<'_>,
+) -> Result<Verified, GoVerifyError> {
+    if presented.is_empty() {
+        return Err(GoVerifyError::NoCertificates);
+    }
+    let mut certs = Vec::with_capacity(presented.len());
+    for (index, der) in presented.iter().enumerate() {
+        let c = gox509::parse_certificate(der.as_ref())
+            .map_err(|error| GoVerifyError::Parse { index, error })?;
+        certs.push(c);
+    }
+    let mut ctx = Ctx {
+        presented: certs,
+        roots,
+        inter_pool: Pool::new(),
+        opts,
+        undecidable: None,
+    };
+    for (i, c) in ctx.presented.iter().enumerate().skip(1) {
+        ctx.inter_pool.add(CertRef::Presented(i), c);
+    }
+    let result = ctx.verify_leaf();
+    match (result, ctx.undecidable) {
+        (Ok(v), _) => Ok(v),
+        // Go's outcome may differ for a chain we could not check: say so instead of guessing.
+        (Err(_), Some(what)) => Err(GoVerifyError::Undecidable { what }),
+        (Err(e), None) => Err(e),
+    }
+}
+
+impl Ctx<'_> {
+    fn cert(&self, r: CertRef) -> &Certificate {
+        match r {
+            CertRef::Presented(i) => &self.presented[i],
+            // A Root ref only exists for a parsed pool entry.
+            CertRef::Root(i) => self.roots.get(i).unwrap_or(&self.presented[0]),
+        }
+    }
+
+    fn verify_leaf(&mut self) -> Result<Verified, GoVerifyError> {
+        let leaf = CertRef::Presented(0);
+        self.is_valid(leaf, CertType::Leaf, &[])?;
+        if !self.opts.server_name.is_empty() {
+            verify_hostname(self.cert(leaf), self.opts.server_name)?;
+        }
+        let candidates = if self.roots.pool.contains(self.cert(leaf)) {
+            vec![vec![leaf]]
+        } else {
+            let mut sig_checks = 0usize;
+            self.build_chains(&[leaf], &mut sig_checks)?
+        };
+        // crypto/tls passes no KeyUsages: ExtKeyUsageServerAuth, checked over each chain.
+        let chains: Vec<Vec<CertRef>> = candidates
+            .into_iter()
+            .filter(|c| self.chain_allows_server_auth(c))
+            .collect();
+        if chains.is_empty() {
+            return Err(GoVerifyError::CertificateInvalid {
+                cert: leaf,
+                reason: InvalidReason::IncompatibleUsage,
+                detail: String::new(),
+            });
+        }
+        match self.cert(leaf).public_key {
+            PublicKey::Rsa { .. } | PublicKey::Ecdsa { .. } | PublicKey::Ed25519(_) => {}
+            ref other => {
+                return Err(GoVerifyError::UnsupportedLeafKey {
+                    go_type: other.go_type(),
+                })
+            }
+        }
+        Ok(Verified { chains })
+    }
+
+    /// `checkChainForKeyUsage` with the single requested usage serverAuth.
+    fn chain_allows_server_auth(&self, chain: &[CertRef]) -> bool {
+        for r in chain.iter().rev() {
+            let c = self.cert(*r);
+            if c.ext_key_usage.is_empty() && c.unknown_ext_key_usage.is_empty() {
+                continue;
+            }
+            if c.ext_key_usage.contains(&ExtKeyUsage::Any) {
+                continue;
+            }
+            if !c.ext_key_usage.contains(&ExtKeyUsage::ServerAuth) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// `findPotentialParents`: same raw name; AKID/SKID matches first.
+    fn potential_parents(&self, pool: &Pool, child: &Certificate) -> Vec<CertRef> {
+        let Some(refs) = pool.by_name.get(&child.raw_issuer) else {
+            return Vec::new();
+        };
+        let (mut matching, mut one, mut mismatch) = (Vec::new(), Vec::new(), Vec::new());
+        for r in refs {
+            let cand = self.cert(*r);
+            let (ski, aki) = (&cand.subject_key_id, &child.authority_key_id);
+            if ski == aki {
+                matching.push(*r);
+            } else if (ski.is_empty() && !aki.is_empty()) || (!ski.is_empty() && aki.is_empty()) {
+                one.push(*r);
+            } else {
+                mismatch.push(*r);
+            }
+        }
+        matching.extend(one);
+        matching.extend(mismatch);
+        matching
+    }
+
+    /// `alreadyInChain`: same subject, same key, same SAN extension (or both without).
+    fn already_in_chain(&self, cand: &Certificate, chain: &[CertRef]) -> bool {
+        let cand_san = cand.san_extension();
+        chain.iter().any(|r| {
+            let c = self.cert(*r);
+            c.raw_subject == cand.raw_subject
+                && c.public_key == cand.public_key
+                && match (cand_san, c.san_extension()) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                }
+        })
+    }
+
+    /// `buildChains`, including its way of keeping the last candidate's error.
+    fn build_chains(
+        &mut self,
+        chain: &[CertRef],
+        sig_checks: &mut usize,
+    ) -> Result<Vec<Vec<CertRef>>, GoVerifyError> {
+        let child_ref = *chain.last().unwrap_or(&CertRef::Presented(0));
+        let mut chains: Vec<Vec<CertRef>> = Vec::new();
+        let mut err: Option<GoVerifyError> = None;
+        let mut hint: Option<Hint> = None;
+        let candidates: Vec<(CertType, CertRef)> = {
+            let child = self.cert(child_ref);
+            self.potential_parents(&self.roots.pool, child)
+                .into_iter()
+                .map(|r| (CertType::Root, r))
+                .chain(
+                    self.potential_parents(&self.inter_pool, child)
+                        .into_iter()
+                        .map(|r| (CertType::Intermediate, r)),
+                )
+                .collect()
+        };
+        for (kind, cand_ref) in candidates {
+            if self.already_in_chain(self.cert(cand_ref), chain) {
+                continue;
+            }
+            *sig_checks += 1;
+            if *sig_checks > MAX_CHAIN_SIGNATURE_CHECKS {
+                err = Some(GoVerifyError::SignatureCheckLimit);
+                continue;
+            }
+            match self.check_signature_from(self.cert(child_ref), self.cert(cand_ref)) {
+                SigCheck::Ok => {}
+                SigCheck::Failed(e) => {
+                    if hint.is_none() {
+                        hint = Some(Hint {
+                            error: e,
+                            cert: cand_ref,
+                            cert_name: hint_cert_name(self.cert(cand_ref)),
+                        });
+                    }
+                    continue;
+                }
+                SigCheck::Undecidable(what) => {
+                    self.undecidable.get_or_insert(what);
+                    continue;
+                }
+            }
+            if let Err(e) = self.is_valid(cand_ref, kind, chain) {
+                err = Some(e);
+                continue;
+            }
+            err = None;
+            let mut next = chain.to_vec();
+            next.push(cand_ref);
+            match kind {
+                CertType::Root => chains.push(next),
+                _ => match self.build_chains(&next, sig_checks) {
+                    Ok(c) => chains.extend(c),
+                    Err(e) => err = Some(e),
+                },
+            }
+        }
+        if !chains.is_empty() {
+            return Ok(chains);
+        }
+        Err(err.unwrap_or(GoVerifyError::UnknownAuthority {
+            cert: child_ref,
+            hint,
+        }))
+    }
+
+    /// `CheckSignatureFrom` (never allows SHA-1 except with `GODEBUG=x509sha1=1`).
+    fn check_signature_from(&self, child: &Certificate, parent: &Certificate) -> SigCheck {
+        if let Some(e) = parent_gate(parent) {
+            return SigCheck::Failed(e.into());
+        }
+        check_signature(
+            child.signature_algorithm,
+            &child.raw_tbs,
+            &child.signature,
+            &parent.public_key,
+            self.opts.allow_sha1,
+        )
+    }
+
+    /// `isValid`.
+    fn is_valid(&self, r: CertRef, kind: CertType, chain: &[CertRef]) -> Result<(), GoVerifyError> {
+        let c = self.cert(r);
+        if !c.unhandled_critical_extensions.is_empty() {
+            return Err(GoVerifyError::UnhandledCriticalExtension { cert: r });
+        }
+        if let Some(child) = chain.last() {
+            if self.cert(*child).raw_issuer != c.raw_subject {
+                return Err(invalid(r, InvalidReason::NameMismatch, String::new()));
+            }
+        }
+        let now = self.opts.now;
+        if now < c.not_before {
+            return Err(invalid(
+                r,
+                InvalidReason::Expired,
+                format!(
+                    "current time {} is before {}",
+                    format_rfc3339(now),
+                    format_rfc3339(c.not_before)
+                ),
+            ));
+        } else if now > c.not_after {
+            return Err(invalid(
+                r,
+                InvalidReason::Expired,
+                format!(
+                    "current time {} is after {}",
+                    format_rfc3339(now),
+                    format_rfc3339(c.not_after)
+                ),
+            ));
+        }
+        if kind != CertType::Leaf && c.has_name_constraints() {
+            let leaf = self.cert(chain.first().copied().unwrap_or(CertRef::Presented(0)));
+            let mut count = 0usize;
+            let mut to_check: Vec<&Certificate> = Vec::new();
+            if leaf.has_san_extension() {
+                to_check.push(leaf);
+            }
+            if c.has_san_extension() {
+                to_check.push(c);
+            }
+            for san_cert in to_check {
+                let san = san_cert.san_extension().unwrap_or_default();
+                check_names_against_constraints(r, c, san, &mut count)?;
+            }
+        }
+        if kind == CertType::Intermediate && !(c.basic_constraints_valid && c.is_ca) {
+            return Err(invalid(
+                r,
+                InvalidReason::NotAuthorizedToSign,
+                String::new(),
+            ));
+        }
+        if c.basic_constraints_valid && c.max_path_len >= 0 {
+            let num_intermediates = chain.len() as i64 - 1;
+            if num_intermediates > c.max_path_len {
+                return Err(invalid(
+                    r,
+                    InvalidReason::TooManyIntermediates,
+                    String::new(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(cert: CertRef, reason: InvalidReason, detail: String) -> GoVerifyError {
+    GoVerifyError::CertificateInvalid {
+        cert,
+        reason,
+        detail,
+    }
+}
+
+/// The `CheckSignatureFrom` parent gates: v3 without basicConstraints, CA:FALSE, or a key
+/// usage without keyCertSign cannot sign certificates (roots included; only v1 escapes).
+fn parent_gate(parent: &Certificate) -> Option<&'static str> {
+    if (parent.version == 3 && !parent.basic_constraints_valid)
+        || (parent.basic_constraints_valid && !parent.is_ca)
+        || (parent.key_usage != 0 && parent.key_usage & KEY_USAGE_CERT_SIGN == 0)
+    {
+        return Some(CONSTRAINT_VIOLATION);
+    }
+    if parent.public_key_algorithm == PublicKeyAlgorithm::Unknown {
+        return Some(ERR_UNSUPPORTED_ALGORITHM);
+    }
+    None
+}
+
+/// `checkSignature`.
+fn check_signature(
+    algo: SignatureAlgorithm,
+    signed: &[u8],
+    sig: &[u8],
+    key: &PublicKey,
+    allow_sha1: bool,
+) -> SigCheck {
+    let (hash, pk_algo) = algo.details();
+    let hash = match hash {
+        None if pk_algo != PublicKeyAlgorithm::Ed25519 => {
+            return SigCheck::Failed(ERR_UNSUPPORTED_ALGORITHM.into())
+        }
+        None => None,
+        Some(GoHash::Md5) => return SigCheck::Failed(insecure_algorithm(algo)),
+        Some(GoHash::Sha1) if !allow_sha1 => return SigCheck::Failed(insecure_algorithm(algo)),
+        Some(GoHash::Sha1) => Some(Hash::Sha1),
+        Some(GoHash::Sha256) => Some(Hash::Sha256),
+        Some(GoHash::Sha384) => Some(Hash::Sha384),
+        Some(GoHash::Sha512) => Some(Hash::Sha512),
+    };
+    let mismatch = || {
+        SigCheck::Failed(format!(
+            "x509: signature algorithm specifies an {} public key, but have public key of type {}",
+            pk_algo.go_name(),
+            key.go_type()
+        ))
+    };
+    let (scheme, failure) = match (key, hash) {
+        (PublicKey::Rsa { .. }, _) if pk_algo != PublicKeyAlgorithm::Rsa => return mismatch(),
+        (PublicKey::Rsa { .. }, Some(h)) if algo.is_rsa_pss() => {
+            (Scheme::RsaPss(h), "crypto/rsa: verification error")
+        }
+        (PublicKey::Rsa { .. }, Some(h)) => (Scheme::RsaPkcs1(h), "crypto/rsa: verification error"),
+        (PublicKey::Ecdsa { .. }, _) if pk_algo != PublicKeyAlgorithm::Ecdsa => return mismatch(),
+        (PublicKey::Ecdsa { .. }, Some(h)) => {
+            (Scheme::Ecdsa(h), "x509: ECDSA verification failure")
+        }
+        (PublicKey::Ed25519(_), _) if pk_algo != PublicKeyAlgorithm::Ed25519 => return mismatch(),
+        (PublicKey::Ed25519(_), _) => (Scheme::Ed25519, "x509: Ed25519 verification failure"),
+        _ => return SigCheck::Failed(ERR_UNSUPPORTED_ALGORITHM.into()),
+    };
+    match signature::verify(key, scheme, signed, sig) {
+        Ok(()) => SigCheck::Ok,
+        Err(SigError::Invalid) => SigCheck::Failed(failure.into()),
+        Err(SigError::WrongKeyType) => mismatch(),
+        Err(SigError::Unsupported(what)) => {
+            SigCheck::Undecidable(format!("{} signature: {what}", algo.go_name()))
+        }
+    }
+}
+
+/// `InsecureAlgorithmError.Error()` (Go 1.18–1.23 text).
+fn insecure_algorithm(algo: SignatureAlgorithm) -> String {
+    let over = if matches!(
+        algo,
+        SignatureAlgorithm::Sha1Rsa | SignatureAlgorithm::EcdsaSha1
+    ) {
+        " (temporarily override with GODEBUG=x509sha1=1)"
+    } else {
+        ""
+    };
+    format!(
+        "x509: cannot verify signature: insecure algorithm {}{over}",
+        algo.go_name()
+    )
+}
+
+/// The name `UnknownAuthorityError` prints for the hint certificate.
+fn hint_cert_name(c: &Certificate) -> String {
+    if !c.subject.common_name.is_empty() {
+        return String::from_utf8_lossy(&c.subject.common_name).into_owned();
+    }
+    if let Some(o) = c.subject.organization.first() {
+        return String::from_utf8_lossy(o).into_owned();
+    }
+    format!("serial:{}", c.serial_decimal())
+}
+
+// ---------------------------------------------------------------------------------------
+// Name constraints (isValid for roots and intermediates).
+
+fn check_names_against_constraints(
+    r: CertRef,
+    c: &Certificate,
+    san: &[u8],
+    count: &mut usize,
+) -> Result<(), GoVerifyError> {
+    let nc = &c.name_constraints;
+    let mut failure: Option<GoVerifyError> = None;
+    let res = for_each_san(san, |t, data| {
+        let outcome = match t {
+            NAME_TYPE_EMAIL => {
+                let name = String::from_utf8_lossy(data).into_owned();
+                let Some(mailbox) = parse_rfc2821_mailbox(&name) else {
+                    return Err(r#"x509: cannot parse rfc822Name {"" ""}"#.to_string());
+                };
+                check_constraints(
+                    r,
+                    count,
+                    "email address",
+                    &name,
+                    &nc.permitted_email,
+                    &nc.excluded_email,
+                    |k| match_email_constraint(&mailbox, k),
+                    |k| go_quote(k.as_bytes()),
+                )
+            }
+            NAME_TYPE_DNS => {
+                let name = String::from_utf8_lossy(data).into_owned();
+                if domain_to_reverse_labels(&name).is_none() {
+                    return Err(format!(
+                        "x509: cannot parse dnsName {}",
+                        go_quote(name.as_bytes())
+                    ));
+                }
+                check_constraints(
+                    r,
+                    count,
+                    "DNS name",
+                    &name,
+                    &nc.permitted_dns,
+                    &nc.excluded_dns,
+                    |k| match_domain_constraint(&name, k),
+                    |k| go_quote(k.as_bytes()),
+                )
+            }
+            NAME_TYPE_URI => {
+                let name = String::from_utf8_lossy(data).into_owned();
+                check_constraints(
+                    r,
+                    count,
+                    "URI",
+                    &name,
+                    &nc.permitted_uri,
+                    &nc.excluded_uri,
+                    |k| match_uri_constraint(&name, k),
+                    |k| go_quote(k.as_bytes()),
+                )
+            }
+            NAME_TYPE_IP => {
+                if data.len() != 4 && data.len() != 16 {
+                    return Err(format!(
+                        "x509: internal error: IP SAN {} failed to parse",
+                        gox509::hex(data)
+                    ));
+                }
+                let name = go_ip_string(data);
+                check_constraints(
+                    r,
+                    count,
+                    "IP address",
+                    &name,
+                    &nc.permitted_ip,
+                    &nc.excluded_ip,
+                    |k| Ok(match_ip_constraint(data, k)),
+                    |k| go_quote(go_ipnet_string(k).as_bytes()),
+                )
+            }
+            _ => Ok(()),
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                failure = Some(e);
+                Err(String::new())
+            }
+        }
+    });
+    match (res, failure) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(e)) => Err(e),
+        (Err(message), None) => Err(GoVerifyError::Other { message }),
+    }
+}
+
+/// `checkNameConstraints`.
+#[allow(clippy::too_many_arguments)]
+fn check_constraints<K>(
+    r: CertRef,
+    count: &mut usize,
+    name_type: &str,
+    name: &str,
+    permitted: &[K],
+    excluded: &[K],
+    matches: impl Fn(&K) -> Result<bool, String>,
+    quote: impl Fn(&K) -> String,
+) -> Result<(), GoVerifyError> {
+    *count += excluded.len();
+    if *count > MAX_CONSTRAINT_COMPARISONS {
+        return Err(invalid(r, InvalidReason::TooManyConstraints, String::new()));
+    }
+    for k in excluded {
+        match matches(k) {
+            Err(e) => return Err(invalid(r, InvalidReason::CaNotAuthorizedForThisName, e)),
+            Ok(true) => {
+                return Err(invalid(
+                    r,
+                    InvalidReason::CaNotAuthorizedForThisName,
+                    format!(
+                        "{name_type} {} is excluded by constraint {}",
+                        go_quote(name.as_bytes()),
+                        quote(k)
+                    ),
+                ))
+            }
+            Ok(false) => {}
+        }
+    }
+    *count += permitted.len();
+    if *count > MAX_CONSTRAINT_COMPARISONS {
+        return Err(invalid(r, InvalidReason::TooManyConstraints, String::new()));
+    }
+    let mut ok = true;
+    for k in permitted {
+        ok = matches(k).map_err(|e| invalid(r, InvalidReason::CaNotAuthorizedForThisName, e))?;
+        if ok {
+            break;
+        }
+    }
+    if !ok {
+        return Err(invalid(
+            r,
+            InvalidReason::CaNotAuthorizedForThisName,
+            format!(
+                "{name_type} {} is not permitted by any constraint",
+                go_quote(name.as_bytes())
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `matchDomainConstraint`.
+fn match_domain_constraint(domain: &str, constraint: &str) -> Result<bool, String> {
+    if constraint.is_empty() {
+        return Ok(true);
+    }
+    let domain_labels = domain_to_reverse_labels(domain).ok_or_else(|| {
+        format!(
+            "x509: internal error: cannot parse domain {}",
+            go_quote(domain.as_bytes())
+        )
+    })?;
+    let (must_have_subdomains, constraint) = match constraint.strip_prefix('.') {
+        Some(c) => (true, c),
+        None => (false, constraint),
+    };
+    let constraint_labels = domain_to_reverse_labels(constraint).ok_or_else(|| {
+        format!(
+            "x509: internal error: cannot parse domain {}",
+            go_quote(constraint.as_bytes())
+        )
+    })?;
+    if domain_labels.len() < constraint_labels.len()
+        || (must_have_subdomains && domain_labels.len() == constraint_labels.len())
+    {
+        return Ok(false);
+    }
+    Ok(constraint_labels
+        .iter()
+        .zip(domain_labels.iter())
+        .all(|(c, d)| go_equal_fold(c, d)))
+}
+
+/// `strings.EqualFold` for the ASCII-only labels that reach it here, plus simple Unicode case
+/// folding for the rest.
+fn go_equal_fold(a: &str, b: &str) -> bool {
+    a.chars().count() == b.chars().count()
+        && a.chars().zip(b.chars()).all(|(x, y)| {
+            x == y || x.to_lowercase().eq(y.to_lowercase()) || x.to_uppercase().eq(y.to_uppercase())
+        })
+}
+
+/// `matchEmailConstraint`.
+fn match_email_constraint(mailbox: &Mailbox, constraint: &str) -> Result<bool, String> {
+    if constraint.contains('@') {
+        let c = parse_rfc2821_mailbox(constraint).ok_or_else(|| {
+            format!(
+                "x509: internal error: cannot parse constraint {}",
+                go_quote(constraint.as_bytes())
+            )
+        })?;
+        return Ok(mailbox.local == c.local && go_equal_fold(&mailbox.domain, &c.domain));
+    }
+    match_domain_constraint(&mailbox.domain, constraint)
+}
+
+/// `matchURIConstraint` (the URI's host taken without Go's full `url.Parse`).
+fn match_uri_constraint(uri: &str, constraint: &str) -> Result<bool, String> {
+    let mut host = gox509::uri_host(uri);
+    if host.is_empty() {
+        return Err(format!(
+            "URI with empty host ({}) cannot be matched against constraints",
+            go_quote(uri.as_bytes())
+        ));
+    }
+    if host.contains(':') && !host.ends_with(']') {
+        match host.rfind(':') {
+            Some(i) if !host[..i].contains(':') => host = &host[..i],
+            _ => return Err(format!("address {host}: too many colons in address")),
+        }
+    }
+    if (host.starts_with('[') && host.ends_with(']')) || parse_go_ip(host).is_some() {
+        return Err(format!(
+            "URI with IP ({}) cannot be matched against constraints",
+            go_quote(uri.as_bytes())
+        ));
+    }
+    match_domain_constraint(host, constraint)
+}
+
+/// `matchIPConstraint`.
+fn match_ip_constraint(ip: &[u8], constraint: &IpNet) -> bool {
+    ip.len() == constraint.ip.len()
+        && ip
+            .iter()
+            .zip(constraint.ip.iter().zip(constraint.mask.iter()))
+            .all(|(a, (c, m))| a & m == c & m)
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostname (VerifyHostname and HostnameError.Error).
+
+fn to_lower_ascii(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
+/// `validHostname`.
+fn valid_hostname(host: &str, is_pattern: bool) -> bool {
+    let host = if is_pattern {
+        host
+    } else {
+        host.strip_suffix('.').unwrap_or(host)
+    };
+    if host.is_empty() {
+        return false;
+    }
+    for (i, part) in host.split('.').enumerate() {
+        if part.is_empty() {
+            return false;
+        }
+        if is_pattern && i == 0 && part == "*" {
+            continue;
+        }
+        for (j, c) in part.chars().enumerate() {
+            let ok = c.is_ascii_alphanumeric() || (c == '-' && j != 0) || c == '_';
+            if !ok {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// `matchExactly`.
+fn match_exactly(a: &str, b: &str) -> bool {
+    if a.is_empty() || a == "." || b.is_empty() || b == "." {
+        return false;
+    }
+    to_lower_ascii(a) == to_lower_ascii(b)
+}
+
+/// `matchHostnames`.
+fn match_hostnames(pattern: &str, host: &str) -> bool {
+    let pattern = to_lower_ascii(pattern);
+    let host = to_lower_ascii(host.strip_suffix('.').unwrap_or(host));
+    if pattern.is_empty() || host.is_empty() {
+        return false;
+    }
+    let p: Vec<&str> = pattern.split('.').collect();
+    let h: Vec<&str> = host.split('.').collect();
+    if p.len() != h.len() {
+        return false;
+    }
+    p.iter()
+        .zip(h.iter())
+        .enumerate()
+        .all(|(i, (pp, hp))| (i == 0 && *pp == "*") || pp == hp)
+}
+
+/// Go's `net.IP.Equal` for 4- and 16-byte forms.
+fn ip_equal(a: &[u8], b: &[u8]) -> bool {
+    if a.len() == b.len() {
+        return a == b;
+    }
+    match (ip_to4(a), ip_to4(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// `VerifyHostname`.
+fn verify_hostname(c: &Certificate, h: &str) -> Result<(), GoVerifyError> {
+    let candidate_ip = if h.len() >= 3 && h.starts_with('[') && h.ends_with(']') {
+        &h[1..h.len() - 1]
+    } else {
+        h
+    };
+    if let Some(ip) = parse_go_ip(candidate_ip) {
+        if c.ip_addresses.iter().any(|san| ip_equal(&ip, san)) {
+            return Ok(());
+        }
+        return Err(hostname_error(c, candidate_ip));
+    }
+    let candidate = to_lower_ascii(h);
+    let valid_candidate = valid_hostname(&candidate, false);
+    for m in &c.dns_names {
+        let ok = if valid_candidate && valid_hostname(m, true) {
+            match_hostnames(m, &candidate)
+        } else {
+            match_exactly(m, &candidate)
+        };
+        if ok {
+            return Ok(());
+        }
+    }
+    Err(hostname_error(c, h))
+}
+
+/// `HostnameError{c, host}` with its `Error()` text.
+fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
+    let cn = String::from_utf8_lossy(&c.subject.common_name);
+    let message = if !c.has_san_extension() && match_hostnames(&cn, host) {
+        return GoVerifyError::Hostname {
+            host: host.into(),
+            message: "x509: certificate relies on legacy Common Name field, use SANs instead"
+                .into(),
+            legacy_common_name: true,
+        };
+    } else if parse_go_ip(host).is_some() {
+        if c.ip_addresses.is_empty() {
+            format!(
+                "x509: cannot validate certificate for {host} because it doesn't contain any IP SANs"
+            )
+        } else {
+            let valid: Vec<String> = c.ip_addresses.iter().map(|ip| go_ip_string(ip)).collect();
+            format!(
+                "x509: certificate is valid for {}, not {host}",
+                valid.join(", ")
+            )
+        }
+    } else if c.dns_names.is_empty() {
+        format!("x509: certificate is not valid for any names, but wanted to match {host}")
+    } else {
+        format!(
+            "x509: certificate is valid for {}, not {host}",
+            c.dns_names.join(", ")
+        )
+    };
+    GoVerifyError::Hostname {
+        host: host.into(),
+        message,
+        legacy_common_name: false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The cause of an unknown authority.
+
+/// A certificate as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertFacts {
+    /// Go's `pkix.Name.String()` form, e.g. `CN=Harbor CA,O=Example`.
+    pub subject: String,
+    /// Lowercase hex SHA-256 of the DER.
+    pub sha256: String,
+}
+
+impl CertFacts {
+    fn of(c: &Certificate) -> Self {
+        CertFacts {
+            subject: c.subject_string(),
+            sha256: sha256_hex(&c.raw),
+        }
+    }
+}
+
+pub fn sha256_hex(der: &[u8]) -> String {
+    gox509::hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
+}
+
+/// Why the chain does not reach a trusted CA (SPEC: `cause` of `unknown_authority`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorityCause {
+    /// No installed CA has the issuer's name (or could have issued a missing intermediate).
+    CaNotInstalled {
+        /// The name the chain's top certificate says it was issued by.
+        issuer: String,
+    },
+    /// An installed CA has the issuer's name but another key: the registry's CA was rotated
+    /// (or the wrong CA file was installed).
+    CaMismatch {
+        issuer: String,
+        /// The CA the server sent, when it sent its top certificate.
+        server_ca: Option<CertFacts>,
+        /// The installed CAs with that name.
+        installed: Vec<CertFacts>,
+    },
+    /// The server sent no certificate for its issuer while an installed CA could anchor the
+    /// intermediate it should have sent.
+    MissingIntermediate {
+        issuer: String,
+        anchors: Vec<CertFacts>,
+    },
+    /// The installed CA has the issuer's name and key, but Go refuses the link (the CA may not
+    /// sign certificates, or the child is SHA-1 signed): `reason` is Go's text. Reported with
+    /// the SPEC code `ca_not_installed`: no CA the runtime can use is installed.
+    CaUnusable { anchor: CertFacts, reason: String },
+}
+
+impl AuthorityCause {
+    /// The SPEC wire code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthorityCause::CaNotInstalled { .. } | AuthorityCause::CaUnusable { .. } => {
+                "ca_not_installed"
+            }
+            AuthorityCause::CaMismatch { .. } => "ca_mismatch",
+            AuthorityCause::MissingIntermediate { .. } => "missing_intermediate",
+        }
+    }
+}
+
+/// Whether `parent`'s key made `child`'s signature, whatever Go's policy on the algorithm
+/// (SHA-1 included): used to tell "same CA, refused" from "another CA".
+fn signs(child: &Certificate, parent: &Certificate) -> bool {
+    let (hash, _) = child.signature_algorithm.details();
+    let hash = match hash {
+        None => None,
+        Some(GoHash::Md5) => return false,
+        Some(GoHash::Sha1) => Some(Hash::Sha1),
+        Some(GoHash::Sha256) => Some(Hash::Sha256),
+        Some(GoHash::Sha384) => Some(Hash::Sha384),
+        Some(GoHash::Sha512) => Some(Hash::Sha512),
+    };
+    let scheme = match (&parent.public_key, hash) {
+        (PublicKey::Rsa { .. }, Some(h)) if child.signature_algorithm.is_rsa_pss() => {
+            Scheme::RsaPss(h)
+        }
+        (PublicKey::Rsa { .. }, Some(h)) => Scheme::RsaPkcs1(h),
+        (PublicKey::Ecdsa { .. }, Some(h)) => Scheme::Ecdsa(h),
+        (PublicKey::Ed25519(_), None) => Scheme::Ed25519,
+        _ => return false,
+    };
+    signature::verify(&parent.public_key, scheme, &child.raw_tbs, &child.signature).is_ok()
+}
+
+/// Classify an `unknown_authority`: follow the presented chain from the leaf as far as the
+/// server's certificates link up (by name and signature), then compare the top certificate's
+/// issuer with the installed CA files (DER; unparsable ones are ignored).
+pub fn unknown_authority_cause(
+    presented: &[impl AsRef<[u8]>],
+    installed: &[impl AsRef<[u8]>],
+) -> AuthorityCause {
+    let certs: Vec<Certificate> = presented
+        .iter()
+        .filter_map(|d| gox509::parse_certificate(d.as_ref()).ok())
+        .collect();
+    let cas: Vec<Certificate> = installed
+        .iter()
+        .filter_map(|d| gox509::parse_certificate(d.as_ref()).ok())
+        .collect();
+    let Some(mut top) = certs.first() else {
+        return AuthorityCause::CaNotInstalled {
+            issuer: String::new(),
+        };
+    };
+    let mut seen = vec![0usize];
+    loop {
+        if top.raw_issuer == top.raw_subject {
+            break;
+        }
+        let next = certs
+            .iter()
+            .enumerate()
+            .find(|(i, c)| !seen.contains(i) && c.raw_subject == top.raw_issuer && signs(top, c));
+        match next {
+            Some((i, c)) => {
+                seen.push(i);
+                top = c;
+            }
+            None => break,
+        }
+    }
+    let self_issued = top.raw_issuer == top.raw_subject;
+    let issuer = top.issuer_string();
+    let same_name: Vec<&Certificate> = cas
+        .iter()
+        .filter(|ca| ca.raw_subject == top.raw_issuer)
+        .collect();
+    // An installed CA with the right name and key: Go refused the link for another reason.
+    let anchor = same_name.iter().find(|ca| {
+        if self_issued {
+            ca.public_key == top.public_key
+        } else {
+            signs(top, ca)
+        }
+    });
+    if let Some(ca) = anchor {
+        let reason = match parent_gate(ca) {
+            Some(e) => e.to_string(),
+            None => match check_signature(
+                top.signature_algorithm,
+                &top.raw_tbs,
+                &top.signature,
+                &ca.public_key,
+                false,
+            ) {
+                SigCheck::Failed(e) => e,
+                SigCheck::Ok | SigCheck::Undecidable(_) => String::new(),
+            },
+        };
+        return AuthorityCause::CaUnusable {
+            anchor: CertFacts::of(ca),
+            reason,
+        };
+    }
+    if !same_name.is_empty() {
+        return AuthorityCause::CaMismatch {
+            issuer,
+            server_ca: self_issued.then(|| CertFacts::of(top)),
+            installed: same_name.iter().map(|c| CertFacts::of(c)).collect(),
+        };
+    }
+    if !self_issued {
+        // Could an installed CA have issued the intermediate the server did not send?
+        let anchors: Vec<CertFacts> = cas
+            .iter()
+            .filter(|ca| {
+                (ca.version < 3 || (ca.basic_constraints_valid && ca.is_ca))
+                    && (ca.key_usage == 0 || ca.key_usage & KEY_USAGE_CERT_SIGN != 0)
+                    && (!ca.basic_constraints_valid || ca.max_path_len != 0)
+            })
+            .map(CertFacts::of)
+            .collect();
+        if !anchors.is_empty() {
+            return AuthorityCause::MissingIntermediate { issuer, anchors };
+        }
+    }
+    AuthorityCause::CaNotInstalled { issuer }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::gocases::{cases, Ours};
+    use crate::probe::pki::{Key, Spec};
+
+    /// Every row of the divergence list and every Go message: regtrust says what Go 1.19
+    /// says, byte for byte (`tests/goverify_go.rs` holds Go to the same table).
+    #[test]
+    fn go_case_table() {
+        let mut failures = Vec::new();
+        let table = cases();
+        for c in &table {
+            let opts = VerifyOptions {
+                server_name: &c.server_name,
+                now: c.now,
+                allow_sha1: c.allow_sha1,
+            };
+            let got = verify(&c.presented, &c.roots, &opts);
+            let ok = match (c.ours, &c.go, &got) {
+                (Ours::Undecidable, _, Err(GoVerifyError::Undecidable { .. })) => true,
+                (Ours::Undecidable, _, _) => false,
+                (Ours::SameAsGo, None, Ok(_)) => c.verdict == "ok",
+                (Ours::SameAsGo, Some(want), Err(e)) => {
+                    e.message() == *want && e.verdict().as_str() == c.verdict
+                }
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} [{}]\n   want: {:?} ({})\n    got: {:?}",
+                    c.name,
+                    c.row,
+                    c.go,
+                    c.verdict,
+                    got.as_ref().map(|_| "OK".to_string()).map_err(|e| format!(
+                        "{} ({})",
+                        e.message(),
+                        e.verdict().as_str()
+                    ))
+                ));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {} cases differ:\n{}",
+            failures.len(),
+            table.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn chains_name_the_certificates_used() {
+        let now = OffsetDateTime::now_utc();
+        let root = Spec::ca("Root", now).self_signed(Key::ecdsa());
+        let inter = Spec::ca("Inter", now).signed_by(Key::ecdsa(), &root);
+        let leaf = Spec::leaf("r.test", &["r.test"], now).signed_by(Key::ecdsa(), &inter);
+        let junk: Vec<u8> = b"junk".to_vec();
+        let v = verify(
+            &[leaf.der(), inter.der()],
+            &[junk, root.der()],
+            &VerifyOptions::new("r.test", now),
+        )
+        .expect("verified");
+        assert_eq!(
+            v.chains,
+            vec![vec![
+                CertRef::Presented(0),
+                CertRef::Presented(1),
+                CertRef::Root(1)
+            ]]
+        );
+        let pool = TrustPool::new(&[b"junk".to_vec(), root.der(), root.der()]);
+        assert_eq!(pool.len(), 1, "unparsable skipped, duplicates added once");
+        assert!(pool.get(0).is_none() && pool.get(1).is_some() && pool.get(9).is_none());
+        let again = verify_with_pool(
+            &[leaf.der(), inter.der()],
+            &pool,
+            &VerifyOptions::new("r.test", now),
+        )
+        .expect("verified with a reused pool");
+        assert_eq!(again.chains, v.chains);
+        let pinned = verify(
+            &[leaf.der()],
+            &[leaf.der()],
+            &VerifyOptions::new("r.test", now),
+        )
+        .expect("pinned");
+        assert_eq!(pinned.chains, vec![vec![CertRef::Presented(0)]]);
+    }
+
+    #[test]
+    fn hostile_presented_chains() {
+        let now = OffsetDateTime::now_utc();
+        let opts = VerifyOptions::new("r.test", now);
+        let none: [Vec<u8>; 0] = [];
+        assert_eq!(
+            verify(&none, &none, &opts),
+            Err(GoVerifyError::NoCertificates)
+        );
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "tls: failed to parse certificate from server: x509: malformed certificate"),
+            (b"garbage", "tls: failed to parse certificate from server: x509: malformed certificate"),
+            (
+                b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+                "tls: failed to parse certificate from server: x509: malformed certificate",
+            ),
+            (&[0x30, 0x03, 0x02, 0x01, 0x00], "tls: failed to parse certificate from server: x509: malformed tbs certificate"),
+        ];
+        for (der, want) in cases {
+            let e = verify(&[der.to_vec()], &none, &opts).unwrap_err();
+            assert_eq!(e.message(), *want);
+            assert_eq!(e.verdict(), Verdict::TlsError);
+        }
+        // trailing data after a good certificate
+        let root = Spec::ca("Root", now).self_signed(Key::ecdsa());
+        let mut der = root.der();
+        der.push(0);
+        let e = verify(&[der], &none, &opts).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "tls: failed to parse certificate from server: x509: trailing data"
+        );
+    }
+
+    fn facts(i: &crate::probe::pki::Issued) -> CertFacts {
+        CertFacts::of(&gox509::parse_certificate(&i.der()).unwrap())
+    }
+
+    #[test]
+    fn unknown_authority_causes() {
+        let now = OffsetDateTime::now_utc();
+        let root = Spec::ca("Harbor CA", now).self_signed(Key::ecdsa());
+        let rotated = Spec::ca("Harbor CA", now).self_signed(Key::ecdsa());
+        let unrelated = Spec::ca("Other CA", now).self_signed(Key::ecdsa());
+        let leaf = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &rotated);
+        let inter = Spec::ca("Harbor Issuing CA", now).signed_by(Key::ecdsa(), &root);
+        let leaf_i = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &inter);
+        let mut s = Spec::ca("Harbor CA", now);
+        s.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let no_kcs = s.self_signed(Key::ecdsa());
+        let leaf_nokcs = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &no_kcs);
+        let mut s = Spec::ca("Leaf Only CA", now);
+        s.ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        let pl0 = s.self_signed(Key::ecdsa());
+
+        // The leaf was issued by the new "Harbor CA"; the node has the old one.
+        let got = unknown_authority_cause(&[leaf.der()], &[root.der(), unrelated.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaMismatch {
+                issuer: "CN=Harbor CA".into(),
+                server_ca: None,
+                installed: vec![facts(&root)],
+            }
+        );
+        assert_eq!(got.code(), "ca_mismatch");
+        // The server also sends its (new) CA: both sides have a fingerprint.
+        let got = unknown_authority_cause(&[leaf.der(), rotated.der()], &[root.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaMismatch {
+                issuer: "CN=Harbor CA".into(),
+                server_ca: Some(facts(&rotated)),
+                installed: vec![facts(&root)],
+            }
+        );
+        // Leaf only, issued by an intermediate; the installed root could anchor it.
+        let got = unknown_authority_cause(&[leaf_i.der()], &[root.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::MissingIntermediate {
+                issuer: "CN=Harbor Issuing CA".into(),
+                anchors: vec![facts(&root)],
+            }
+        );
+        assert_eq!(got.code(), "missing_intermediate");
+        // Nothing installed, or only a CA that may not have intermediates.
+        for installed in [vec![], vec![pl0.der()]] {
+            let got = unknown_authority_cause(&[leaf_i.der()], &installed);
+            assert_eq!(
+                got,
+                AuthorityCause::CaNotInstalled {
+                    issuer: "CN=Harbor Issuing CA".into()
+                }
+            );
+            assert_eq!(got.code(), "ca_not_installed");
+        }
+        // A self-signed server certificate that nobody installed.
+        let got = unknown_authority_cause(&[unrelated.der()], &[root.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaNotInstalled {
+                issuer: "CN=Other CA".into()
+            }
+        );
+        // The right CA is installed but may not sign certificates (no keyCertSign).
+        let got = unknown_authority_cause(&[leaf_nokcs.der()], &[no_kcs.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaUnusable {
+                anchor: facts(&no_kcs),
+                reason: CONSTRAINT_VIOLATION.into(),
+            }
+        );
+        assert_eq!(got.code(), "ca_not_installed");
+        // The installed CA signed the leaf, with SHA-1: same CA, refused by Go.
+        let tmp = crate::probe::pki::TempDir::new();
+        let rsa_ca = Spec::ca("Harbor RSA CA", now).self_signed(Key::rsa(2048));
+        let (ca_crt, ca_key) = rsa_ca.write(&tmp, "ca");
+        let leaf_key = Key::ecdsa().write_pem(&tmp, "leaf");
+        let (_, sha1_leaf) = tmp.openssl_cert(
+            "leaf",
+            &leaf_key,
+            "/CN=h.test",
+            Some((&ca_crt, &ca_key)),
+            "sha1",
+            30,
+            1,
+            &["subjectAltName=DNS:h.test"],
+        );
+        let got = unknown_authority_cause(&[sha1_leaf], &[rsa_ca.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaUnusable {
+                anchor: facts(&rsa_ca),
+                reason: "x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)".into(),
+            }
+        );
+        // Hostile input: garbage on both sides.
+        let got = unknown_authority_cause(&[b"junk".to_vec()], &[b"junk".to_vec()]);
+        assert_eq!(got.code(), "ca_not_installed");
+    }
+
+    #[test]
+    fn facts_are_sha256_of_der() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
