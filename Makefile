@@ -4,7 +4,7 @@ CARGO ?= cargo
 
 .PHONY: test deps lint unit bench check-deploy
 
-test: deps lint unit
+test: deps lint unit check-deploy
 
 deps:
 	./ci/install-deps.sh
@@ -15,6 +15,10 @@ lint:
 
 unit:
 	$(CARGO) test --locked
+
+# Manifests, chart, Dockerfile, alert rules and systemd unit (tools go to target/ci-tools).
+check-deploy:
+	bash ci/check-deploy.sh
 
 bench:
 	$(CARGO) run --release --locked --example bench_sync

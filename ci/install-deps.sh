@@ -15,6 +15,7 @@ wanted=(
   hyperfine:hyperfine
   /usr/bin/time:time
   go:golang-go
+  curl:curl
 )
 
 missing=()

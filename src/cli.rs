@@ -38,6 +38,12 @@ pub enum Command {
     /// Diagnose: for each registry, what the container runtimes on this machine would see
     /// when pulling (TLS trust, reachability, credentials, Harbor health, expiry).
     Probe(ProbeArgs),
+    /// The central service: stores the agents' reports and serves the fleet view (JSON API,
+    /// HTML page at /, Prometheus metrics).
+    Aggregator(AggregatorArgs),
+    /// Admin CLI: read the aggregator's fleet view as a table or JSON; exit 1 when any node
+    /// fails or is stale.
+    Report(ReportArgs),
 }
 
 /// The inputs and outputs shared by `sync`, `probe` and `agent` (SPEC, Inputs and Outputs).
@@ -96,5 +102,70 @@ pub struct ProbeArgs {
     /// How long each registry may take (`10s`, `1500ms`, `1m`); registries are probed
     /// concurrently.
     #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = crate::probe::parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AggregatorArgs {
+    /// Address to listen on, `IP:PORT`.
+    #[arg(long, env = "REGTRUST_LISTEN", default_value = "0.0.0.0:9811")]
+    pub listen: std::net::SocketAddr,
+    /// SQLite database file, created when missing.
+    #[arg(long, env = "REGTRUST_DB")]
+    pub db: PathBuf,
+    /// File holding the bearer token agents must present to post reports (its trailing
+    /// newline is not part of the token). Required unless --allow-open-loopback.
+    #[arg(long, env = "REGTRUST_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// File holding the token readers must present (API, page, metrics); reads are open
+    /// without it.
+    #[arg(long, env = "REGTRUST_READ_TOKEN_FILE")]
+    pub read_token_file: Option<PathBuf>,
+    /// A node silent for longer than this is `stale` (e.g. 90s, 3m, 1h).
+    #[arg(long, env = "REGTRUST_STALE_AFTER", default_value = "3m", value_parser = crate::aggregator::parse_duration)]
+    pub stale_after: std::time::Duration,
+    /// Verdict transitions older than this, and nodes silent for longer, are forgotten.
+    #[arg(long, env = "REGTRUST_RETENTION", default_value = "7d", value_parser = crate::aggregator::parse_duration)]
+    pub retention: std::time::Duration,
+    /// Largest report accepted (larger: 413).
+    #[arg(long, env = "REGTRUST_BODY_LIMIT", default_value = "1MiB", value_parser = crate::aggregator::parse_size)]
+    pub body_limit: usize,
+    /// Run without --token-file; only allowed on a loopback --listen address.
+    #[arg(long, env = "REGTRUST_ALLOW_OPEN_LOOPBACK")]
+    pub allow_open_loopback: bool,
+}
+
+/// `regtrust report --output`: `table` for people (`text` is accepted too), `json` for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportOutput {
+    #[value(alias = "text")]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The aggregator's base URL (http://... or https://... with --ca-file).
+    #[arg(long, env = "REGTRUST_URL")]
+    pub url: String,
+    /// File holding the aggregator's read token (--read-token-file there).
+    #[arg(long, env = "REGTRUST_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM CA bundle to verify an https aggregator (no system roots are used).
+    #[arg(long, env = "REGTRUST_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Only this registry.
+    #[arg(long, env = "REGTRUST_REGISTRY")]
+    pub registry: Option<String>,
+    /// Only this node.
+    #[arg(long, env = "REGTRUST_NODE")]
+    pub node: Option<String>,
+    /// Only failing registries and stale nodes.
+    #[arg(long, env = "REGTRUST_FAILING")]
+    pub failing: bool,
+    #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = ReportOutput::Table)]
+    pub output: ReportOutput,
+    /// Give up on the aggregator after this long.
+    #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = crate::aggregator::parse_duration)]
     pub timeout: std::time::Duration,
 }

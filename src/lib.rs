@@ -8,7 +8,9 @@
 //!   ownership `ledger`, and containerd config checks.
 //! - `probe`: the runtime's own TLS verdict (Go's `Verify` mirrored) for each registry.
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
+//! - `aggregator`: the central service (store, fleet view, API, page) and `regtrust report`.
 
+pub mod aggregator;
 pub mod ca;
 pub mod cli;
 pub mod host;

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use regtrust::cli::{Cli, Command, LogFormat};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -11,6 +12,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Sync(args) => regtrust::sync::run_cli(&args),
         Command::Probe(args) => regtrust::probe::run_cli(&args),
+        Command::Aggregator(args) => regtrust::aggregator::run_cli(&args),
+        Command::Report(args) => regtrust::aggregator::client::run_cli(&args),
     };
     ExitCode::from(code)
 }
@@ -20,7 +23,9 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, never into a log file.
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -1,0 +1,600 @@
+//! The aggregator's HTTP surface (SPEC, Aggregator): routes, bearer tokens, the body limit,
+//! admission of posted reports, and JSON errors. It asks `store` for rows and `fleet` for
+//! their meaning, and `page` for the HTML; it holds no state of its own beyond counters.
+
+use super::fleet::{self, Counters, Filter, NodesDoc, RegistriesDoc};
+use super::store::{EventQuery, Store, StoreError};
+use crate::host::RegistryHost;
+use crate::report::Report;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest node name accepted (a Kubernetes node name is a DNS subdomain: 253).
+const MAX_NODE: usize = 253;
+/// Registries per report at most: keeps metric label sets bounded per node.
+const MAX_REGISTRIES: usize = 256;
+/// Events per page of `GET /api/v1/events` at most, and by default.
+const MAX_EVENTS: usize = 10_000;
+const DEFAULT_EVENTS: usize = 100;
+/// Transitions shown on the page.
+const PAGE_EVENTS: usize = 50;
+
+/// A bearer token, kept only as its SHA-256 digest so that comparing takes the same time
+/// whatever the presented token's length or content.
+#[derive(Clone)]
+pub struct Token {
+    digest: [u8; 32],
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    pub fn new(secret: &str) -> Token {
+        let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(d.as_ref());
+        Token { digest }
+    }
+
+    /// Constant time in the content of `presented`: both sides are hashed, then every byte
+    /// of the digests is compared without an early exit.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let d = ring::digest::digest(&ring::digest::SHA256, presented);
+        let diff = self
+            .digest
+            .iter()
+            .zip(d.as_ref())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        diff == 0
+    }
+}
+
+/// What the server knows; shared by every handler.
+pub struct AppState {
+    pub store: Store,
+    /// `None` only when started with `--allow-open-loopback` on a loopback address.
+    pub write_token: Option<Token>,
+    pub read_token: Option<Token>,
+    pub stale_after: Duration,
+    pub body_limit: usize,
+    /// Seconds between the page's self-refreshes.
+    pub refresh_secs: u32,
+    pub counters: Counters,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/api/v1/reports", post(post_report))
+        .route("/api/v1/nodes", get(list_nodes))
+        .route("/api/v1/nodes/{node}", get(get_node).delete(delete_node))
+        .route("/api/v1/registries", get(list_registries))
+        .route("/api/v1/events", get(list_events))
+        .route("/", get(page))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::Gone => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        e => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The credential in `Authorization`: `Bearer T`, or `Basic base64(user:T)` so a browser
+/// can open the page when a read token is set. Schemes are case-insensitive (RFC 9110).
+fn presented(headers: &HeaderMap, allow_basic: bool) -> Option<Vec<u8>> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let space = value.iter().position(|b| *b == b' ')?;
+    let (scheme, rest) = value.split_at(space);
+    let rest = rest.trim_ascii();
+    if scheme.eq_ignore_ascii_case(b"bearer") {
+        return Some(rest.to_vec());
+    }
+    if allow_basic && scheme.eq_ignore_ascii_case(b"basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
+        let colon = decoded.iter().position(|b| *b == b':')?;
+        return Some(decoded[colon + 1..].to_vec());
+    }
+    None
+}
+
+fn unauthorized(scheme: &'static str) -> Response {
+    let mut r = error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong bearer token in Authorization",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(if scheme == "Basic" {
+            "Basic realm=\"regtrust\", charset=\"UTF-8\""
+        } else {
+            "Bearer realm=\"regtrust\""
+        }),
+    );
+    r
+}
+
+/// The 401 to answer when a read is not allowed; `None` when it is.
+fn read_denied(st: &AppState, headers: &HeaderMap, scheme: &'static str) -> Option<Response> {
+    match &st.read_token {
+        None => None,
+        Some(t) => match presented(headers, true) {
+            Some(p) if t.matches(&p) => None,
+            _ => Some(unauthorized(scheme)),
+        },
+    }
+}
+
+/// The 401 to answer when a write is not allowed; `None` when it is.
+fn write_denied(st: &AppState, headers: &HeaderMap) -> Option<Response> {
+    match &st.write_token {
+        None => None,
+        Some(t) => match presented(headers, false) {
+            Some(p) if t.matches(&p) => None,
+            _ => Some(unauthorized("Bearer")),
+        },
+    }
+}
+
+/// The aggregator's checks on top of `Report::from_json`: a node name it can show and key
+/// on, registry hosts that are hosts (spelled canonically from here on), no duplicates,
+/// and a bounded number of registries.
+pub fn admit(mut report: Report) -> Result<Report, String> {
+    if report.node.chars().count() > MAX_NODE {
+        return Err(format!(
+            "node name of {} characters; at most {MAX_NODE}",
+            report.node.chars().count()
+        ));
+    }
+    if let Some(c) = report.node.chars().find(|c| c.is_control()) {
+        return Err(format!("node name contains the control character {c:?}"));
+    }
+    if report.node.trim() != report.node {
+        return Err("node name has leading or trailing whitespace".into());
+    }
+    if report.registries.len() > MAX_REGISTRIES {
+        return Err(format!(
+            "{} registries in one report; at most {MAX_REGISTRIES}",
+            report.registries.len()
+        ));
+    }
+    let mut seen = HashSet::new();
+    for r in &mut report.registries {
+        let host = RegistryHost::parse(&r.host).map_err(|e| {
+            format!(
+                "registries[].host {:?}: {e}",
+                r.host.chars().take(100).collect::<String>()
+            )
+        })?;
+        r.host = host.as_str().to_string();
+        if !seen.insert(r.host.clone()) {
+            return Err(format!("registry {} appears twice", r.host));
+        }
+    }
+    Ok(report)
+}
+
+async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    if let Some(r) = write_denied(&st, req.headers()) {
+        st.counters.unauthorized.fetch_add(1, Relaxed);
+        return r;
+    }
+    let body = match Bytes::from_request(req, &()).await {
+        Ok(b) => b,
+        Err(rej) => {
+            let status = rej.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                st.counters.too_large.fetch_add(1, Relaxed);
+                return error(
+                    status,
+                    format!(
+                        "report larger than the body limit of {} bytes",
+                        st.body_limit
+                    ),
+                );
+            }
+            return error(status, format!("reading the request body: {rej}"));
+        }
+    };
+    let report = match Report::from_json(&body).and_then(admit) {
+        Ok(r) => r,
+        Err(e) => {
+            st.counters.invalid.fetch_add(1, Relaxed);
+            return error(StatusCode::BAD_REQUEST, format!("invalid report: {e}"));
+        }
+    };
+    // from_json parsed it, so the body is UTF-8 JSON: store it as the node sent it (keys
+    // newer than this aggregator are kept).
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let node = report.node.clone();
+    match st.store.put(report, raw, fleet::now_ms()).await {
+        Ok(out) => {
+            st.counters.stored.fetch_add(1, Relaxed);
+            for e in &out.transitions {
+                let from = e.from.map_or("none", |v| v.as_str());
+                let to = e.to.map_or("none", |v| v.as_str());
+                if e.from.is_some() {
+                    tracing::info!(node = %e.node, registry = %e.registry, from, to, "verdict changed");
+                } else {
+                    tracing::debug!(node = %e.node, registry = %e.registry, to, "registry first reported");
+                }
+            }
+            Json(serde_json::json!({
+                "node": node,
+                "stored": true,
+                "transitions": out.transitions.len(),
+            }))
+            .into_response()
+        }
+        Err(e) => {
+            st.counters.store_error.fetch_add(1, Relaxed);
+            tracing::error!(node = %node, error = %e, "report not stored");
+            store_error(e)
+        }
+    }
+}
+
+fn bad_query(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::BAD_REQUEST, format!("query: {e}"))
+}
+
+async fn list_nodes(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = read_denied(&st, &headers, "Bearer") {
+        return r;
+    }
+    let Query(filter) = match filter {
+        Ok(f) => f,
+        Err(e) => return bad_query(e),
+    };
+    match st.store.fleet().await {
+        Ok(rows) => {
+            let now = fleet::now_ms();
+            Json(NodesDoc {
+                generated_at: fleet::ms_to_rfc3339(now),
+                stale_after_seconds: st.stale_after.as_secs(),
+                nodes: fleet::node_views(&rows, &filter, now, st.stale_after),
+            })
+            .into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+async fn get_node(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(node): Path<String>,
+) -> Response {
+    if let Some(r) = read_denied(&st, &headers, "Bearer") {
+        return r;
+    }
+    match st.store.node(node.clone()).await {
+        Ok(Some(rec)) => {
+            let now = fleet::now_ms();
+            let view = fleet::node_views(
+                std::slice::from_ref(&rec.row),
+                &Filter::default(),
+                now,
+                st.stale_after,
+            )
+            .pop();
+            let report: serde_json::Value =
+                serde_json::from_str(&rec.report_json).unwrap_or(serde_json::Value::Null);
+            Json(serde_json::json!({ "node": view, "report": report })).into_response()
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("node {node:?} has not reported (or was forgotten after --retention)"),
+        ),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn delete_node(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(node): Path<String>,
+) -> Response {
+    if let Some(r) = write_denied(&st, &headers) {
+        return r;
+    }
+    match st.store.delete(node.clone()).await {
+        Ok(true) => {
+            tracing::info!(node = %node, "node forgotten on request");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("node {node:?} is not known")),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RegistryQuery {
+    registry: Option<String>,
+}
+
+async fn list_registries(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<RegistryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = read_denied(&st, &headers, "Bearer") {
+        return r;
+    }
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    match st.store.fleet().await {
+        Ok(rows) => {
+            let now = fleet::now_ms();
+            let mut registries = fleet::registry_views(&rows, now, st.stale_after);
+            if let Some(want) = q.registry {
+                registries.retain(|r| r.registry.eq_ignore_ascii_case(&want));
+            }
+            Json(RegistriesDoc {
+                generated_at: fleet::ms_to_rfc3339(now),
+                stale_after_seconds: st.stale_after.as_secs(),
+                registries,
+            })
+            .into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsParams {
+    node: Option<String>,
+    registry: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_events(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = read_denied(&st, &headers, "Bearer") {
+        return r;
+    }
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    let since_ms = match q.since.as_deref() {
+        None => None,
+        Some(s) => {
+            match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+                Ok(t) => Some(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)),
+                Err(e) => {
+                    return bad_query(format!("since {s:?} is not RFC 3339: {e}"));
+                }
+            }
+        }
+    };
+    let query = EventQuery {
+        node: q.node,
+        registry: q.registry,
+        since_ms,
+        limit: q.limit.unwrap_or(DEFAULT_EVENTS).min(MAX_EVENTS),
+    };
+    match st.store.events(query).await {
+        Ok(events) => Json(serde_json::json!({ "events": events })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn page(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = read_denied(&st, &headers, "Basic") {
+        return r;
+    }
+    let rows = match st.store.fleet().await {
+        Ok(rows) => rows,
+        Err(e) => return store_error(e),
+    };
+    let events = match st
+        .store
+        .events(EventQuery {
+            limit: PAGE_EVENTS,
+            ..EventQuery::default()
+        })
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => return store_error(e),
+    };
+    let now = fleet::now_ms();
+    let html = super::page::render(&super::page::PageData {
+        now_ms: now,
+        stale_after: st.stale_after,
+        refresh_secs: st.refresh_secs,
+        nodes: fleet::node_views(&rows, &Filter::default(), now, st.stale_after),
+        registries: fleet::registry_views(&rows, now, st.stale_after),
+        events,
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Defence in depth on top of escaping: no script runs on this page at all.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = read_denied(&st, &headers, "Bearer") {
+        return r;
+    }
+    match st.store.fleet().await {
+        Ok(rows) => {
+            let now = fleet::now_ms();
+            let nodes = fleet::node_views(&rows, &Filter::default(), now, st.stale_after);
+            let regs = fleet::registry_views(&rows, now, st.stale_after);
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                fleet::to_prometheus(&nodes, &regs, &st.counters),
+            )
+                .into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+async fn healthz(State(st): State<Arc<AppState>>) -> Response {
+    if st.store.is_alive() {
+        "ok\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database thread stopped\n").into_response()
+    }
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(node: &str, hosts: &[&str]) -> Report {
+        let mut r = Report::new(node, time::OffsetDateTime::UNIX_EPOCH);
+        for h in hosts {
+            r.registries.push(crate::report::RegistryReport {
+                host: h.to_string(),
+                verdict: crate::report::Verdict::Ok,
+                message: String::new(),
+                trust: vec![],
+                probes: vec![],
+                ca: None,
+                harbor: None,
+            });
+        }
+        r
+    }
+
+    #[test]
+    fn admission_table() {
+        let long = "n".repeat(254);
+        let many: Vec<String> = (0..257).map(|i| format!("h{i}.example")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let cases: Vec<(Report, Result<Vec<&str>, &str>)> = vec![
+            (
+                doc("node-1", &["harbor.local:8443"]),
+                Ok(vec!["harbor.local:8443"]),
+            ),
+            (doc("<script>alert(1)</script>", &[]), Ok(vec![])),
+            (doc("n", &["HARBOR.Local"]), Ok(vec!["harbor.local"])),
+            (
+                doc("n", &["https://harbor.local/"]),
+                Ok(vec!["harbor.local"]),
+            ),
+            (doc(&long, &[]), Err("at most 253")),
+            (doc("a\nb", &[]), Err("control character")),
+            (doc("a\u{0}", &[]), Err("control character")),
+            (doc(" a", &[]), Err("whitespace")),
+            (doc("n", &["../etc"]), Err("not a registry host")),
+            (doc("n", &[""]), Err("not a registry host")),
+            (doc("n", &["harbor.local/team"]), Err("has a path")),
+            (doc("n", &["h.example", "H.example"]), Err("appears twice")),
+            (doc("n", &many), Err("at most 256")),
+        ];
+        for (report, want) in cases {
+            let name = report.node.clone();
+            match (admit(report), want) {
+                (Ok(r), Ok(hosts)) => {
+                    let got: Vec<&str> = r.registries.iter().map(|r| r.host.as_str()).collect();
+                    assert_eq!(got, hosts, "{name}");
+                }
+                (Err(e), Err(part)) => assert!(e.contains(part), "{name}: {e}"),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_compare_by_digest() {
+        let t = Token::new("s3cret");
+        for (presented, want) in [
+            ("s3cret", true),
+            ("s3cre", false),
+            ("s3cret ", false),
+            ("", false),
+            ("S3CRET", false),
+        ] {
+            assert_eq!(t.matches(presented.as_bytes()), want, "{presented:?}");
+        }
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+    }
+
+    #[test]
+    fn credentials_are_read_from_bearer_or_basic() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode("admin:tok");
+        let cases: Vec<(&str, bool, Option<&str>)> = vec![
+            ("Bearer tok", false, Some("tok")),
+            ("bearer   tok  ", false, Some("tok")),
+            ("BEARER tok", false, Some("tok")),
+            ("Bearertok", false, None),
+            ("Token tok", true, None),
+            ("Bearer", false, None),
+            ("", false, None),
+        ];
+        let basic = format!("Basic {b64}");
+        let mut cases = cases;
+        cases.push((basic.as_str(), true, Some("tok")));
+        cases.push((basic.as_str(), false, None));
+        cases.push(("Basic !!!notbase64", true, None));
+        for (value, allow_basic, want) in cases {
+            let mut h = HeaderMap::new();
+            if !value.is_empty() {
+                h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            }
+            assert_eq!(
+                presented(&h, allow_basic),
+                want.map(|s| s.as_bytes().to_vec()),
+                "{value:?}"
+            );
+        }
+    }
+}

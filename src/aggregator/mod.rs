@@ -1,0 +1,492 @@
+//! `regtrust aggregator` (SPEC, Aggregator): the central service the agents post their
+//! reports to, and the fleet view admins read (JSON API, HTML page, Prometheus metrics);
+//! and `regtrust report`, the admin CLI over that view.
+//!
+//! Layout:
+//! - `store`: the SQLite database, owned by one thread; durability and retention.
+//! - `fleet`: what the stored rows mean now (staleness, worst verdict, rollups, metrics).
+//! - `api`: routes, tokens, body limit, admission of reports.
+//! - `page`: the server-rendered fleet page.
+//! - `client`: `regtrust report`.
+//!
+//! This file owns the configuration (flags → `Config`, the token rules) and the server's
+//! lifecycle (`serve` takes a bound listener and a shutdown future, mini-redis style, so
+//! tests run the real thing on port 0). It does not parse the report (`report`).
+
+pub mod api;
+pub mod client;
+pub mod fleet;
+pub mod page;
+pub mod store;
+
+use crate::cli::AggregatorArgs;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest token file read: a token is a line, not a document.
+const MAX_TOKEN_FILE: u64 = 4096;
+/// Seconds between the fleet page's self-refreshes.
+pub const PAGE_REFRESH_SECS: u32 = 30;
+
+/// The server's settings, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: PathBuf,
+    /// `None` only when open loopback was explicitly allowed.
+    pub write_token: Option<api::Token>,
+    pub read_token: Option<api::Token>,
+    pub stale_after: Duration,
+    pub retention: Duration,
+    pub body_limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("token file {path}: {source}")]
+    TokenRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("token file {path}: {what}")]
+    TokenBad { path: PathBuf, what: String },
+    #[error("no --token-file: writes would be open to anyone who can reach {listen}; give --token-file, or --allow-open-loopback with a loopback --listen address")]
+    NoToken { listen: SocketAddr },
+    #[error("--allow-open-loopback needs a loopback --listen address (127.0.0.1 or [::1]), got {listen}")]
+    OpenNotLoopback { listen: SocketAddr },
+    #[error("--body-limit must be at least 1 KiB, got {0} bytes")]
+    BodyLimit(usize),
+    #[error("--stale-after must be more than 0")]
+    StaleAfter,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("serving HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Read a token file: the trailing newline (`\n` or `\r\n`) is not part of the token. The
+/// error names the file and what is wrong, never the content.
+pub fn read_token_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let read_err = |source| ConfigError::TokenRead {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bad = |what: &str| ConfigError::TokenBad {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TOKEN_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_TOKEN_FILE {
+        return Err(bad(&format!(
+            "larger than {MAX_TOKEN_FILE} bytes; expected one line holding the token"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))?;
+    let token = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if token.is_empty() {
+        return Err(bad("empty; expected one line holding the token"));
+    }
+    if token.contains(['\n', '\r']) {
+        return Err(bad(
+            "more than one line; expected one line holding the token",
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "holds spaces or characters outside printable ASCII, which an Authorization header cannot carry",
+        ));
+    }
+    Ok(token.to_string())
+}
+
+impl Config {
+    /// Flags → config, enforcing the token rule: writes never happen without a token, unless
+    /// explicitly allowed on a loopback address.
+    pub fn from_args(args: &AggregatorArgs) -> Result<Config, ConfigError> {
+        let write_token = match &args.token_file {
+            Some(p) => Some(api::Token::new(&read_token_file(p)?)),
+            None if !args.allow_open_loopback => {
+                return Err(ConfigError::NoToken {
+                    listen: args.listen,
+                })
+            }
+            None => None,
+        };
+        if args.allow_open_loopback && !args.listen.ip().is_loopback() {
+            return Err(ConfigError::OpenNotLoopback {
+                listen: args.listen,
+            });
+        }
+        let read_token = match &args.read_token_file {
+            Some(p) => Some(api::Token::new(&read_token_file(p)?)),
+            None => None,
+        };
+        if args.body_limit < 1024 {
+            return Err(ConfigError::BodyLimit(args.body_limit));
+        }
+        if args.stale_after.is_zero() {
+            return Err(ConfigError::StaleAfter);
+        }
+        Ok(Config {
+            db: args.db.clone(),
+            write_token,
+            read_token,
+            stale_after: args.stale_after,
+            retention: args.retention,
+            body_limit: args.body_limit,
+        })
+    }
+}
+
+/// Run the aggregator on `listener` until `shutdown` resolves; then finish in-flight
+/// requests, stop the database thread and close the database.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let db = config.db.clone();
+    let retention = config.retention;
+    let (store, thread) = tokio::task::spawn_blocking(move || store::Store::open(&db, retention))
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
+    let state = Arc::new(api::AppState {
+        store,
+        write_token: config.write_token,
+        read_token: config.read_token,
+        stale_after: config.stale_after,
+        body_limit: config.body_limit,
+        refresh_secs: PAGE_REFRESH_SECS,
+        counters: fleet::Counters::default(),
+    });
+    let app = api::router(state);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    // The router (and every Store handle in it) is gone: the thread drains and exits.
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    served?;
+    Ok(())
+}
+
+/// `regtrust aggregator`: returns the process exit code (0 clean stop, 1 the server failed,
+/// 2 configuration error).
+pub fn run_cli(args: &AggregatorArgs) -> u8 {
+    let config = match Config::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("regtrust aggregator: {e}");
+            return 2;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("regtrust aggregator: starting the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("regtrust aggregator: listening on {}: {e}", args.listen);
+                return 2;
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        if config.write_token.is_none() {
+            tracing::warn!(addr = %addr, "no --token-file: anyone on this machine can post reports (--allow-open-loopback)");
+        }
+        tracing::info!(
+            addr = %addr,
+            db = %config.db.display(),
+            read_token = config.read_token.is_some(),
+            stale_after_secs = config.stale_after.as_secs(),
+            "aggregator listening"
+        );
+        match serve(listener, config, shutdown_signal()).await {
+            Ok(()) => {
+                tracing::info!("aggregator stopped");
+                0
+            }
+            Err(e @ ServeError::Store(_)) => {
+                eprintln!("regtrust aggregator: {e}");
+                2
+            }
+            Err(e) => {
+                eprintln!("regtrust aggregator: {e}");
+                1
+            }
+        }
+    })
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// `90s`, `3m`, `1h30m`, `7d`, `250ms`: whole numbers with a unit each, summed.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("empty duration; expected e.g. 90s, 3m, 1h30m, 7d".into());
+    }
+    let mut total: u64 = 0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!(
+                "{s:?}: expected a number at {rest:?} (e.g. 90s, 3m, 1h30m, 7d)"
+            ));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{s:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let ms: u64 = match unit {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err(format!("{s:?}: {n} has no unit (ms, s, m, h or d)")),
+            u => return Err(format!("{s:?}: unknown unit {u:?} (ms, s, m, h or d)")),
+        };
+        total = n
+            .checked_mul(ms)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("{s:?}: too long"))?;
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// `1048576`, `512KiB`, `1MiB`, `2MB` (decimal), `1GiB`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!(
+            "{s:?}: expected a size such as 1MiB, 512KiB or 1048576"
+        ));
+    }
+    let n: u64 = t[..digits]
+        .parse()
+        .map_err(|_| format!("{s:?}: number too large"))?;
+    let mult: u64 = match t[digits..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => {
+            return Err(format!(
+                "{s:?}: unknown unit {u:?} (B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| format!("{s:?}: too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn durations() {
+        for (input, want) in [
+            ("90s", Some(90_000)),
+            ("3m", Some(180_000)),
+            ("1h30m", Some(5_400_000)),
+            ("7d", Some(604_800_000)),
+            ("250ms", Some(250)),
+            (" 5s ", Some(5000)),
+            ("0s", Some(0)),
+            ("", None),
+            ("3", None),
+            ("m", None),
+            ("3x", None),
+            ("-3s", None),
+            ("1.5h", None),
+            ("99999999999999999999s", None),
+            ("999999999999999d", None),
+            ("3m garbage", None),
+        ] {
+            let got = parse_duration(input).ok().map(|d| d.as_millis() as u64);
+            assert_eq!(got, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        for (input, want) in [
+            ("1MiB", Some(1 << 20)),
+            ("512KiB", Some(512 << 10)),
+            ("1048576", Some(1 << 20)),
+            ("2MB", Some(2_000_000)),
+            ("1 MiB", Some(1 << 20)),
+            ("", None),
+            ("MiB", None),
+            ("1TiB", None),
+            ("-1", None),
+            ("99999999999999999999", None),
+            ("18446744073709551615GiB", None),
+        ] {
+            assert_eq!(parse_size(input).ok(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn token_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: Vec<(&str, Vec<u8>, Result<&str, &str>)> = vec![
+            ("nl", b"s3cret\n".to_vec(), Ok("s3cret")),
+            ("crlf", b"s3cret\r\n".to_vec(), Ok("s3cret")),
+            ("bare", b"s3cret".to_vec(), Ok("s3cret")),
+            ("empty", b"".to_vec(), Err("empty")),
+            ("only-nl", b"\n".to_vec(), Err("empty")),
+            ("two-nl", b"s3cret\n\n".to_vec(), Err("more than one line")),
+            ("two-lines", b"a\nb\n".to_vec(), Err("more than one line")),
+            ("space", b"s3 cret\n".to_vec(), Err("printable ASCII")),
+            ("binary", vec![0xff, 0xfe, 0x00], Err("not UTF-8")),
+            ("nul", b"a\0b".to_vec(), Err("printable ASCII")),
+            ("huge", vec![b'a'; 10_000], Err("larger than")),
+            (
+                "private-key",
+                b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n".to_vec(),
+                Err("more than one line"),
+            ),
+        ];
+        for (name, content, want) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, &content).unwrap();
+            match (read_token_file(&p), want) {
+                (Ok(t), Ok(w)) => assert_eq!(t, w, "{name}"),
+                (Err(e), Err(part)) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(part), "{name}: {msg}");
+                    assert!(msg.contains(&p.display().to_string()), "{name}: {msg}");
+                    assert!(
+                        !msg.contains("MIIB") && !msg.contains("s3"),
+                        "{name} leaks: {msg}"
+                    );
+                }
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+        let missing = dir.path().join("missing");
+        assert!(read_token_file(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
+        let traversal = dir.path().join("../../etc/../nonexistent-token");
+        assert!(read_token_file(&traversal).is_err());
+    }
+
+    fn args(extra: &[&str]) -> AggregatorArgs {
+        let mut argv = vec!["regtrust", "aggregator", "--db", "x.db"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Aggregator(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn writes_need_a_token_unless_open_loopback_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = dir.path().join("tok");
+        std::fs::write(&tok, "t\n").unwrap();
+        let tok = tok.to_str().unwrap();
+        let cases: Vec<(Vec<&str>, Result<bool, &str>)> = vec![
+            (vec![], Err("no --token-file")),
+            (vec!["--listen", "127.0.0.1:0"], Err("no --token-file")),
+            (
+                vec!["--listen", "127.0.0.1:0", "--allow-open-loopback"],
+                Ok(false),
+            ),
+            (
+                vec!["--listen", "[::1]:0", "--allow-open-loopback"],
+                Ok(false),
+            ),
+            (
+                vec!["--listen", "0.0.0.0:0", "--allow-open-loopback"],
+                Err("needs a loopback"),
+            ),
+            (
+                vec!["--listen", "10.1.2.3:0", "--allow-open-loopback"],
+                Err("needs a loopback"),
+            ),
+            (vec!["--token-file", tok], Ok(true)),
+            (
+                vec!["--token-file", tok, "--body-limit", "10"],
+                Err("at least 1 KiB"),
+            ),
+            (
+                vec!["--token-file", tok, "--stale-after", "0s"],
+                Err("more than 0"),
+            ),
+        ];
+        for (extra, want) in cases {
+            match (Config::from_args(&args(&extra)), want) {
+                (Ok(c), Ok(has_token)) => {
+                    assert_eq!(c.write_token.is_some(), has_token, "{extra:?}")
+                }
+                (Err(e), Err(part)) => assert!(e.to_string().contains(part), "{extra:?}: {e}"),
+                (got, want) => panic!("{extra:?}: got {got:?}, want {want:?}"),
+            }
+        }
+        let c = Config::from_args(&args(&["--token-file", tok])).unwrap();
+        assert_eq!(c.stale_after, Duration::from_secs(180));
+        assert_eq!(c.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(c.body_limit, 1 << 20);
+    }
+}

@@ -1,0 +1,925 @@
+//! The aggregator's SQLite database, owned by one dedicated thread. Async handlers send it
+//! commands over a channel and await the answer; no SQLite call ever runs on a tokio
+//! thread. It owns the schema (versioned with `PRAGMA user_version`), durability (WAL,
+//! `synchronous=FULL`, group commit) and retention. It does not judge the fleet (`fleet`)
+//! or speak HTTP (`api`).
+//!
+//! Durability: a `put` is answered only after the COMMIT that holds it has returned. In WAL
+//! mode with `synchronous=FULL` SQLite fsyncs the WAL at every commit, so an answered report
+//! survives kill -9 and also a power cut. (`NORMAL` would survive kill -9, since the WAL
+//! pages are in the kernel's page cache when the process dies, but not a power cut; the
+//! fsync cost is shared by every report of a batch, so FULL is affordable.)
+//! Group commit: the thread takes every command waiting in the channel (up to `MAX_BATCH`),
+//! applies all writes in one transaction, commits once, then answers them all.
+//! Fleet reads: the thread keeps every node's facts in memory (`Mirror`), loaded at open
+//! and changed only after a COMMIT succeeded, so fleet-wide reads (`/`, `/metrics`,
+//! `/api/v1/nodes`, `/api/v1/registries`) cost no SQL and hold up no writes.
+
+use super::fleet::{Event, NodeRow, RegistryRow};
+use crate::report::{Report, Verdict};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The schema this build writes. A database with a newer version is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+/// Commands applied per transaction at most.
+const MAX_BATCH: usize = 512;
+/// Commands that may wait in the channel before senders wait (back-pressure).
+const QUEUE: usize = 4096;
+/// How often retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Every node's committed facts, by node name; shared out as `Arc`s so a read is cheap.
+type Mirror = BTreeMap<String, Arc<NodeRow>>;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE nodes (
+    node          TEXT PRIMARY KEY NOT NULL,
+    received_ms   INTEGER NOT NULL,
+    generated_at  TEXT NOT NULL,
+    agent_version TEXT NOT NULL,
+    problems      INTEGER NOT NULL,
+    report        TEXT NOT NULL
+);
+CREATE TABLE node_registries (
+    node      TEXT NOT NULL,
+    registry  TEXT NOT NULL,
+    verdict   TEXT NOT NULL,
+    since_ms  INTEGER NOT NULL,
+    message   TEXT NOT NULL,
+    cause     TEXT NOT NULL,
+    fix       TEXT NOT NULL,
+    PRIMARY KEY (node, registry)
+) WITHOUT ROWID;
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    at_ms        INTEGER NOT NULL,
+    node         TEXT NOT NULL,
+    registry     TEXT NOT NULL,
+    from_verdict TEXT,
+    to_verdict   TEXT
+);
+CREATE INDEX events_at ON events (at_ms);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: schema version {found} is newer than this regtrust understands ({SCHEMA_VERSION}); run a newer regtrust or start from a new --db")]
+    NewerSchema { path: PathBuf, found: i64 },
+    #[error("database {path}: journal_mode is {found:?}, expected \"wal\" (is the filesystem one SQLite can use WAL on?)")]
+    NotWal { path: PathBuf, found: String },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database thread has stopped")]
+    Gone,
+}
+
+/// What a stored report changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PutOutcome {
+    pub transitions: Vec<Event>,
+}
+
+/// One node's latest report as stored, with its facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRecord {
+    pub row: NodeRow,
+    /// The document exactly as the node posted it.
+    pub report_json: String,
+}
+
+/// `GET /api/v1/events` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    pub node: Option<String>,
+    pub registry: Option<String>,
+    pub since_ms: Option<i64>,
+    pub limit: usize,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum Cmd {
+    Put {
+        report: Box<Report>,
+        raw: String,
+        received_ms: i64,
+        reply: Reply<PutOutcome>,
+    },
+    Delete {
+        node: String,
+        reply: Reply<bool>,
+    },
+    Fleet {
+        reply: Reply<Vec<Arc<NodeRow>>>,
+    },
+    Node {
+        node: String,
+        reply: Reply<Option<NodeRecord>>,
+    },
+    Events {
+        query: EventQuery,
+        reply: Reply<Vec<Event>>,
+    },
+    Prune {
+        now_ms: i64,
+        reply: Reply<(usize, usize)>,
+    },
+}
+
+/// A handle to the database thread; cheap to clone. The thread ends (and closes the
+/// database) once every handle is dropped.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl Store {
+    /// Open (or create) the database and start its thread. Errors (unwritable path, newer
+    /// schema, no WAL) come back here, before anything listens.
+    pub fn open(
+        path: &Path,
+        retention: Duration,
+    ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
+        let conn = open_conn(path)?;
+        let mirror: Mirror = load_fleet(&conn)
+            .map_err(|e| match e {
+                StoreError::Sql(source) => StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                },
+                e => e,
+            })?
+            .into_iter()
+            .map(|n| (n.node.clone(), Arc::new(n)))
+            .collect();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("regtrust-store".into())
+            .spawn(move || run(conn, mirror, rx, retention))
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        Ok((Store { tx }, handle))
+    }
+
+    /// False once the database thread has stopped (liveness).
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::Gone)?;
+        rx.await.map_err(|_| StoreError::Gone)?
+    }
+
+    /// Store a validated report as the node's latest; answered after the COMMIT.
+    pub async fn put(
+        &self,
+        report: Report,
+        raw: String,
+        received_ms: i64,
+    ) -> Result<PutOutcome, StoreError> {
+        self.ask(|reply| Cmd::Put {
+            report: Box::new(report),
+            raw,
+            received_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Forget a node (decommissioned); true when it was known.
+    pub async fn delete(&self, node: String) -> Result<bool, StoreError> {
+        self.ask(|reply| Cmd::Delete { node, reply }).await
+    }
+
+    /// Every node with its registries, sorted by node then registry.
+    pub async fn fleet(&self) -> Result<Vec<Arc<NodeRow>>, StoreError> {
+        self.ask(|reply| Cmd::Fleet { reply }).await
+    }
+
+    pub async fn node(&self, node: String) -> Result<Option<NodeRecord>, StoreError> {
+        self.ask(|reply| Cmd::Node { node, reply }).await
+    }
+
+    /// Newest first.
+    pub async fn events(&self, query: EventQuery) -> Result<Vec<Event>, StoreError> {
+        self.ask(|reply| Cmd::Events { query, reply }).await
+    }
+
+    /// Run retention now as if the clock read `now_ms`; returns (events, nodes) removed.
+    pub async fn prune(&self, now_ms: i64) -> Result<(usize, usize), StoreError> {
+        self.ask(|reply| Cmd::Prune { now_ms, reply }).await
+    }
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotWal {
+            path: path.to_path_buf(),
+            found: mode,
+        });
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL;")
+        .map_err(err)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+        });
+    }
+    if version < 1 {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(SCHEMA_V1).map_err(err)?;
+        tx.pragma_update(None, "user_version", 1).map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    // Future migrations: `if version < 2 { ... user_version = 2 }`, each in its own
+    // transaction, so an old database walks forward one step at a time.
+    Ok(conn)
+}
+
+/// The database thread: batch, commit, answer; prune now and then.
+fn run(mut conn: Connection, mut mirror: Mirror, mut rx: mpsc::Receiver<Cmd>, retention: Duration) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let mut last_prune: Option<std::time::Instant> = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        handle_batch(&mut conn, &mut mirror, batch, retention_ms);
+        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(std::time::Instant::now());
+            match prune(&mut conn, &mut mirror, super::fleet::now_ms(), retention_ms) {
+                Ok((0, 0)) => {}
+                Ok((events, nodes)) => {
+                    tracing::info!(
+                        events,
+                        nodes,
+                        "retention removed old events and silent nodes"
+                    )
+                }
+                Err(e) => tracing::warn!(error = %e, "retention failed; will retry"),
+            }
+        }
+    }
+    // Every handle dropped: fold the WAL back into the main file before closing.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::warn!(error = %e, "database checkpoint at shutdown failed");
+    }
+}
+
+fn handle_batch(conn: &mut Connection, mirror: &mut Mirror, batch: Vec<Cmd>, retention_ms: i64) {
+    let mut writes = Vec::new();
+    let mut reads = Vec::new();
+    for cmd in batch {
+        match cmd {
+            Cmd::Put { .. } | Cmd::Delete { .. } => writes.push(cmd),
+            _ => reads.push(cmd),
+        }
+    }
+    if !writes.is_empty() {
+        commit_writes(conn, mirror, writes);
+    }
+    // Reads after the commit, so a reader never sees less than was answered before it.
+    for cmd in reads {
+        match cmd {
+            Cmd::Fleet { reply } => {
+                let _ = reply.send(Ok(mirror.values().cloned().collect()));
+            }
+            Cmd::Node { node, reply } => {
+                let _ = reply.send(load_node(conn, &node));
+            }
+            Cmd::Events { query, reply } => {
+                let _ = reply.send(load_events(conn, &query));
+            }
+            Cmd::Prune { now_ms, reply } => {
+                let _ = reply.send(prune(conn, mirror, now_ms, retention_ms));
+            }
+            Cmd::Put { .. } | Cmd::Delete { .. } => {}
+        }
+    }
+}
+
+enum Pending {
+    Put(Reply<PutOutcome>, Result<(PutOutcome, NodeRow), StoreError>),
+    Delete(Reply<bool>, Result<bool, StoreError>, String),
+}
+
+/// One transaction for the whole batch, a savepoint per command so one failing write does
+/// not fail the others; answers go out only after the COMMIT returned.
+fn commit_writes(conn: &mut Connection, mirror: &mut Mirror, writes: Vec<Cmd>) {
+    let mut pending = Vec::with_capacity(writes.len());
+    let tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            fail_all(writes, &e);
+            return;
+        }
+    };
+    let mut tx = tx;
+    for cmd in writes {
+        match cmd {
+            Cmd::Put {
+                report,
+                raw,
+                received_ms,
+                reply,
+            } => {
+                let res = with_savepoint(&mut tx, |sp| put(sp, &report, &raw, received_ms));
+                pending.push(Pending::Put(reply, res));
+            }
+            Cmd::Delete { node, reply } => {
+                let res = with_savepoint(&mut tx, |sp| delete(sp, &node));
+                pending.push(Pending::Delete(reply, res, node));
+            }
+            _ => {}
+        }
+    }
+    match tx.commit() {
+        Ok(()) => {
+            // Committed: the mirror follows, in the order the writes were applied.
+            for p in pending {
+                match p {
+                    Pending::Put(reply, res) => {
+                        let res = res.map(|(out, row)| {
+                            mirror.insert(row.node.clone(), Arc::new(row));
+                            out
+                        });
+                        let _ = reply.send(res);
+                    }
+                    Pending::Delete(reply, res, node) => {
+                        if res.is_ok() {
+                            mirror.remove(&node);
+                        }
+                        let _ = reply.send(res);
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "database commit failed; the batch's reports were not stored");
+            for p in pending {
+                match p {
+                    Pending::Put(reply, _) => {
+                        let _ = reply.send(Err(StoreError::Sql(clone_err(&e))));
+                    }
+                    Pending::Delete(reply, _, _) => {
+                        let _ = reply.send(Err(StoreError::Sql(clone_err(&e))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn clone_err(e: &rusqlite::Error) -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName(e.to_string())
+}
+
+fn fail_all(writes: Vec<Cmd>, e: &rusqlite::Error) {
+    tracing::error!(error = %e, "database transaction could not start");
+    for cmd in writes {
+        match cmd {
+            Cmd::Put { reply, .. } => {
+                let _ = reply.send(Err(StoreError::Sql(clone_err(e))));
+            }
+            Cmd::Delete { reply, .. } => {
+                let _ = reply.send(Err(StoreError::Sql(clone_err(e))));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn with_savepoint<T>(
+    tx: &mut rusqlite::Transaction<'_>,
+    f: impl FnOnce(&rusqlite::Savepoint<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let sp = tx.savepoint()?;
+    let res = f(&sp);
+    if res.is_ok() {
+        sp.commit()?;
+    }
+    // On error the savepoint rolls back when dropped.
+    res
+}
+
+/// What a registry entry contributes to the fleet view: the message and fix of the probe
+/// that decided the verdict (the worst one), else the registry's own message.
+fn registry_facts(r: &crate::report::RegistryReport) -> (String, String, String) {
+    let decisive = r
+        .probes
+        .iter()
+        .filter(|p| p.verdict == r.verdict)
+        .find(|p| !p.message.is_empty() || !p.fix.is_empty() || !p.cause.is_empty());
+    let message = if r.message.is_empty() {
+        decisive.map(|p| p.message.clone()).unwrap_or_default()
+    } else {
+        r.message.clone()
+    };
+    let cause = decisive.map(|p| p.cause.clone()).unwrap_or_default();
+    let fix = r
+        .probes
+        .iter()
+        .filter(|p| p.verdict == r.verdict)
+        .map(|p| p.fix.clone())
+        .find(|f| !f.is_empty())
+        .unwrap_or_default();
+    (message, cause, fix)
+}
+
+fn put(
+    conn: &Connection,
+    report: &Report,
+    raw: &str,
+    received_ms: i64,
+) -> Result<(PutOutcome, NodeRow), StoreError> {
+    let node = report.node.as_str();
+    let mut old: HashMap<String, (String, i64)> = HashMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT registry, verdict, since_ms FROM node_registries WHERE node = ?1",
+        )?;
+        let rows = stmt.query_map([node], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get(2)?)))
+        })?;
+        for row in rows {
+            let (k, v) = row?;
+            old.insert(k, v);
+        }
+    }
+    let mut transitions = Vec::new();
+    let mut rows = Vec::with_capacity(report.registries.len());
+    let at = super::fleet::ms_to_rfc3339(received_ms);
+    let mut event = |registry: &str,
+                     from: Option<&str>,
+                     to: Option<Verdict>|
+     -> Result<(), StoreError> {
+        conn.prepare_cached(
+            "INSERT INTO events (at_ms, node, registry, from_verdict, to_verdict) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![received_ms, node, registry, from, to.map(Verdict::as_str)])?;
+        transitions.push(Event {
+            node: node.to_string(),
+            registry: registry.to_string(),
+            from: from.map(|f| Verdict::parse(f).unwrap_or(Verdict::Unknown)),
+            to,
+            at: at.clone(),
+        });
+        Ok(())
+    };
+    for r in &report.registries {
+        let (message, cause, fix) = registry_facts(r);
+        let since = match old.remove(&r.host) {
+            Some((v, since)) if v == r.verdict.as_str() => since,
+            Some((v, _)) => {
+                event(&r.host, Some(&v), Some(r.verdict))?;
+                received_ms
+            }
+            None => {
+                event(&r.host, None, Some(r.verdict))?;
+                received_ms
+            }
+        };
+        conn.prepare_cached(
+            "INSERT INTO node_registries (node, registry, verdict, since_ms, message, cause, fix)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (node, registry) DO UPDATE SET verdict = excluded.verdict,
+               since_ms = excluded.since_ms, message = excluded.message,
+               cause = excluded.cause, fix = excluded.fix",
+        )?
+        .execute(params![
+            node,
+            r.host,
+            r.verdict.as_str(),
+            since,
+            message,
+            cause,
+            fix
+        ])?;
+        rows.push(RegistryRow {
+            registry: r.host.clone(),
+            verdict: r.verdict,
+            since_ms: since,
+            message,
+            cause,
+            fix,
+        });
+    }
+    rows.sort_by(|a, b| a.registry.cmp(&b.registry));
+    let mut gone: Vec<(String, (String, i64))> = old.into_iter().collect();
+    gone.sort();
+    for (registry, (v, _)) in gone {
+        event(&registry, Some(&v), None)?;
+        conn.prepare_cached("DELETE FROM node_registries WHERE node = ?1 AND registry = ?2")?
+            .execute(params![node, registry])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO nodes (node, received_ms, generated_at, agent_version, problems, report)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (node) DO UPDATE SET received_ms = excluded.received_ms,
+           generated_at = excluded.generated_at, agent_version = excluded.agent_version,
+           problems = excluded.problems, report = excluded.report",
+    )?
+    .execute(params![
+        node,
+        received_ms,
+        report.generated_at,
+        report.agent_version,
+        i64::try_from(report.problems.len()).unwrap_or(i64::MAX),
+        raw
+    ])?;
+    let row = NodeRow {
+        node: node.to_string(),
+        received_ms,
+        generated_at: report.generated_at.clone(),
+        agent_version: report.agent_version.clone(),
+        problems: u32::try_from(report.problems.len()).unwrap_or(u32::MAX),
+        registries: rows,
+    };
+    Ok((PutOutcome { transitions }, row))
+}
+
+fn delete(conn: &Connection, node: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("DELETE FROM node_registries WHERE node = ?1")?
+        .execute([node])?;
+    let n = conn
+        .prepare_cached("DELETE FROM nodes WHERE node = ?1")?
+        .execute([node])?;
+    Ok(n > 0)
+}
+
+fn verdict_of(s: &str) -> Verdict {
+    // Codes were validated on the way in; a code from a newer schema reads as unknown.
+    Verdict::parse(s).unwrap_or(Verdict::Unknown)
+}
+
+fn load_fleet(conn: &Connection) -> Result<Vec<NodeRow>, StoreError> {
+    let mut nodes: Vec<NodeRow> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT node, received_ms, generated_at, agent_version, problems FROM nodes ORDER BY node",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(NodeRow {
+                node: r.get(0)?,
+                received_ms: r.get(1)?,
+                generated_at: r.get(2)?,
+                agent_version: r.get(3)?,
+                problems: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+                registries: Vec::new(),
+            })
+        })?;
+        for row in rows {
+            nodes.push(row?);
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT node, registry, verdict, since_ms, message, cause, fix FROM node_registries ORDER BY node, registry",
+    )?;
+    let mut rows = stmt.query([])?;
+    // Both queries are sorted by node: walk them together.
+    let mut i = 0;
+    while let Some(r) = rows.next()? {
+        let node: String = r.get(0)?;
+        while i < nodes.len() && nodes[i].node < node {
+            i += 1;
+        }
+        if i < nodes.len() && nodes[i].node == node {
+            nodes[i].registries.push(RegistryRow {
+                registry: r.get(1)?,
+                verdict: verdict_of(&r.get::<_, String>(2)?),
+                since_ms: r.get(3)?,
+                message: r.get(4)?,
+                cause: r.get(5)?,
+                fix: r.get(6)?,
+            });
+        }
+    }
+    Ok(nodes)
+}
+
+fn load_node(conn: &Connection, node: &str) -> Result<Option<NodeRecord>, StoreError> {
+    let head = conn
+        .prepare_cached(
+            "SELECT node, received_ms, generated_at, agent_version, problems, report FROM nodes WHERE node = ?1",
+        )?
+        .query_row([node], |r| {
+            Ok((
+                NodeRow {
+                    node: r.get(0)?,
+                    received_ms: r.get(1)?,
+                    generated_at: r.get(2)?,
+                    agent_version: r.get(3)?,
+                    problems: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+                    registries: Vec::new(),
+                },
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((mut row, report_json)) = head else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT registry, verdict, since_ms, message, cause, fix FROM node_registries WHERE node = ?1 ORDER BY registry",
+    )?;
+    let regs = stmt.query_map([node], |r| {
+        Ok(RegistryRow {
+            registry: r.get(0)?,
+            verdict: verdict_of(&r.get::<_, String>(1)?),
+            since_ms: r.get(2)?,
+            message: r.get(3)?,
+            cause: r.get(4)?,
+            fix: r.get(5)?,
+        })
+    })?;
+    for r in regs {
+        row.registries.push(r?);
+    }
+    Ok(Some(NodeRecord { row, report_json }))
+}
+
+fn load_events(conn: &Connection, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT node, registry, from_verdict, to_verdict, at_ms FROM events
+         WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR registry = ?2) AND at_ms >= ?3
+         ORDER BY at_ms DESC, id DESC LIMIT ?4",
+    )?;
+    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(
+        params![q.node, q.registry, q.since_ms.unwrap_or(i64::MIN), limit],
+        |r| {
+            Ok(Event {
+                node: r.get(0)?,
+                registry: r.get(1)?,
+                from: r.get::<_, Option<String>>(2)?.map(|s| verdict_of(&s)),
+                to: r.get::<_, Option<String>>(3)?.map(|s| verdict_of(&s)),
+                at: super::fleet::ms_to_rfc3339(r.get(4)?),
+            })
+        },
+    )?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::from)
+}
+
+/// Retention: events older than `retention`, and nodes silent for longer than it
+/// (decommissioned nodes must not stay `stale` forever).
+fn prune(
+    conn: &mut Connection,
+    mirror: &mut Mirror,
+    now_ms: i64,
+    retention_ms: i64,
+) -> Result<(usize, usize), StoreError> {
+    let cutoff = now_ms.saturating_sub(retention_ms);
+    let tx = conn.transaction()?;
+    let events = tx.execute("DELETE FROM events WHERE at_ms < ?1", [cutoff])?;
+    tx.execute(
+        "DELETE FROM node_registries WHERE node IN (SELECT node FROM nodes WHERE received_ms < ?1)",
+        [cutoff],
+    )?;
+    let nodes = tx.execute("DELETE FROM nodes WHERE received_ms < ?1", [cutoff])?;
+    tx.commit()?;
+    mirror.retain(|_, n| n.received_ms >= cutoff);
+    Ok((events, nodes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ProbeEntry, RegistryReport};
+
+    fn report(node: &str, regs: &[(&str, Verdict)]) -> Report {
+        let mut r = Report::new(node, time::OffsetDateTime::UNIX_EPOCH);
+        for (h, v) in regs {
+            r.registries.push(RegistryReport {
+                host: h.to_string(),
+                verdict: *v,
+                message: String::new(),
+                trust: vec![],
+                probes: vec![ProbeEntry {
+                    runtime: "containerd".into(),
+                    verdict: *v,
+                    message: format!("{v} message"),
+                    cause: String::new(),
+                    latency_ms: 1,
+                    server_chain: vec![],
+                    server_days_left: None,
+                    warnings: vec![],
+                    fix: if v.is_failure() {
+                        "install the CA".into()
+                    } else {
+                        String::new()
+                    },
+                    ca_days_left: None,
+                    trusted: vec![],
+                    anchor: None,
+                }],
+                ca: None,
+                harbor: None,
+            });
+        }
+        r
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn transitions_are_recorded_once_per_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, handle) =
+            Store::open(&dir.path().join("a.db"), Duration::from_secs(3600)).unwrap();
+        // Real times: the thread's own retention runs on the real clock.
+        let base = crate::aggregator::fleet::now_ms();
+        rt().block_on(async {
+            // (report, expected transitions as (registry, from, to))
+            type Step = (
+                Vec<(&'static str, Verdict)>,
+                Vec<(&'static str, Option<Verdict>, Option<Verdict>)>,
+            );
+            let steps: Vec<Step> = vec![
+                (
+                    vec![("h1", Verdict::Ok), ("h2", Verdict::Ok)],
+                    vec![
+                        ("h1", None, Some(Verdict::Ok)),
+                        ("h2", None, Some(Verdict::Ok)),
+                    ],
+                ),
+                (vec![("h1", Verdict::Ok), ("h2", Verdict::Ok)], vec![]),
+                (
+                    vec![("h1", Verdict::UnknownAuthority), ("h2", Verdict::Ok)],
+                    vec![("h1", Some(Verdict::Ok), Some(Verdict::UnknownAuthority))],
+                ),
+                (
+                    vec![("h1", Verdict::UnknownAuthority)],
+                    vec![("h2", Some(Verdict::Ok), None)],
+                ),
+            ];
+            for (i, (regs, want)) in steps.into_iter().enumerate() {
+                let r = report("n1", &regs);
+                let raw = r.to_json();
+                let out = store
+                    .put(r, raw, base + 1000 * (i as i64 + 1))
+                    .await
+                    .unwrap();
+                let got: Vec<_> = out
+                    .transitions
+                    .iter()
+                    .map(|e| (e.registry.as_str(), e.from, e.to))
+                    .collect();
+                assert_eq!(got, want, "step {i}");
+            }
+            let fleet = store.fleet().await.unwrap();
+            assert_eq!(fleet.len(), 1);
+            assert_eq!(fleet[0].registries.len(), 1, "h2 left the node's report");
+            let h1 = &fleet[0].registries[0];
+            assert_eq!(
+                (h1.registry.as_str(), h1.verdict, h1.since_ms),
+                ("h1", Verdict::UnknownAuthority, base + 3000)
+            );
+            assert_eq!(h1.message, "unknown_authority message");
+            assert_eq!(h1.fix, "install the CA");
+            assert_eq!(fleet[0].registries.len(), 1);
+            let events = store
+                .events(EventQuery {
+                    limit: 100,
+                    ..EventQuery::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(events.len(), 4);
+            assert_eq!(events[0].to, None, "newest first");
+            let rec = store.node("n1".into()).await.unwrap().unwrap();
+            assert_eq!(
+                Report::from_json(rec.report_json.as_bytes())
+                    .unwrap()
+                    .registries
+                    .len(),
+                1
+            );
+            assert!(store.node("n2".into()).await.unwrap().is_none());
+        });
+        let before = rt().block_on(store.fleet()).unwrap();
+        drop(store);
+        handle.join().unwrap();
+        // The in-memory fleet is exactly what the database holds.
+        let (store, handle) =
+            Store::open(&dir.path().join("a.db"), Duration::from_secs(3600)).unwrap();
+        let after = rt().block_on(store.fleet()).unwrap();
+        assert_eq!(before, after);
+        drop(store);
+        handle.join().unwrap();
+    }
+
+    #[test]
+    fn retention_prunes_old_events_and_silent_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, handle) =
+            Store::open(&dir.path().join("a.db"), Duration::from_secs(10)).unwrap();
+        let base = crate::aggregator::fleet::now_ms();
+        rt().block_on(async {
+            let r = report("old", &[("h", Verdict::Ok)]);
+            let raw = r.to_json();
+            store.put(r, raw, base).await.unwrap();
+            let r = report("new", &[("h", Verdict::Ok)]);
+            let raw = r.to_json();
+            store.put(r, raw, base + 20_000).await.unwrap();
+            assert_eq!(store.prune(base + 25_000).await.unwrap(), (1, 1));
+            let names: Vec<String> = store
+                .fleet()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|n| n.node.clone())
+                .collect();
+            assert_eq!(names, vec!["new"]);
+            assert_eq!(store.prune(base + 25_000).await.unwrap(), (0, 0));
+            assert!(store.delete("new".into()).await.unwrap());
+            assert!(!store.delete("new".into()).await.unwrap());
+            assert!(store.fleet().await.unwrap().is_empty());
+        });
+        drop(store);
+        handle.join().unwrap();
+    }
+
+    #[test]
+    fn schema_is_versioned_and_newer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let (store, handle) = Store::open(&path, Duration::from_secs(10)).unwrap();
+        drop(store);
+        handle.join().unwrap();
+        {
+            let c = Connection::open(&path).unwrap();
+            let v: i64 = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, SCHEMA_VERSION);
+            let mode: String = c
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        match Store::open(&path, Duration::from_secs(10)) {
+            Err(StoreError::NewerSchema { found: 99, .. }) => {}
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("a newer schema was accepted"),
+        }
+    }
+
+    #[test]
+    fn hostile_database_paths_fail_with_the_path_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![0x42u8; 8192]).unwrap();
+        for path in [
+            dir.path().join("missing-dir").join("a.db"),
+            dir.path().to_path_buf(),
+            garbage,
+        ] {
+            let err = match Store::open(&path, Duration::from_secs(1)) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{} opened", path.display()),
+            };
+            assert!(err.contains(&path.display().to_string()), "{err}");
+        }
+    }
+}

@@ -1,0 +1,618 @@
+//! The real `regtrust` binary as the aggregator and as `regtrust report`: start-up refusals,
+//! durability across kill -9 under 20 concurrent posting clients, the report CLI's table,
+//! JSON and exit codes, and staleness.
+
+mod aggregator_support;
+
+use aggregator_support::*;
+use regtrust::aggregator::fleet::{NodeState, NodesDoc};
+use regtrust::report::{Report, Verdict};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The binary with no REGTRUST_* variable inherited from whoever runs the tests.
+fn regtrust() -> Command {
+    let mut c = Command::new(bin());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("REGTRUST_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    regtrust().args(args).output().expect("run regtrust")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_aggregator_refuses_to_start_unsafely() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let db = db.to_str().unwrap();
+    let empty = dir.path().join("empty.token");
+    std::fs::write(&empty, "\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--listen", "0.0.0.0:0"], "no --token-file"),
+        (vec!["--listen", "127.0.0.1:0"], "no --token-file"),
+        (
+            vec!["--listen", "0.0.0.0:0", "--allow-open-loopback"],
+            "needs a loopback",
+        ),
+        (
+            vec![
+                "--listen",
+                "127.0.0.1:0",
+                "--token-file",
+                "/nonexistent/token",
+            ],
+            "/nonexistent/token",
+        ),
+        (
+            vec!["--listen", "127.0.0.1:0", "--token-file", empty],
+            "empty",
+        ),
+        (vec!["--stale-after", "soon"], "--stale-after"),
+        (vec!["--body-limit", "lots"], "--body-limit"),
+        (vec!["--listen", "localhost"], "--listen"),
+    ];
+    for (extra, part) in cases {
+        let mut argv = vec!["aggregator", "--db", db];
+        argv.extend_from_slice(&extra);
+        let out = run(&argv);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(part),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // An unusable database is a configuration error too, named in the message.
+    let out = run(&[
+        "aggregator",
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-open-loopback",
+        "--db",
+        "/nonexistent/dir/a.db",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("/nonexistent/dir/a.db"));
+    // The environment names every flag.
+    let out = regtrust()
+        .args(["aggregator"])
+        .env("REGTRUST_DB", db)
+        .env("REGTRUST_LISTEN", "0.0.0.0:0")
+        .env("REGTRUST_ALLOW_OPEN_LOOPBACK", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("needs a loopback"));
+}
+
+#[test]
+fn every_answered_report_survives_kill_9() {
+    const CLIENTS: usize = 20;
+    const BEFORE_KILL: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fleet.db");
+    let (wtok, _) = token_files(dir.path());
+    let mut agg = Binary::start(&db, &["--token-file", wtok.to_str().unwrap()]);
+    let base = agg.base.clone();
+    let acked: Arc<Mutex<Vec<Report>>> = Arc::default();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let rt = rt();
+    rt.block_on(async {
+        let mut clients = Vec::new();
+        for c in 0..CLIENTS {
+            let (base, acked, answered, refused) = (
+                base.clone(),
+                acked.clone(),
+                answered.clone(),
+                refused.clone(),
+            );
+            clients.push(tokio::spawn(async move {
+                let http = http();
+                for j in 0.. {
+                    let verdict = if j % 3 == 0 {
+                        Verdict::UnknownAuthority
+                    } else {
+                        Verdict::Ok
+                    };
+                    let r = report(
+                        &format!("client{c:02}-report{j:05}"),
+                        &[
+                            ("harbor.local", verdict, "m", ""),
+                            ("quay.local", Verdict::Ok, "", ""),
+                        ],
+                    );
+                    let sent = http
+                        .post(format!("{base}/api/v1/reports"))
+                        .bearer_auth(WRITE_TOKEN)
+                        .body(r.to_json())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(resp) if resp.status().is_success() => {
+                            acked.lock().unwrap().push(r);
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(resp) => panic!("unexpected status {}", resp.status()),
+                        // The aggregator is gone: this client stops.
+                        Err(_) => {
+                            refused.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                }
+            }));
+        }
+        let a = answered.clone();
+        eventually(
+            "reports answered before the kill",
+            Duration::from_secs(120),
+            || {
+                let a = a.clone();
+                async move { a.load(Ordering::SeqCst) >= BEFORE_KILL }
+            },
+        )
+        .await;
+        agg.kill9();
+        for c in clients {
+            c.await.unwrap();
+        }
+    });
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= BEFORE_KILL);
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        CLIENTS,
+        "every client was cut off mid-way"
+    );
+
+    // Restart on the same database: everything that was answered 2xx is there, intact.
+    let agg = Binary::start(&db, &["--token-file", wtok.to_str().unwrap()]);
+    rt.block_on(async {
+        let doc: NodesDoc = http()
+            .get(format!("{}/api/v1/nodes", agg.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let stored: std::collections::HashSet<&str> =
+            doc.nodes.iter().map(|n| n.node.as_str()).collect();
+        let lost: Vec<&str> = acked
+            .iter()
+            .map(|r| r.node.as_str())
+            .filter(|n| !stored.contains(n))
+            .collect();
+        assert!(lost.is_empty(), "{} answered reports lost: {lost:?}", lost.len());
+        // Spot-check whole documents, first and last answered of the run.
+        for r in [&acked[0], &acked[acked.len() - 1]] {
+            let v: serde_json::Value = http()
+                .get(format!("{}/api/v1/nodes/{}", agg.base, r.node))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(&Report::from_json(v["report"].to_string().as_bytes()).unwrap(), r);
+        }
+        eprintln!(
+            "durability: {} reports answered before kill -9, all {} present after restart ({} nodes stored)",
+            acked.len(),
+            acked.len(),
+            doc.nodes.len()
+        );
+    });
+}
+
+/// Post the two-node fleet used by the CLI tests.
+fn post_fleet(base: &str) {
+    rt().block_on(async {
+        let a = report(
+            "node-a",
+            &[
+                ("harbor.local", Verdict::Ok, "", ""),
+                ("quay.local:8443", Verdict::Ok, "", ""),
+            ],
+        );
+        let b = report(
+            "node-b",
+            &[
+                (
+                    "harbor.local",
+                    Verdict::UnknownAuthority,
+                    UNKNOWN_CA_MSG,
+                    UNKNOWN_CA_FIX,
+                ),
+                ("quay.local:8443", Verdict::Ok, "", ""),
+            ],
+        );
+        for r in [a, b] {
+            assert_eq!(
+                post(base, Some(WRITE_TOKEN), r.to_json()).await.status(),
+                200
+            );
+        }
+    });
+}
+
+fn report_cli(base: &str, token: &Path, extra: &[&str]) -> Output {
+    let mut argv = vec![
+        "report",
+        "--url",
+        base,
+        "--token-file",
+        token.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(extra);
+    run(&argv)
+}
+
+#[test]
+fn report_prints_the_fleet_and_exits_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wtok, rtok) = token_files(dir.path());
+    let agg = Binary::start(
+        &dir.path().join("fleet.db"),
+        &[
+            "--token-file",
+            wtok.to_str().unwrap(),
+            "--read-token-file",
+            rtok.to_str().unwrap(),
+        ],
+    );
+    post_fleet(&agg.base);
+
+    let out = report_cli(&agg.base, &rtok, &[]);
+    let table = text(&out.stdout);
+    println!("$ regtrust report --url URL --token-file read.token\n{table}");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "{table}");
+    assert!(
+        lines[0].starts_with("NODE     STATE     REGISTRY          VERDICT"),
+        "{table}"
+    );
+    let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert_eq!(words(lines[1])[..4], ["node-a", "ok", "harbor.local", "ok"]);
+    assert_eq!(
+        words(lines[3])[..5],
+        [
+            "node-b",
+            "failing",
+            "harbor.local",
+            "unknown_authority",
+            "(ca_not_installed)"
+        ]
+    );
+    assert!(lines[3].contains(UNKNOWN_CA_MSG) && lines[3].contains(UNKNOWN_CA_FIX));
+
+    let out = report_cli(&agg.base, &rtok, &["--failing"]);
+    let table = text(&out.stdout);
+    println!("$ regtrust report --url URL --token-file read.token --failing\n{table}");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.lines().nth(1).unwrap().starts_with("node-b"));
+
+    let out = report_cli(&agg.base, &rtok, &["--failing", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: NodesDoc = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc.nodes.len(), 1);
+    assert_eq!(doc.nodes[0].node, "node-b");
+    assert_eq!(
+        doc.nodes[0].registries[0].verdict,
+        Verdict::UnknownAuthority
+    );
+
+    // Filters that leave only healthy rows exit 0.
+    for extra in [
+        vec!["--registry", "QUAY.local:8443"],
+        vec!["--node", "node-a"],
+        vec!["--registry", "quay.local:8443", "--failing"],
+    ] {
+        let out = report_cli(&agg.base, &rtok, &extra);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = report_cli(
+        &agg.base,
+        &rtok,
+        &["--node", "node-b", "--registry", "harbor.local"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = report_cli(&agg.base, &rtok, &["--node", "node-z"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("has not reported"));
+
+    // Usage, configuration and connection errors exit 2.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["report", "--url", &agg.base], "401"),
+        (
+            vec![
+                "report",
+                "--url",
+                &agg.base,
+                "--token-file",
+                wtok.to_str().unwrap(),
+            ],
+            "read token",
+        ),
+        (
+            vec![
+                "report",
+                "--url",
+                &closed_url,
+                "--token-file",
+                rtok.to_str().unwrap(),
+            ],
+            "127.0.0.1",
+        ),
+        (vec!["report", "--url", "https://127.0.0.1:1"], "--ca-file"),
+        (vec!["report", "--url", "ftp://x"], "scheme"),
+        (
+            vec!["report", "--url", &agg.base, "--registry", "../x"],
+            "not a registry host",
+        ),
+        (
+            vec!["report", "--url", &agg.base, "--output", "yaml"],
+            "yaml",
+        ),
+        (vec!["report"], "--url"),
+    ];
+    for (argv, part) in cases {
+        let out = run(&argv);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{argv:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(part),
+            "{argv:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn silent_nodes_become_stale_and_report_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wtok, rtok) = token_files(dir.path());
+    let agg = Binary::start(
+        &dir.path().join("fleet.db"),
+        &[
+            "--token-file",
+            wtok.to_str().unwrap(),
+            "--stale-after",
+            "1s",
+        ],
+    );
+    rt().block_on(async {
+        let r = report("node-a", &[("harbor.local", Verdict::Ok, "", "")]);
+        assert_eq!(
+            post(&agg.base, Some(WRITE_TOKEN), r.to_json())
+                .await
+                .status(),
+            200
+        );
+    });
+    // Poll until the node has been silent for longer than --stale-after.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = report_cli(&agg.base, &rtok, &["--output", "json"]);
+        let doc: NodesDoc = serde_json::from_slice(&out.stdout).unwrap();
+        if doc.nodes[0].state == NodeState::Stale {
+            assert_eq!(out.status.code(), Some(1));
+            assert!(doc.nodes[0].stale);
+            let table = report_cli(&agg.base, &rtok, &["--failing"]);
+            assert!(text(&table.stdout).contains("node-a   stale"));
+            break;
+        }
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node-a never became stale"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_stops_the_aggregator_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wtok, _) = token_files(dir.path());
+    let db = dir.path().join("fleet.db");
+    let mut agg = Binary::start(&db, &["--token-file", wtok.to_str().unwrap()]);
+    rt().block_on(async {
+        let r = report("node-a", &[("harbor.local", Verdict::Ok, "", "")]);
+        assert_eq!(
+            post(&agg.base, Some(WRITE_TOKEN), r.to_json())
+                .await
+                .status(),
+            200
+        );
+    });
+    let killed = Command::new("kill")
+        .args(["-TERM", &agg.child.id().to_string()])
+        .status()
+        .expect("run kill (procps)");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = agg.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 10s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    // The WAL was checkpointed into the database at the clean stop.
+    let wal = std::fs::metadata(dir.path().join("fleet.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert_eq!(wal, 0);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// A TLS endpoint (rustls, ring) on 127.0.0.1:0 whose certificate is signed by a fresh CA,
+/// answering every request with `body`. Returns the port and the CA's PEM.
+fn tls_endpoint(body: String) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "regtrust test aggregator CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+    let leaf = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, body) = (acceptor.clone(), body.clone());
+                tokio::spawn(async move {
+                    // A client that does not trust the CA aborts the handshake: fine.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(resp.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+    });
+    (port, ca_cert.pem())
+}
+
+#[test]
+fn report_reads_an_https_aggregator_with_its_ca_file() {
+    let doc = serde_json::json!({
+        "generated_at": "2030-01-01T00:00:00Z",
+        "stale_after_seconds": 180,
+        "nodes": [{
+            "node": "node-a", "state": "ok", "worst": "ok", "stale": false,
+            "last_report_at": "2030-01-01T00:00:00Z", "last_report_age_seconds": 3,
+            "generated_at": "2030-01-01T00:00:00Z", "agent_version": "0.1.0", "problems": 0,
+            "registries": [{"registry": "harbor.local", "verdict": "ok", "since": "2030-01-01T00:00:00Z", "message": ""}]
+        }]
+    });
+    let (port, ca_pem) = tls_endpoint(doc.to_string());
+    let (_, other_ca) = tls_endpoint(String::new());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let wrong = dir.path().join("other-ca.pem");
+    std::fs::write(&wrong, other_ca).unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+
+    let out = run(&["report", "--url", &url, "--ca-file", ca.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("node-a   ok"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&[
+        "report",
+        "--url",
+        &url,
+        "--ca-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).to_lowercase().contains("certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+    for bad in [garbage.to_str().unwrap(), "/nonexistent/ca.pem"] {
+        let out = run(&["report", "--url", &url, "--ca-file", bad]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains(bad), "{}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("AAAA"), "file content leaked");
+    }
+}
