@@ -1208,7 +1208,10 @@ pub fn unknown_authority_cause(
         if self_issued {
             ca.public_key == top.public_key
         } else {
+            // The key identifiers decide when ring cannot check the signature itself
+            // (ECDSA with SHA-1): a rotated CA has a new key, so a new SKI.
             signs(top, ca)
+                || (!top.authority_key_id.is_empty() && top.authority_key_id == ca.subject_key_id)
         }
     });
     if let Some(ca) = anchor {
