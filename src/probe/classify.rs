@@ -352,7 +352,13 @@ fn authority_fix(
         .dir
         .as_ref()
         .map(|d| d.display().to_string())
-        .unwrap_or_else(|| format!("the {} certs.d dir for {host}", view.runtime));
+        .unwrap_or_else(|| {
+            // No host dir yet: where regtrust would install it, as the node spells it.
+            match crate::trust::Runtime::parse(&view.runtime) {
+                Some(rt) => format!("/{}/{host}", rt.certs_dir()),
+                None => format!("the {} certs.d dir for {host}", view.runtime),
+            }
+        });
     // Would the CA regtrust manages for this host verify the chain?
     let input_verifies = expected.is_some_and(|b| {
         let mut roots: Vec<&[u8]> = chain
