@@ -169,3 +169,11 @@ pub struct ReportArgs {
     #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = crate::aggregator::parse_duration)]
     pub timeout: std::time::Duration,
 }
+
+/// Write a command's output to stdout. A reader that goes away early (`regtrust probe |
+/// head`) is not an error worth a panic: the rest is simply not written.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

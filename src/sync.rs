@@ -363,8 +363,8 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
     };
     let result = sync_once(&cfg, time::OffsetDateTime::now_utc());
     match args.output {
-        Output::Json => println!("{}", result.report.to_json()),
-        Output::Text => print!("{}", result.report.to_text()),
+        Output::Json => crate::cli::emit(&format!("{}\n", result.report.to_json())),
+        Output::Text => crate::cli::emit(&result.report.to_text()),
     }
     u8::from(result.report.needs_attention())
 }

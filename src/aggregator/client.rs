@@ -65,7 +65,7 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
     };
     match args.output {
         ReportOutput::Json => match serde_json::to_string_pretty(&doc) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => crate::cli::emit(&format!("{s}\n")),
             Err(e) => {
                 eprintln!("regtrust report: {e}");
                 return 2;
@@ -75,7 +75,7 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
             if doc.nodes.is_empty() {
                 eprintln!("No nodes match.");
             } else {
-                print!("{}", render_table(&doc, now_ms()));
+                crate::cli::emit(&render_table(&doc, now_ms()));
             }
         }
     }

@@ -613,8 +613,8 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
         args.timeout,
     ));
     match args.output {
-        Output::Json => println!("{}", report.to_json()),
-        Output::Text => print!("{}", text::render(&report)),
+        Output::Json => crate::cli::emit(&format!("{}\n", report.to_json())),
+        Output::Text => crate::cli::emit(&text::render(&report)),
     }
     u8::from(needs_attention(
         &report,
