@@ -7,11 +7,16 @@
 //! - `trust`: the runtimes' trust-dir layouts, a pure `plan`, an `apply` that writes, the
 //!   ownership `ledger`, and containerd config checks.
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
+//! - `watch`: which dirs the agent watches, and the watcher that turns events into a signal.
+//! - `agent`: the DaemonSet loop (sync, watch, probe, push, HTTP); `metrics`: its Prometheus text.
 
+pub mod agent;
 pub mod ca;
 pub mod cli;
 pub mod host;
+pub mod metrics;
 pub mod pull_secret;
 pub mod report;
 pub mod sync;
 pub mod trust;
+pub mod watch;

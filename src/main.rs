@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let code = match cli.command {
         Command::Sync(args) => regtrust::sync::run_cli(&args),
+        Command::Agent(args) => regtrust::agent::run_cli(&args),
     };
     ExitCode::from(code)
 }
