@@ -375,9 +375,7 @@ impl Shared {
         let notes = sync_notes(cur.synced.as_ref(), &synced);
         let changed = match &cur.synced {
             None => true,
-            Some(old) => {
-                !same_ignoring_time(&old.report, &synced.report) || old.hosts() != synced.hosts()
-            }
+            Some(old) => wrote(&synced.report) || steady(old) != steady(&synced),
         };
         cur.synced = Some(synced);
         cur.last_sync = Some(now.unix_timestamp());
@@ -437,8 +435,43 @@ fn compose(cur: &Current, now: time::OffsetDateTime) -> Report {
     report
 }
 
-fn same_ignoring_time(a: &Report, b: &Report) -> bool {
-    a.registries == b.registries && a.problems == b.problems && a.node == b.node
+/// True when the pass wrote or removed a file.
+fn wrote(r: &Report) -> bool {
+    r.registries
+        .iter()
+        .flat_map(|reg| &reg.trust)
+        .any(|t| matches!(t.state, TrustState::Installed | TrustState::Removed))
+}
+
+/// A sync's lasting content: what one pass did (`installed`, `removed`) is folded into
+/// the state it leaves, so the quiet pass after a write is not a change of its own (no
+/// second probe round and push for one update).
+fn steady(
+    s: &Synced,
+) -> (
+    BTreeSet<String>,
+    Vec<RegistryReport>,
+    BTreeSet<(&str, &str)>,
+) {
+    let hosts = s.hosts();
+    let registries = s
+        .report
+        .registries
+        .iter()
+        .filter(|r| hosts.contains(&r.host))
+        .map(|r| {
+            let mut r = r.clone();
+            r.trust.retain(|t| t.state != TrustState::Removed);
+            for t in &mut r.trust {
+                if t.state == TrustState::Installed {
+                    t.state = TrustState::Unchanged;
+                    t.detail.clear();
+                }
+            }
+            r
+        })
+        .collect();
+    (hosts, registries, problem_keys(&s.report))
 }
 
 fn problem_keys(r: &Report) -> BTreeSet<(&str, &str)> {
@@ -964,6 +997,68 @@ mod tests {
         for (i, (old, new, want)) in cases.into_iter().enumerate() {
             let got = sync_notes(old.as_ref(), &new);
             assert_eq!(summary(&got), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn the_quiet_pass_after_a_write_is_not_a_change() {
+        let ok = TrustState::Unchanged;
+        let quiet = synced(vec![reg("a", &[("/d/a/ca.crt", ok)], &[])], &[]);
+        let cases = [
+            // (pass, wrote, same steady state as the quiet pass)
+            (
+                synced(
+                    vec![reg("a", &[("/d/a/ca.crt", TrustState::Installed)], &[])],
+                    &[],
+                ),
+                true,
+                true,
+            ),
+            (
+                synced(
+                    vec![reg(
+                        "a",
+                        &[("/d/a/ca.crt", ok), ("/x/b/ca.crt", TrustState::Removed)],
+                        &[],
+                    )],
+                    &[],
+                ),
+                true,
+                true,
+            ),
+            (
+                synced(vec![reg("a", &[("/d/a/ca.crt", ok)], &[])], &[]),
+                false,
+                true,
+            ),
+            (
+                synced(
+                    vec![reg("a", &[("/d/a/ca.crt", ok)], &[])],
+                    &[("/ca", "bad")],
+                ),
+                false,
+                false,
+            ),
+            (
+                synced(
+                    vec![reg("a", &[("/d/a/ca.crt", TrustState::Conflict)], &[])],
+                    &[],
+                ),
+                false,
+                false,
+            ),
+            (
+                synced(
+                    vec![reg("a", &[("/d/a/ca.crt", ok)], &[]), reg("c", &[], &[])],
+                    &[],
+                ),
+                false,
+                false,
+            ),
+        ];
+        for (i, (pass, w, same)) in cases.iter().enumerate() {
+            assert_eq!(wrote(&pass.report), *w, "case {i}");
+            assert_eq!(steady(pass) == steady(&quiet), *same, "case {i}");
         }
     }
 

@@ -386,7 +386,7 @@ thread_local! {
 /// once, then goes on to the debouncer (its `FileIdMap` bookkeeping and trailing signal).
 /// Paths of `Remove` and rename events are noted first (a watched dir among them lost its
 /// watch), so the sync the signal starts sees them.
-pub struct Tee(RecommendedWatcher);
+struct Tee(RecommendedWatcher);
 
 impl Watcher for Tee {
     fn new<F: EventHandler>(mut debouncer: F, config: notify::Config) -> notify::Result<Self> {
