@@ -2,7 +2,9 @@
 //! Only parsing lives here; each subcommand's work lives in its own module.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +46,9 @@ pub enum Command {
     /// Admin CLI: read the aggregator's fleet view as a table or JSON; exit 1 when any node
     /// fails or is stale.
     Report(ReportArgs),
+    /// The DaemonSet process: sync, watch the inputs and owned trust files, probe, push
+    /// reports, serve /healthz, /readyz, /metrics and /report.
+    Agent(AgentArgs),
 }
 
 /// The inputs and outputs shared by `sync`, `probe` and `agent` (SPEC, Inputs and Outputs).
@@ -176,4 +181,158 @@ pub fn emit(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// How often every registry is probed (jittered), besides after every change.
+    #[arg(long, env = "REGTRUST_PROBE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub probe_interval: Duration,
+    /// How often the inputs are re-read and the trust files re-checked even without an
+    /// event (a safety net for lost watch events).
+    #[arg(long, env = "REGTRUST_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+    /// Where to POST each report (the aggregator's `/api/v1/reports`); none: no pushes.
+    #[arg(long, env = "REGTRUST_REPORT_URL")]
+    pub report_url: Option<String>,
+    /// The bearer token for --report-url, re-read before every push (rotation works); its
+    /// trailing newline is not part of the token.
+    #[arg(long, env = "REGTRUST_REPORT_TOKEN_FILE")]
+    pub report_token_file: Option<PathBuf>,
+    /// PEM CA bundle that signs an https --report-url (default: the system bundle).
+    #[arg(long, env = "REGTRUST_REPORT_CA_FILE")]
+    pub report_ca_file: Option<PathBuf>,
+    /// Address for /healthz, /readyz, /metrics and /report.
+    #[arg(long, env = "REGTRUST_LISTEN", default_value = "0.0.0.0:9810")]
+    pub listen: SocketAddr,
+}
+
+/// The longest interval accepted: a week (anything longer is a typo, not a schedule).
+const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A duration as a sum of whole numbers with units, Go style: `500ms`, `60s`, `10m`,
+/// `1h30m`. Zero and over a week are refused: an interval of zero would spin.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let expected = "expected a whole number with a unit (ms, s, m, h), e.g. 500ms, 60s, 10m, 1h30m";
+    let s = value.trim();
+    if s.is_empty() {
+        return Err(format!("empty duration; {expected}"));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("{value:?}: {expected}"));
+        }
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let (unit, tail) = tail.split_at(unit_len);
+        let per_unit = match unit {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "" => return Err(format!("{value:?}: missing unit; {expected}")),
+            other => return Err(format!("{value:?}: unknown unit {other:?}; {expected}")),
+        };
+        let n: u32 = number
+            .parse()
+            .map_err(|_| format!("{value:?}: number too large; at most a week"))?;
+        total = per_unit
+            .checked_mul(n)
+            .and_then(|d| total.checked_add(d))
+            .filter(|d| *d <= MAX_DURATION)
+            .ok_or_else(|| format!("{value:?}: longer than a week"))?;
+        rest = tail;
+    }
+    if total.is_zero() {
+        return Err(format!("{value:?}: must be longer than zero"));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ok = [
+            ("60s", Duration::from_secs(60)),
+            ("10m", Duration::from_secs(600)),
+            ("500ms", Duration::from_millis(500)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("1m30s250ms", Duration::from_millis(90_250)),
+            (" 5s ", Duration::from_secs(5)),
+            ("168h", MAX_DURATION),
+        ];
+        for (v, d) in ok {
+            assert_eq!(parse_duration(v), Ok(d), "{v}");
+        }
+        let bad = [
+            ("", "empty"),
+            ("60", "missing unit"),
+            ("0s", "longer than zero"),
+            ("0ms0s", "longer than zero"),
+            ("-5s", "expected"),
+            ("1.5s", "missing unit"),
+            ("5 s", "missing unit"),
+            ("5sec", "unknown unit"),
+            ("5d", "unknown unit"),
+            ("s", "expected"),
+            ("169h", "longer than a week"),
+            ("99999999999999999999s", "too large"),
+            ("4294967295h", "longer than a week"),
+            ("10m/../etc", "expected"),
+            ("1s\0", "expected"),
+        ];
+        for (v, why) in bad {
+            let err = parse_duration(v).unwrap_err();
+            assert!(err.contains(why), "{v:?}: {err}");
+        }
+        let huge = "9".repeat(100_000) + "s";
+        assert!(parse_duration(&huge).is_err());
+    }
+
+    #[test]
+    fn agent_flags_and_defaults() {
+        let cli = Cli::try_parse_from(["regtrust", "agent", "--ca", "h=/ca"]).unwrap();
+        let Command::Agent(a) = cli.command else {
+            panic!("not agent")
+        };
+        assert_eq!(a.probe_interval, Duration::from_secs(60));
+        assert_eq!(a.resync_interval, Duration::from_secs(600));
+        assert_eq!(a.listen, "0.0.0.0:9810".parse().unwrap());
+        assert_eq!(a.report_url, None);
+        assert_eq!(a.inputs.ca, ["h=/ca"]);
+        let cli = Cli::try_parse_from([
+            "regtrust",
+            "agent",
+            "--probe-interval",
+            "5s",
+            "--resync-interval",
+            "500ms",
+            "--listen",
+            "127.0.0.1:0",
+            "--report-url",
+            "http://agg/api/v1/reports",
+        ])
+        .unwrap();
+        let Command::Agent(a) = cli.command else {
+            panic!("not agent")
+        };
+        assert_eq!(a.probe_interval, Duration::from_secs(5));
+        assert_eq!(a.resync_interval, Duration::from_millis(500));
+        for bad in [
+            ["--probe-interval", "0s"],
+            ["--resync-interval", "ten"],
+            ["--listen", "nowhere"],
+        ] {
+            let args = ["regtrust", "agent", bad[0], bad[1]];
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
+    }
 }

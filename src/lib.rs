@@ -8,14 +8,19 @@
 //!   ownership `ledger`, and containerd config checks.
 //! - `probe`: the runtime's own TLS verdict (Go's `Verify` mirrored) for each registry.
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
+//! - `watch`: which dirs the agent watches, and the watcher that turns events into a signal.
+//! - `agent`: the DaemonSet loop (sync, watch, probe, push, HTTP); `metrics`: its Prometheus text.
 //! - `aggregator`: the central service (store, fleet view, API, page) and `regtrust report`.
 
+pub mod agent;
 pub mod aggregator;
 pub mod ca;
 pub mod cli;
 pub mod host;
+pub mod metrics;
 pub mod probe;
 pub mod pull_secret;
 pub mod report;
 pub mod sync;
 pub mod trust;
+pub mod watch;

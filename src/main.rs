@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => regtrust::probe::run_cli(&args),
         Command::Aggregator(args) => regtrust::aggregator::run_cli(&args),
         Command::Report(args) => regtrust::aggregator::client::run_cli(&args),
+        Command::Agent(args) => regtrust::agent::run_cli(&args),
     };
     ExitCode::from(code)
 }
