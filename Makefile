@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps lint unit bench check-deploy
+.PHONY: test deps lint unit bench check-deploy demo
 
 test: deps lint unit check-deploy
 
@@ -22,3 +22,7 @@ check-deploy:
 
 bench:
 	$(CARGO) run --release --locked --example bench_sync
+
+# The quick start: a registry with a private CA, the aggregator and an agent, on loopback.
+demo:
+	./scripts/quickstart.sh
