@@ -106,7 +106,7 @@ pub struct ProbeArgs {
     pub output: Output,
     /// How long each registry may take (`10s`, `1500ms`, `1m`); registries are probed
     /// concurrently.
-    #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = crate::probe::parse_timeout)]
+    #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
 }
 
@@ -127,10 +127,10 @@ pub struct AggregatorArgs {
     #[arg(long, env = "REGTRUST_READ_TOKEN_FILE")]
     pub read_token_file: Option<PathBuf>,
     /// A node silent for longer than this is `stale` (e.g. 90s, 3m, 1h).
-    #[arg(long, env = "REGTRUST_STALE_AFTER", default_value = "3m", value_parser = crate::aggregator::parse_duration)]
+    #[arg(long, env = "REGTRUST_STALE_AFTER", default_value = "3m", value_parser = parse_duration)]
     pub stale_after: std::time::Duration,
     /// Verdict transitions older than this, and nodes silent for longer, are forgotten.
-    #[arg(long, env = "REGTRUST_RETENTION", default_value = "7d", value_parser = crate::aggregator::parse_duration)]
+    #[arg(long, env = "REGTRUST_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub retention: std::time::Duration,
     /// Largest report accepted (larger: 413).
     #[arg(long, env = "REGTRUST_BODY_LIMIT", default_value = "1MiB", value_parser = crate::aggregator::parse_size)]
@@ -171,7 +171,7 @@ pub struct ReportArgs {
     #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = ReportOutput::Table)]
     pub output: ReportOutput,
     /// Give up on the aggregator after this long.
-    #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = crate::aggregator::parse_duration)]
+    #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
 }
 
@@ -188,11 +188,11 @@ pub struct AgentArgs {
     #[command(flatten)]
     pub inputs: InputArgs,
     /// How often every registry is probed (jittered), besides after every change.
-    #[arg(long, env = "REGTRUST_PROBE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "REGTRUST_PROBE_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub probe_interval: Duration,
     /// How often the inputs are re-read and the trust files re-checked even without an
     /// event (a safety net for lost watch events).
-    #[arg(long, env = "REGTRUST_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, env = "REGTRUST_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_interval)]
     pub resync_interval: Duration,
     /// Where to POST each report (the aggregator's `/api/v1/reports`); none: no pushes.
     #[arg(long, env = "REGTRUST_REPORT_URL")]
@@ -209,13 +209,31 @@ pub struct AgentArgs {
     pub listen: SocketAddr,
 }
 
-/// The longest interval accepted: a week (anything longer is a typo, not a schedule).
-const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+const HOUR: u64 = 3600;
+const DAY: u64 = 24 * HOUR;
 
-/// A duration as a sum of whole numbers with units, Go style: `500ms`, `60s`, `10m`,
-/// `1h30m`. Zero and over a week are refused: an interval of zero would spin.
+/// An interval (`--probe-interval`, `--resync-interval`): at most a week; anything longer
+/// is a typo, not a schedule.
+pub fn parse_interval(value: &str) -> Result<Duration, String> {
+    parse_bounded(value, Duration::from_secs(7 * DAY), "a week")
+}
+
+/// A per-request limit (`--timeout`): at most an hour.
+pub fn parse_timeout(value: &str) -> Result<Duration, String> {
+    parse_bounded(value, Duration::from_secs(HOUR), "an hour")
+}
+
+/// A retention or staleness window (`--stale-after`, `--retention`): at most a year.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let expected = "expected a whole number with a unit (ms, s, m, h), e.g. 500ms, 60s, 10m, 1h30m";
+    parse_bounded(value, Duration::from_secs(366 * DAY), "a year")
+}
+
+/// A duration as a sum of whole numbers with units, Go style plus days: `500ms`, `60s`,
+/// `10m`, `1h30m`, `7d`. Zero is refused (an interval of zero would spin), and so is
+/// anything over `max`. The one parser behind every duration flag.
+fn parse_bounded(value: &str, max: Duration, max_words: &str) -> Result<Duration, String> {
+    let expected =
+        "expected a whole number with a unit (ms, s, m, h, d), e.g. 500ms, 60s, 10m, 1h30m, 7d";
     let s = value.trim();
     if s.is_empty() {
         return Err(format!("empty duration; {expected}"));
@@ -234,18 +252,19 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
             "ms" => Duration::from_millis(1),
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
+            "h" => Duration::from_secs(HOUR),
+            "d" => Duration::from_secs(DAY),
             "" => return Err(format!("{value:?}: missing unit; {expected}")),
             other => return Err(format!("{value:?}: unknown unit {other:?}; {expected}")),
         };
         let n: u32 = number
             .parse()
-            .map_err(|_| format!("{value:?}: number too large; at most a week"))?;
+            .map_err(|_| format!("{value:?}: number too large; at most {max_words}"))?;
         total = per_unit
             .checked_mul(n)
             .and_then(|d| total.checked_add(d))
-            .filter(|d| *d <= MAX_DURATION)
-            .ok_or_else(|| format!("{value:?}: longer than a week"))?;
+            .filter(|d| *d <= max)
+            .ok_or_else(|| format!("{value:?}: longer than {max_words}"))?;
         rest = tail;
     }
     if total.is_zero() {
@@ -267,10 +286,11 @@ mod tests {
             ("1h30m", Duration::from_secs(5400)),
             ("1m30s250ms", Duration::from_millis(90_250)),
             (" 5s ", Duration::from_secs(5)),
-            ("168h", MAX_DURATION),
+            ("168h", Duration::from_secs(7 * DAY)),
+            ("7d", Duration::from_secs(7 * DAY)),
         ];
         for (v, d) in ok {
-            assert_eq!(parse_duration(v), Ok(d), "{v}");
+            assert_eq!(parse_interval(v), Ok(d), "{v}");
         }
         let bad = [
             ("", "empty"),
@@ -281,7 +301,7 @@ mod tests {
             ("1.5s", "missing unit"),
             ("5 s", "missing unit"),
             ("5sec", "unknown unit"),
-            ("5d", "unknown unit"),
+            ("5y", "unknown unit"),
             ("s", "expected"),
             ("169h", "longer than a week"),
             ("99999999999999999999s", "too large"),
@@ -290,11 +310,23 @@ mod tests {
             ("1s\0", "expected"),
         ];
         for (v, why) in bad {
-            let err = parse_duration(v).unwrap_err();
+            let err = parse_interval(v).unwrap_err();
             assert!(err.contains(why), "{v:?}: {err}");
         }
         let huge = "9".repeat(100_000) + "s";
-        assert!(parse_duration(&huge).is_err());
+        assert!(parse_interval(&huge).is_err());
+        // The same parser, other bounds.
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * DAY)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * DAY)));
+        assert!(parse_duration("367d").unwrap_err().contains("a year"));
+        assert_eq!(parse_timeout("1500ms"), Ok(Duration::from_millis(1500)));
+        assert!(parse_timeout("2h").unwrap_err().contains("an hour"));
+        for bad in ["3m garbage", "1s1", "10", "-3s"] {
+            assert!(
+                parse_duration(bad).is_err() && parse_timeout(bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -84,7 +84,6 @@ const SYSTEM_BUNDLES: [&str; 3] = [
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
 ];
-const MAX_TOKEN_BYTES: u64 = 64 << 10;
 const MAX_CA_FILE_BYTES: u64 = 4 << 20;
 /// How much of an error answer is read (the aggregator's are `{"error": "..."}`).
 const MAX_ERROR_BODY: usize = 4096;
@@ -206,30 +205,16 @@ fn system_bundle() -> Option<(PathBuf, Vec<u8>)> {
 /// The token: the file's one line, its trailing newline (`\n` or `\r\n`) stripped (SPEC,
 /// Aggregator). Errors name the file and what is wrong, never the content.
 pub fn read_token(path: &Path) -> Result<String, PushError> {
-    let bad = |why: &str| PushError::Token {
+    use crate::aggregator::ConfigError;
+    // The aggregator owns the token-file rules; the agent reads its file the same way.
+    crate::aggregator::read_token_file(path).map_err(|e| PushError::Token {
         path: path.to_path_buf(),
-        why: why.to_string(),
-    };
-    let bytes = crate::ca::read_capped(path, MAX_TOKEN_BYTES).map_err(|e| bad(&e.to_string()))?;
-    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))?;
-    let token = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    if token.is_empty() {
-        return Err(bad("empty; expected one line holding the token"));
-    }
-    if token.contains(['\n', '\r']) {
-        return Err(bad(
-            "more than one line; expected one line holding the token",
-        ));
-    }
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad(
-            "holds spaces or characters outside printable ASCII, which an Authorization header cannot carry",
-        ));
-    }
-    Ok(token.to_string())
+        why: match e {
+            ConfigError::TokenRead { source, .. } => source.to_string(),
+            ConfigError::TokenBad { what, .. } => what,
+            other => other.to_string(),
+        },
+    })
 }
 
 /// The `error` of a `{"error": "..."}` answer, shortened and made printable; nothing else
@@ -358,7 +343,7 @@ mod tests {
             std::fs::write(&p, bytes).unwrap();
             assert_eq!(read_token(&p).unwrap(), want);
         }
-        let huge = vec![b'a'; (MAX_TOKEN_BYTES + 1) as usize];
+        let huge = vec![b'a'; 64 << 10];
         let bad: [(&[u8], &str); 7] = [
             (b"", "empty"),
             (b"\n", "empty"),
@@ -366,7 +351,7 @@ mod tests {
             (b"sp ace\n", "printable ASCII"),
             (b"\xff\xfe\n", "not UTF-8"),
             (b"tab\there", "printable ASCII"),
-            (&huge, "at most"),
+            (&huge, "larger than"),
         ];
         for (bytes, why) in bad {
             std::fs::write(&p, bytes).unwrap();

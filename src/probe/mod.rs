@@ -403,53 +403,6 @@ fn show_duration(d: Duration) -> String {
     }
 }
 
-/// `--timeout`: Go-style `10s`, `1500ms`, `1m30s`; more than zero, at most an hour.
-pub fn parse_timeout(value: &str) -> Result<Duration, String> {
-    let v = value.trim();
-    let expected = "expected a duration such as 10s, 1500ms or 1m";
-    if v.is_empty() {
-        return Err(format!("empty; {expected}"));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = v;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("{v:?}: a number without a unit; {expected}"))?;
-        if digits == 0 {
-            return Err(format!("{v:?}: {expected}"));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{v:?}: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            other => return Err(format!("{v:?}: unknown unit {other:?}; {expected}")),
-        };
-        rest = &rest[unit_len..];
-        let part = unit
-            .checked_mul(u32::try_from(n).map_err(|_| format!("{v:?}: number too large"))?)
-            .ok_or_else(|| format!("{v:?}: too long"))?;
-        total = total
-            .checked_add(part)
-            .ok_or_else(|| format!("{v:?}: too long"))?;
-    }
-    if total.is_zero() {
-        return Err(format!("{v:?}: must be more than zero"));
-    }
-    if total > Duration::from_secs(3600) {
-        return Err(format!("{v:?}: at most 1h"));
-    }
-    Ok(total)
-}
-
 /// The user's docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`),
 /// `probe`'s default pull secret on a workstation (SPEC, Inputs).
 pub fn docker_config_path() -> Option<PathBuf> {
@@ -662,33 +615,5 @@ mod tests {
         r.problems
             .push(crate::report::Problem::new("/etc/regtrust/ca.crt", "bad"));
         assert!(needs_attention(&r, Some(&implicit)));
-    }
-
-    #[test]
-    fn timeouts() {
-        let ok = [
-            ("10s", Duration::from_secs(10)),
-            ("1500ms", Duration::from_millis(1500)),
-            ("1m30s", Duration::from_secs(90)),
-            ("1h", Duration::from_secs(3600)),
-            (" 2s ", Duration::from_secs(2)),
-        ];
-        for (v, want) in ok {
-            assert_eq!(parse_timeout(v), Ok(want), "{v}");
-        }
-        for bad in [
-            "",
-            "10",
-            "s",
-            "0s",
-            "-1s",
-            "1.5s",
-            "10x",
-            "2h",
-            "99999999999999999999s",
-            "1s1",
-        ] {
-            assert!(parse_timeout(bad).is_err(), "{bad}");
-        }
     }
 }
