@@ -46,7 +46,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.agent.report.url -}}
 {{ .Values.agent.report.url }}
 {{- else if .Values.aggregator.enabled -}}
-http://{{ include "regtrust.aggregatorName" . }}.{{ .Release.Namespace }}.svc:{{ .Values.aggregator.service.port }}
+http://{{ include "regtrust.aggregatorName" . }}.{{ .Release.Namespace }}.svc:{{ .Values.aggregator.service.port }}/api/v1/reports
 {{- end -}}
 {{- end -}}
 
