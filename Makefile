@@ -13,8 +13,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
+# The output is kept in target/test-output.txt for the closing count .ci/run prints.
 unit:
-	$(CARGO) test --locked
+	mkdir -p target; set -o pipefail; $(CARGO) test --locked 2>&1 | tee target/test-output.txt
 
 # Manifests, chart, Dockerfile, alert rules and systemd unit (tools go to target/ci-tools).
 check-deploy:

@@ -175,7 +175,7 @@ fn start_agent(agent: &Path, root: &Path, cas: &[String], log: &Path) -> Proc {
         .arg("--host-root")
         .arg(root)
         .args(["--listen", "127.0.0.1:0"])
-        .args(["--probe-interval", "10m", "--resync-interval", "10m"])
+        .args(["--probe-interval", "60s", "--resync-interval", "10m"])
         .args(["--node-name", "bench"]);
     for ca in cas {
         c.arg("--ca").arg(ca);
