@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 stay=1
 [ "${1:-}" = "--exit" ] && stay=0
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 die() {
   printf 'quickstart: %s\n' "$*" >&2
   for log in "${work:-/nonexistent}"/*.log; do
