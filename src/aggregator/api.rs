@@ -252,7 +252,9 @@ async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> Response 
     };
     // from_json parsed it, so the body is UTF-8 JSON: store it as the node sent it (keys
     // newer than this aggregator are kept).
-    let raw = String::from_utf8_lossy(&body).into_owned();
+    // (`Vec::from(Bytes)` takes the buffer over without a copy when nothing else holds it.)
+    let raw = String::from_utf8(Vec::from(body))
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let node = report.node.clone();
     match st.store.put(report, raw, fleet::now_ms()).await {
         Ok(out) => {
