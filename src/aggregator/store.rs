@@ -10,10 +10,15 @@
 //! pages are in the kernel's page cache when the process dies, but not a power cut; the
 //! fsync cost is shared by every report of a batch, so FULL is affordable.)
 //! Group commit: the thread takes every command waiting in the channel (up to `MAX_BATCH`),
-//! applies all writes in one transaction, commits once, then answers them all.
+//! applies all writes in one transaction, commits once, then answers them all. Should one
+//! write fail, the batch is rolled back and applied again with a savepoint per write, so
+//! the others are still stored (a savepoint around every write would be two more SQL
+//! statements parsed and run per write, for a failure that takes a broken disk).
 //! Fleet reads: the thread keeps every node's facts in memory (`Mirror`), loaded at open
-//! and changed only after a COMMIT succeeded, so fleet-wide reads (`/`, `/metrics`,
-//! `/api/v1/nodes`, `/api/v1/registries`) cost no SQL and hold up no writes.
+//! and, seen from any reader, changed only by a COMMIT that succeeded, so fleet-wide reads
+//! (`/`, `/metrics`, `/api/v1/nodes`, `/api/v1/registries`) cost no SQL and hold up no
+//! writes. A write starts from the node's mirrored row instead of reading it back, and
+//! rewrites a (node, registry) row only when its verdict, message, cause or fix changed.
 
 use super::fleet::{Event, NodeRow, RegistryRow};
 use crate::report::{Report, Verdict};
