@@ -2,7 +2,7 @@
 //! admission of posted reports, and JSON errors. It asks `store` for rows and `fleet` for
 //! their meaning, and `page` for the HTML; it holds no state of its own beyond counters.
 
-use super::fleet::{self, Counters, Filter, NodesDoc, RegistriesDoc};
+use super::fleet::{self, Counters, Filter, RegistriesDoc};
 use super::store::{EventQuery, Store, StoreError};
 use crate::host::RegistryHost;
 use crate::report::Report;
@@ -94,6 +94,28 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+/// A JSON body serialised into a buffer of about `hint` bytes from the start: a fleet
+/// document runs to megabytes, and growing one from a few bytes copies it over and over.
+fn json_sized<T: serde::Serialize>(value: &T, hint: usize) -> Response {
+    let mut buf = Vec::with_capacity(hint);
+    match serde_json::to_writer(&mut buf, value) {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], buf).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("serialising the answer: {e}"),
+        ),
+    }
+}
+
+/// About how many JSON bytes the views of `rows` take: a node's own keys, and per
+/// registry its row (a message and a fix when it fails).
+fn fleet_bytes(rows: &[Arc<fleet::NodeRow>]) -> usize {
+    rows.iter()
+        .map(|r| 320 + r.node.len() + 128 * r.registries.len())
+        .sum::<usize>()
+        + 128
 }
 
 fn store_error(e: StoreError) -> Response {
@@ -230,7 +252,9 @@ async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> Response 
     };
     // from_json parsed it, so the body is UTF-8 JSON: store it as the node sent it (keys
     // newer than this aggregator are kept).
-    let raw = String::from_utf8_lossy(&body).into_owned();
+    // (`Vec::from(Bytes)` takes the buffer over without a copy when nothing else holds it.)
+    let raw = String::from_utf8(Vec::from(body))
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let node = report.node.clone();
     match st.store.put(report, raw, fleet::now_ms()).await {
         Ok(out) => {
@@ -278,12 +302,17 @@ async fn list_nodes(
     match st.store.fleet().await {
         Ok(rows) => {
             let now = fleet::now_ms();
-            Json(NodesDoc {
+            let doc = fleet::NodesDocRef {
                 generated_at: fleet::ms_to_rfc3339(now),
                 stale_after_seconds: st.stale_after.as_secs(),
-                nodes: fleet::node_views(&rows, &filter, now, st.stale_after),
-            })
-            .into_response()
+                nodes: fleet::node_view_refs(&rows, &filter, now, st.stale_after),
+            };
+            let hint = if doc.nodes.len() == rows.len() {
+                fleet_bytes(&rows)
+            } else {
+                4096
+            };
+            json_sized(&doc, hint)
         }
         Err(e) => store_error(e),
     }
@@ -361,12 +390,12 @@ async fn list_registries(
             if let Some(want) = q.registry {
                 registries.retain(|r| r.registry.eq_ignore_ascii_case(&want));
             }
-            Json(RegistriesDoc {
+            let doc = RegistriesDoc {
                 generated_at: fleet::ms_to_rfc3339(now),
                 stale_after_seconds: st.stale_after.as_secs(),
                 registries,
-            })
-            .into_response()
+            };
+            json_sized(&doc, 4096 + 24 * rows.len())
         }
         Err(e) => store_error(e),
     }
@@ -435,11 +464,18 @@ async fn page(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
         Err(e) => return store_error(e),
     };
     let now = fleet::now_ms();
+    // The page lists only the nodes that need attention: views of the others would be
+    // built and thrown away.
+    let listed = Filter {
+        failing: true,
+        ..Filter::default()
+    };
     let html = super::page::render(&super::page::PageData {
         now_ms: now,
         stale_after: st.stale_after,
         refresh_secs: st.refresh_secs,
-        nodes: fleet::node_views(&rows, &Filter::default(), now, st.stale_after),
+        counts: fleet::row_state_counts(&rows, now, st.stale_after),
+        nodes: fleet::node_views(&rows, &listed, now, st.stale_after),
         registries: fleet::registry_views(&rows, now, st.stale_after),
         events,
     });
@@ -467,14 +503,14 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     match st.store.fleet().await {
         Ok(rows) => {
             let now = fleet::now_ms();
-            let nodes = fleet::node_views(&rows, &Filter::default(), now, st.stale_after);
+            let states = fleet::row_state_counts(&rows, now, st.stale_after);
             let regs = fleet::registry_views(&rows, now, st.stale_after);
             (
                 [(
                     header::CONTENT_TYPE,
                     "text/plain; version=0.0.4; charset=utf-8",
                 )],
-                fleet::to_prometheus(&nodes, &regs, &st.counters),
+                fleet::to_prometheus(&states, &regs, &st.counters),
             )
                 .into_response()
         }

@@ -173,11 +173,57 @@ pub struct Filter {
     pub failing: bool,
 }
 
-/// Unix milliseconds → RFC 3339 (whole seconds, UTC), the way the report writes times.
+/// Unix milliseconds → RFC 3339 (whole seconds, UTC), the way the report writes times
+/// (`report::rfc3339`).
 pub fn ms_to_rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    rfc3339(t)
+    match rfc3339_bytes(ms) {
+        Some(b) => b.iter().map(|&c| char::from(c)).collect(),
+        None => rfc3339(datetime_of_ms(ms)),
+    }
+}
+
+fn datetime_of_ms(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `ms_to_rfc3339` written digit by digit into a buffer (ASCII), for years 0 to 9999;
+/// `None` outside them. A fleet view writes one time per (node, registry): going through
+/// `time`'s format descriptions, or `fmt`, cost a sixth of a fleet read.
+fn rfc3339_bytes(ms: i64) -> Option<[u8; 20]> {
+    // Whole seconds, floored as `rfc3339` truncates (i64 arithmetic: the i128 nanosecond
+    // path cost half of this function).
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok()?;
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let (h, m, s) = t.to_hms();
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let put = |b: &mut [u8; 20], at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(&mut b, 0, 4, year);
+    put(&mut b, 5, 2, u32::from(u8::from(t.month())));
+    put(&mut b, 8, 2, u32::from(t.day()));
+    put(&mut b, 11, 2, u32::from(h));
+    put(&mut b, 14, 2, u32::from(m));
+    put(&mut b, 17, 2, u32::from(s));
+    Some(b)
+}
+
+/// A time in Unix milliseconds that serialises as `ms_to_rfc3339` would write it, without
+/// allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsTime(pub i64);
+
+impl Serialize for MsTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match rfc3339_bytes(self.0) {
+            Some(b) => s.serialize_str(std::str::from_utf8(&b).unwrap_or_default()),
+            None => s.serialize_str(&ms_to_rfc3339(self.0)),
+        }
+    }
 }
 
 /// Now on the aggregator's clock, in Unix milliseconds.
@@ -204,6 +250,71 @@ pub fn is_stale(received_ms: i64, now_ms: i64, stale_after: Duration) -> bool {
     now_ms.saturating_sub(received_ms) > limit
 }
 
+/// A `NodeView` borrowing its strings from the rows: the same JSON (see the test
+/// `borrowed_views_serialise_as_the_owned_ones`) without copying every string of the
+/// fleet for a read that only serialises them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeViewRef<'a> {
+    pub node: &'a str,
+    pub state: NodeState,
+    pub worst: Verdict,
+    pub stale: bool,
+    pub last_report_at: MsTime,
+    pub last_report_age_seconds: u64,
+    pub generated_at: &'a str,
+    pub agent_version: &'a str,
+    pub problems: u32,
+    pub registries: Vec<NodeRegistryViewRef<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeRegistryViewRef<'a> {
+    pub registry: &'a str,
+    pub verdict: Verdict,
+    pub since: MsTime,
+    pub message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub cause: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub fix: &'a str,
+}
+
+impl NodeViewRef<'_> {
+    pub fn to_owned(&self) -> NodeView {
+        NodeView {
+            node: self.node.to_string(),
+            state: self.state,
+            worst: self.worst,
+            stale: self.stale,
+            last_report_at: ms_to_rfc3339(self.last_report_at.0),
+            last_report_age_seconds: self.last_report_age_seconds,
+            generated_at: self.generated_at.to_string(),
+            agent_version: self.agent_version.to_string(),
+            problems: self.problems,
+            registries: self
+                .registries
+                .iter()
+                .map(|r| NodeRegistryView {
+                    registry: r.registry.to_string(),
+                    verdict: r.verdict,
+                    since: ms_to_rfc3339(r.since.0),
+                    message: r.message.to_string(),
+                    cause: r.cause.to_string(),
+                    fix: r.fix.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The body of `GET /api/v1/nodes` as served: `NodesDoc` over borrowed views.
+#[derive(Debug, Serialize)]
+pub struct NodesDocRef<'a> {
+    pub generated_at: String,
+    pub stale_after_seconds: u64,
+    pub nodes: Vec<NodeViewRef<'a>>,
+}
+
 /// The rows seen through a filter: `node` keeps that node; `registry` keeps that registry
 /// (and drops nodes that do not report it); `failing` keeps stale nodes whole and, of the
 /// others, only failing registries. Node state is then judged on what is left, so
@@ -214,6 +325,19 @@ pub fn node_views<R: Borrow<NodeRow>>(
     now_ms: i64,
     stale_after: Duration,
 ) -> Vec<NodeView> {
+    node_view_refs(rows, filter, now_ms, stale_after)
+        .iter()
+        .map(NodeViewRef::to_owned)
+        .collect()
+}
+
+/// `node_views`, borrowing from the rows.
+pub fn node_view_refs<'a, R: Borrow<NodeRow>>(
+    rows: &'a [R],
+    filter: &Filter,
+    now_ms: i64,
+    stale_after: Duration,
+) -> Vec<NodeViewRef<'a>> {
     let mut out = Vec::new();
     for row in rows {
         let row: &NodeRow = row.borrow();
@@ -245,26 +369,26 @@ pub fn node_views<R: Borrow<NodeRow>>(
                 regs.retain(|r| r.verdict.is_failure());
             }
         }
-        out.push(NodeView {
-            node: row.node.clone(),
+        out.push(NodeViewRef {
+            node: &row.node,
             state,
             worst,
             stale,
-            last_report_at: ms_to_rfc3339(row.received_ms),
+            last_report_at: MsTime(row.received_ms),
             last_report_age_seconds: u64::try_from(now_ms.saturating_sub(row.received_ms) / 1000)
                 .unwrap_or(0),
-            generated_at: row.generated_at.clone(),
-            agent_version: row.agent_version.clone(),
+            generated_at: &row.generated_at,
+            agent_version: &row.agent_version,
             problems: row.problems,
             registries: regs
                 .into_iter()
-                .map(|r| NodeRegistryView {
-                    registry: r.registry.clone(),
+                .map(|r| NodeRegistryViewRef {
+                    registry: &r.registry,
                     verdict: r.verdict,
-                    since: ms_to_rfc3339(r.since_ms),
-                    message: r.message.clone(),
-                    cause: r.cause.clone(),
-                    fix: r.fix.clone(),
+                    since: MsTime(r.since_ms),
+                    message: &r.message,
+                    cause: &r.cause,
+                    fix: &r.fix,
                 })
                 .collect(),
         });
@@ -348,6 +472,28 @@ pub fn state_counts(nodes: &[NodeView]) -> BTreeMap<NodeState, usize> {
     counts
 }
 
+/// `state_counts` of every node, judged straight from the rows (as `node_views` with no
+/// filter judges them) without building the views.
+pub fn row_state_counts<R: Borrow<NodeRow>>(
+    rows: &[R],
+    now_ms: i64,
+    stale_after: Duration,
+) -> BTreeMap<NodeState, usize> {
+    let mut counts: BTreeMap<NodeState, usize> = NodeState::ALL.iter().map(|s| (*s, 0)).collect();
+    for row in rows {
+        let row: &NodeRow = row.borrow();
+        let worst = row
+            .registries
+            .iter()
+            .map(|r| r.verdict)
+            .max()
+            .unwrap_or(Verdict::Ok);
+        let state = state_of(worst, is_stale(row.received_ms, now_ms, stale_after));
+        *counts.entry(state).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// Counters of the write endpoint, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -374,12 +520,16 @@ fn label(v: &str) -> String {
 
 /// Prometheus text. Labels are bounded: node state (4 values), registry (validated hosts
 /// the fleet reports) and verdict (the fixed codes plus `stale`); never the node name.
-pub fn to_prometheus(nodes: &[NodeView], registries: &[RegistryView], c: &Counters) -> String {
+pub fn to_prometheus(
+    states: &BTreeMap<NodeState, usize>,
+    registries: &[RegistryView],
+    c: &Counters,
+) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let mut out = String::new();
     out.push_str("# HELP regtrust_fleet_nodes Nodes by state (ok, unknown, failing, stale).\n");
     out.push_str("# TYPE regtrust_fleet_nodes gauge\n");
-    for (state, n) in state_counts(nodes) {
+    for (state, n) in states {
         let _ = writeln!(
             out,
             "regtrust_fleet_nodes{{state=\"{}\"}} {n}",
@@ -515,6 +665,62 @@ mod tests {
     }
 
     #[test]
+    fn ms_to_rfc3339_writes_what_report_rfc3339_writes() {
+        for ms in [
+            0,
+            1,
+            999,
+            -1,
+            -1000,
+            -62_167_219_200_000, // 0000-01-01
+            -62_167_219_200_001, // year -1: not RFC 3339, as report::rfc3339 falls back
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+            253_402_300_800_000, // year 10000
+            951_782_400_000,     // 2000-02-29
+            1_700_000_000_123,
+            1_763_700_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            assert_eq!(ms_to_rfc3339(ms), rfc3339(t), "{ms}");
+        }
+        assert_eq!(ms_to_rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn borrowed_views_serialise_as_the_owned_ones() {
+        let rows = fleet();
+        for filter in [
+            Filter::default(),
+            Filter {
+                failing: true,
+                ..Filter::default()
+            },
+            Filter {
+                registry: Some("H1".into()),
+                ..Filter::default()
+            },
+        ] {
+            let refs = node_view_refs(&rows, &filter, 100 * MIN, Duration::from_secs(180));
+            let owned = node_views(&rows, &filter, 100 * MIN, Duration::from_secs(180));
+            assert_eq!(
+                serde_json::to_string(&refs).unwrap(),
+                serde_json::to_string(&owned).unwrap(),
+                "{filter:?}"
+            );
+        }
+        for ms in [0, 1_763_700_000_123, -62_167_219_200_001, i64::MAX] {
+            assert_eq!(
+                serde_json::to_value(MsTime(ms)).unwrap(),
+                serde_json::Value::String(ms_to_rfc3339(ms)),
+                "{ms}"
+            );
+        }
+    }
+
+    #[test]
     fn staleness_is_strictly_longer_than_stale_after() {
         let three = Duration::from_secs(180);
         for (received, now, want) in [
@@ -637,7 +843,13 @@ mod tests {
             Duration::from_secs(180),
         );
         let regs = registry_views(&rows, 100 * MIN, Duration::from_secs(180));
-        let text = to_prometheus(&nodes, &regs, &Counters::default());
+        let states = row_state_counts(&rows, 100 * MIN, Duration::from_secs(180));
+        assert_eq!(
+            states,
+            state_counts(&nodes),
+            "counted from rows as from views"
+        );
+        let text = to_prometheus(&states, &regs, &Counters::default());
         for line in [
             "regtrust_fleet_nodes{state=\"ok\"} 2",
             "regtrust_fleet_nodes{state=\"failing\"} 2",

@@ -3,8 +3,9 @@
 //! fix, stale nodes, and recent transitions; it refreshes itself. Every value that came
 //! from a report goes through `esc`. It does not fetch data (`api` hands it the views).
 
-use super::fleet::{human_age, state_counts, Event, NodeState, NodeView, RegistryView};
+use super::fleet::{human_age, Event, NodeState, NodeView, RegistryView};
 use crate::report::Verdict;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -13,6 +14,10 @@ pub struct PageData {
     pub now_ms: i64,
     pub stale_after: Duration,
     pub refresh_secs: u32,
+    /// Nodes per state, over the whole fleet (`fleet::row_state_counts`).
+    pub counts: BTreeMap<NodeState, usize>,
+    /// The nodes the page lists: failing and stale ones are listed, others may be left
+    /// out (`Filter { failing: true }` gives exactly those).
     pub nodes: Vec<NodeView>,
     pub registries: Vec<RegistryView>,
     /// Newest first.
@@ -60,7 +65,7 @@ fn age(now_ms: i64, rfc: &str) -> String {
 
 pub fn render(d: &PageData) -> String {
     let mut h = String::with_capacity(16 * 1024);
-    let counts = state_counts(&d.nodes);
+    let count = |s: NodeState| d.counts.get(&s).copied().unwrap_or(0);
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -75,11 +80,11 @@ pub fn render(d: &PageData) -> String {
          <span class=\"ok\">{} ok</span>, <span class=\"fail\">{} failing</span>, \
          <span class=\"stale\">{} stale</span>, <span class=\"muted\">{} unknown</span>. \
          <span class=\"muted\">Stale after {}; generated {}; refreshes every {}s.</span></p>",
-        d.nodes.len(),
-        counts[&NodeState::Ok],
-        counts[&NodeState::Failing],
-        counts[&NodeState::Stale],
-        counts[&NodeState::Unknown],
+        d.counts.values().sum::<usize>(),
+        count(NodeState::Ok),
+        count(NodeState::Failing),
+        count(NodeState::Stale),
+        count(NodeState::Unknown),
         human_age(d.stale_after.as_secs()),
         esc(&super::fleet::ms_to_rfc3339(d.now_ms)),
         d.refresh_secs,
@@ -246,7 +251,9 @@ pub fn render(d: &PageData) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregator::fleet::{node_views, registry_views, Filter, NodeRow, RegistryRow};
+    use crate::aggregator::fleet::{
+        node_views, registry_views, row_state_counts, Filter, NodeRow, RegistryRow,
+    };
 
     #[test]
     fn escaping_table() {
@@ -299,6 +306,7 @@ mod tests {
             now_ms: now,
             stale_after,
             refresh_secs: 30,
+            counts: row_state_counts(&rows, now, stale_after),
             nodes: node_views(&rows, &Filter::default(), now, stale_after),
             registries: registry_views(&rows, now, stale_after),
             events: vec![Event {
@@ -324,11 +332,65 @@ mod tests {
     }
 
     #[test]
+    fn listing_only_the_nodes_that_need_attention_renders_the_same_page() {
+        let reg = |name: &str, verdict: Verdict| RegistryRow {
+            registry: name.into(),
+            verdict,
+            since_ms: 500_000,
+            message: format!("{verdict} on {name}"),
+            cause: String::new(),
+            fix: "fix it".into(),
+        };
+        let node = |name: &str, received_ms: i64, registries: Vec<RegistryRow>| NodeRow {
+            node: name.into(),
+            received_ms,
+            generated_at: "1970-01-01T00:00:00Z".into(),
+            agent_version: "0.1.0".into(),
+            problems: 0,
+            registries,
+        };
+        let rows = vec![
+            node("ok", 1_000_000, vec![reg("h1", Verdict::Ok)]),
+            node(
+                "failing",
+                1_000_000,
+                vec![reg("h1", Verdict::Expired), reg("h2", Verdict::Ok)],
+            ),
+            node("unknown", 1_000_000, vec![reg("h2", Verdict::Unknown)]),
+            node("stale", 0, vec![reg("h1", Verdict::UnknownAuthority)]),
+            node("empty", 1_000_000, vec![]),
+        ];
+        let now = 1_000_000;
+        let stale_after = Duration::from_secs(180);
+        let page = |filter: &Filter| {
+            render(&PageData {
+                now_ms: now,
+                stale_after,
+                refresh_secs: 30,
+                counts: row_state_counts(&rows, now, stale_after),
+                nodes: node_views(&rows, filter, now, stale_after),
+                registries: registry_views(&rows, now, stale_after),
+                events: vec![],
+            })
+        };
+        let all = page(&Filter::default());
+        assert_eq!(
+            all,
+            page(&Filter {
+                failing: true,
+                ..Filter::default()
+            })
+        );
+        assert!(all.contains("5 nodes"), "{all}");
+    }
+
+    #[test]
     fn an_empty_fleet_renders() {
         let html = render(&PageData {
             now_ms: 0,
             stale_after: Duration::from_secs(180),
             refresh_secs: 30,
+            counts: BTreeMap::new(),
             nodes: vec![],
             registries: vec![],
             events: vec![],

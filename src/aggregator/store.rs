@@ -10,10 +10,15 @@
 //! pages are in the kernel's page cache when the process dies, but not a power cut; the
 //! fsync cost is shared by every report of a batch, so FULL is affordable.)
 //! Group commit: the thread takes every command waiting in the channel (up to `MAX_BATCH`),
-//! applies all writes in one transaction, commits once, then answers them all.
+//! applies all writes in one transaction, commits once, then answers them all. Should one
+//! write fail, the batch is rolled back and applied again with a savepoint per write, so
+//! the others are still stored (a savepoint around every write would be two more SQL
+//! statements parsed and run per write, for a failure that takes a broken disk).
 //! Fleet reads: the thread keeps every node's facts in memory (`Mirror`), loaded at open
-//! and changed only after a COMMIT succeeded, so fleet-wide reads (`/`, `/metrics`,
-//! `/api/v1/nodes`, `/api/v1/registries`) cost no SQL and hold up no writes.
+//! and, seen from any reader, changed only by a COMMIT that succeeded, so fleet-wide reads
+//! (`/`, `/metrics`, `/api/v1/nodes`, `/api/v1/registries`) cost no SQL and hold up no
+//! writes. A write starts from the node's mirrored row instead of reading it back, and
+//! rewrites a (node, registry) row only when its verdict, message, cause or fix changed.
 
 use super::fleet::{Event, NodeRow, RegistryRow};
 use crate::report::{Report, Verdict};
@@ -89,6 +94,57 @@ pub struct PutOutcome {
     pub transitions: Vec<Event>,
 }
 
+/// What the store keeps of one posted report: the document as posted, and per registry
+/// the facts the fleet view shows (in the report's order).
+#[derive(Debug)]
+struct Facts {
+    node: String,
+    generated_at: String,
+    agent_version: String,
+    problems: u32,
+    registries: Vec<RegistryFacts>,
+    raw: String,
+    received_ms: i64,
+}
+
+#[derive(Debug)]
+struct RegistryFacts {
+    host: String,
+    verdict: Verdict,
+    message: String,
+    cause: String,
+    fix: String,
+}
+
+impl Facts {
+    fn of(report: Report, raw: String, received_ms: i64) -> Facts {
+        let problems = u32::try_from(report.problems.len()).unwrap_or(u32::MAX);
+        let registries = report
+            .registries
+            .into_iter()
+            .map(|r| {
+                let (message, cause, fix) = registry_facts(&r);
+                RegistryFacts {
+                    host: r.host,
+                    verdict: r.verdict,
+                    message,
+                    cause,
+                    fix,
+                }
+            })
+            .collect();
+        Facts {
+            node: report.node,
+            generated_at: report.generated_at,
+            agent_version: report.agent_version,
+            problems,
+            registries,
+            raw,
+            received_ms,
+        }
+    }
+}
+
 /// One node's latest report as stored, with its facts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRecord {
@@ -110,9 +166,7 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Cmd {
     Put {
-        report: Box<Report>,
-        raw: String,
-        received_ms: i64,
+        facts: Box<Facts>,
         reply: Reply<PutOutcome>,
     },
     Delete {
@@ -187,20 +241,17 @@ impl Store {
         rx.await.map_err(|_| StoreError::Gone)?
     }
 
-    /// Store a validated report as the node's latest; answered after the COMMIT.
+    /// Store a validated report as the node's latest; answered after the COMMIT. What the
+    /// fleet view keeps of it is taken out here, on the caller's thread, so the database
+    /// thread only writes (and never frees a whole parsed report).
     pub async fn put(
         &self,
         report: Report,
         raw: String,
         received_ms: i64,
     ) -> Result<PutOutcome, StoreError> {
-        self.ask(|reply| Cmd::Put {
-            report: Box::new(report),
-            raw,
-            received_ms,
-            reply,
-        })
-        .await
+        let facts = Box::new(Facts::of(report, raw, received_ms));
+        self.ask(|reply| Cmd::Put { facts, reply }).await
     }
 
     /// Forget a node (decommissioned); true when it was known.
@@ -332,73 +383,147 @@ fn handle_batch(conn: &mut Connection, mirror: &mut Mirror, batch: Vec<Cmd>, ret
     }
 }
 
-enum Pending {
-    Put(Reply<PutOutcome>, Result<(PutOutcome, NodeRow), StoreError>),
-    Delete(Reply<bool>, Result<bool, StoreError>, String),
+/// A write of the batch.
+enum Write {
+    Put(Box<Facts>, Reply<PutOutcome>),
+    Delete(String, Reply<bool>),
 }
 
-/// One transaction for the whole batch, a savepoint per command so one failing write does
-/// not fail the others; answers go out only after the COMMIT returned.
-fn commit_writes(conn: &mut Connection, mirror: &mut Mirror, writes: Vec<Cmd>) {
-    let mut pending = Vec::with_capacity(writes.len());
-    let tx = match conn.transaction() {
-        Ok(tx) => tx,
-        Err(e) => {
-            fail_all(writes, &e);
-            return;
+/// What an applied write answers.
+enum Done {
+    Put(PutOutcome),
+    Delete(bool),
+}
+
+/// Why a batch was not committed as a whole.
+enum BatchError {
+    /// A write failed without a savepoint around it; the transaction was rolled back.
+    Write,
+    /// The transaction could not start or commit: every write of the batch fails.
+    Tx(rusqlite::Error),
+}
+
+/// One transaction for the whole batch; answers go out only after the COMMIT returned.
+/// Fast path: the writes are applied one after the other. Should one fail (it takes an
+/// I/O error or a full disk), the transaction is rolled back and the batch applied again
+/// with a savepoint per write, so that one failing write does not fail the others.
+fn commit_writes(conn: &mut Connection, mirror: &mut Mirror, cmds: Vec<Cmd>) {
+    let writes: Vec<Write> = cmds
+        .into_iter()
+        .filter_map(|cmd| match cmd {
+            Cmd::Put { facts, reply } => Some(Write::Put(facts, reply)),
+            Cmd::Delete { node, reply } => Some(Write::Delete(node, reply)),
+            _ => None,
+        })
+        .collect();
+    let outcome = match apply(conn, mirror, &writes, false) {
+        Err(BatchError::Write) => apply(conn, mirror, &writes, true),
+        other => other,
+    };
+    let results = match outcome {
+        Ok(results) => results,
+        Err(BatchError::Tx(e)) => return fail_all(writes, &e),
+        Err(BatchError::Write) => {
+            // Not returned when every write has its savepoint; answer rather than hang.
+            let e = rusqlite::Error::InvalidParameterName("write failed".into());
+            return fail_all(writes, &e);
         }
     };
-    let mut tx = tx;
-    for cmd in writes {
-        match cmd {
-            Cmd::Put {
-                report,
-                raw,
-                received_ms,
-                reply,
-            } => {
-                let res = with_savepoint(&mut tx, |sp| put(sp, &report, &raw, received_ms));
-                pending.push(Pending::Put(reply, res));
+    for (w, res) in writes.into_iter().zip(results) {
+        match (w, res) {
+            (Write::Put(_, reply), Ok(Done::Put(out))) => {
+                let _ = reply.send(Ok(out));
             }
-            Cmd::Delete { node, reply } => {
-                let res = with_savepoint(&mut tx, |sp| delete(sp, &node));
-                pending.push(Pending::Delete(reply, res, node));
+            (Write::Delete(_, reply), Ok(Done::Delete(known))) => {
+                let _ = reply.send(Ok(known));
             }
-            _ => {}
+            (Write::Put(_, reply), Err(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            (Write::Delete(_, reply), Err(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            // `apply` answers each write in kind.
+            (Write::Put(_, reply), Ok(Done::Delete(_))) => {
+                let _ = reply.send(Err(StoreError::Gone));
+            }
+            (Write::Delete(_, reply), Ok(Done::Put(_))) => {
+                let _ = reply.send(Err(StoreError::Gone));
+            }
         }
     }
-    match tx.commit() {
-        Ok(()) => {
-            // Committed: the mirror follows, in the order the writes were applied.
-            for p in pending {
-                match p {
-                    Pending::Put(reply, res) => {
-                        let res = res.map(|(out, row)| {
-                            mirror.insert(row.node.clone(), Arc::new(row));
-                            out
-                        });
-                        let _ = reply.send(res);
-                    }
-                    Pending::Delete(reply, res, node) => {
-                        if res.is_ok() {
-                            mirror.remove(&node);
-                        }
-                        let _ = reply.send(res);
-                    }
-                }
+}
+
+/// Apply `writes` in one transaction and commit. The mirror follows each applied write at
+/// once (the next write of the same node starts from it; no reader sees it before the
+/// commit, since reads run on this thread after `commit_writes`) and is put back as it was
+/// when the transaction does not commit.
+fn apply(
+    conn: &mut Connection,
+    mirror: &mut Mirror,
+    writes: &[Write],
+    isolate: bool,
+) -> Result<Vec<Result<Done, StoreError>>, BatchError> {
+    let mut tx = conn.transaction().map_err(BatchError::Tx)?;
+    let mut undo: Vec<(String, Option<Arc<NodeRow>>)> = Vec::new();
+    let mut results = Vec::with_capacity(writes.len());
+    for w in writes {
+        let res = match w {
+            Write::Put(facts, _) => {
+                let prev = mirror.get(&facts.node).cloned();
+                let res = if isolate {
+                    with_savepoint(&mut tx, |sp| put(sp, facts, prev.as_deref()))
+                } else {
+                    put(&tx, facts, prev.as_deref())
+                };
+                res.map(|(out, row)| {
+                    let old = mirror.insert(row.node.clone(), Arc::new(row));
+                    undo.push((facts.node.clone(), old));
+                    Done::Put(out)
+                })
+            }
+            Write::Delete(node, _) => {
+                let res = if isolate {
+                    with_savepoint(&mut tx, |sp| delete(sp, node))
+                } else {
+                    delete(&tx, node)
+                };
+                res.map(|known| {
+                    let old = mirror.remove(node);
+                    undo.push((node.clone(), old));
+                    Done::Delete(known)
+                })
+            }
+        };
+        if let Err(e) = &res {
+            if !isolate {
+                tracing::warn!(error = %e, "a write of the batch failed; applying the batch again write by write");
+                drop(tx); // rolls back
+                restore(mirror, undo);
+                return Err(BatchError::Write);
             }
         }
+        results.push(res);
+    }
+    match tx.commit() {
+        Ok(()) => Ok(results),
         Err(e) => {
             tracing::error!(error = %e, "database commit failed; the batch's reports were not stored");
-            for p in pending {
-                match p {
-                    Pending::Put(reply, _) => {
-                        let _ = reply.send(Err(StoreError::Sql(clone_err(&e))));
-                    }
-                    Pending::Delete(reply, _, _) => {
-                        let _ = reply.send(Err(StoreError::Sql(clone_err(&e))));
-                    }
-                }
+            restore(mirror, undo);
+            Err(BatchError::Tx(e))
+        }
+    }
+}
+
+/// Undo the mirror's changes of a transaction that did not commit, newest first.
+fn restore(mirror: &mut Mirror, undo: Vec<(String, Option<Arc<NodeRow>>)>) {
+    for (node, old) in undo.into_iter().rev() {
+        match old {
+            Some(row) => {
+                mirror.insert(node, row);
+            }
+            None => {
+                mirror.remove(&node);
             }
         }
     }
@@ -408,17 +533,15 @@ fn clone_err(e: &rusqlite::Error) -> rusqlite::Error {
     rusqlite::Error::InvalidParameterName(e.to_string())
 }
 
-fn fail_all(writes: Vec<Cmd>, e: &rusqlite::Error) {
-    tracing::error!(error = %e, "database transaction could not start");
-    for cmd in writes {
-        match cmd {
-            Cmd::Put { reply, .. } => {
+fn fail_all(writes: Vec<Write>, e: &rusqlite::Error) {
+    for w in writes {
+        match w {
+            Write::Put(_, reply) => {
                 let _ = reply.send(Err(StoreError::Sql(clone_err(e))));
             }
-            Cmd::Delete { reply, .. } => {
+            Write::Delete(_, reply) => {
                 let _ = reply.send(Err(StoreError::Sql(clone_err(e))));
             }
-            _ => {}
         }
     }
 }
@@ -460,89 +583,99 @@ fn registry_facts(r: &crate::report::RegistryReport) -> (String, String, String)
     (message, cause, fix)
 }
 
+/// Write one report as its node's latest, starting from `prev`, the node's committed row
+/// (or the one an earlier write of this batch left): a (node, registry) row is written only
+/// when its verdict, message, cause or fix changed, and a verdict change is an event.
 fn put(
     conn: &Connection,
-    report: &Report,
-    raw: &str,
-    received_ms: i64,
+    f: &Facts,
+    prev: Option<&NodeRow>,
 ) -> Result<(PutOutcome, NodeRow), StoreError> {
-    let node = report.node.as_str();
-    let mut old: HashMap<String, (String, i64)> = HashMap::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT registry, verdict, since_ms FROM node_registries WHERE node = ?1",
-        )?;
-        let rows = stmt.query_map([node], |r| {
-            Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get(2)?)))
-        })?;
-        for row in rows {
-            let (k, v) = row?;
-            old.insert(k, v);
-        }
-    }
+    let node = f.node.as_str();
+    let received_ms = f.received_ms;
+    let mut old: HashMap<&str, &RegistryRow> = prev
+        .map(|p| {
+            p.registries
+                .iter()
+                .map(|r| (r.registry.as_str(), r))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut transitions = Vec::new();
-    let mut rows = Vec::with_capacity(report.registries.len());
-    let at = super::fleet::ms_to_rfc3339(received_ms);
+    let mut rows = Vec::with_capacity(f.registries.len());
+    let mut at: Option<String> = None;
     let mut event = |registry: &str,
-                     from: Option<&str>,
+                     from: Option<Verdict>,
                      to: Option<Verdict>|
      -> Result<(), StoreError> {
         conn.prepare_cached(
             "INSERT INTO events (at_ms, node, registry, from_verdict, to_verdict) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![received_ms, node, registry, from, to.map(Verdict::as_str)])?;
+        .execute(params![
+            received_ms,
+            node,
+            registry,
+            from.map(Verdict::as_str),
+            to.map(Verdict::as_str)
+        ])?;
         transitions.push(Event {
             node: node.to_string(),
             registry: registry.to_string(),
-            from: from.map(|f| Verdict::parse(f).unwrap_or(Verdict::Unknown)),
+            from,
             to,
-            at: at.clone(),
+            at: at
+                .get_or_insert_with(|| super::fleet::ms_to_rfc3339(received_ms))
+                .clone(),
         });
         Ok(())
     };
-    for r in &report.registries {
-        let (message, cause, fix) = registry_facts(r);
-        let since = match old.remove(&r.host) {
-            Some((v, since)) if v == r.verdict.as_str() => since,
-            Some((v, _)) => {
-                event(&r.host, Some(&v), Some(r.verdict))?;
-                received_ms
+    for r in &f.registries {
+        let (since, unchanged) = match old.remove(r.host.as_str()) {
+            Some(p) if p.verdict == r.verdict => (
+                p.since_ms,
+                p.message == r.message && p.cause == r.cause && p.fix == r.fix,
+            ),
+            Some(p) => {
+                event(&r.host, Some(p.verdict), Some(r.verdict))?;
+                (received_ms, false)
             }
             None => {
                 event(&r.host, None, Some(r.verdict))?;
-                received_ms
+                (received_ms, false)
             }
         };
-        conn.prepare_cached(
-            "INSERT INTO node_registries (node, registry, verdict, since_ms, message, cause, fix)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (node, registry) DO UPDATE SET verdict = excluded.verdict,
-               since_ms = excluded.since_ms, message = excluded.message,
-               cause = excluded.cause, fix = excluded.fix",
-        )?
-        .execute(params![
-            node,
-            r.host,
-            r.verdict.as_str(),
-            since,
-            message,
-            cause,
-            fix
-        ])?;
+        if !unchanged {
+            conn.prepare_cached(
+                "INSERT INTO node_registries (node, registry, verdict, since_ms, message, cause, fix)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (node, registry) DO UPDATE SET verdict = excluded.verdict,
+                   since_ms = excluded.since_ms, message = excluded.message,
+                   cause = excluded.cause, fix = excluded.fix",
+            )?
+            .execute(params![
+                node,
+                r.host,
+                r.verdict.as_str(),
+                since,
+                r.message,
+                r.cause,
+                r.fix
+            ])?;
+        }
         rows.push(RegistryRow {
             registry: r.host.clone(),
             verdict: r.verdict,
             since_ms: since,
-            message,
-            cause,
-            fix,
+            message: r.message.clone(),
+            cause: r.cause.clone(),
+            fix: r.fix.clone(),
         });
     }
     rows.sort_by(|a, b| a.registry.cmp(&b.registry));
-    let mut gone: Vec<(String, (String, i64))> = old.into_iter().collect();
+    let mut gone: Vec<(&str, Verdict)> = old.into_iter().map(|(k, r)| (k, r.verdict)).collect();
     gone.sort();
-    for (registry, (v, _)) in gone {
-        event(&registry, Some(&v), None)?;
+    for (registry, v) in gone {
+        event(registry, Some(v), None)?;
         conn.prepare_cached("DELETE FROM node_registries WHERE node = ?1 AND registry = ?2")?
             .execute(params![node, registry])?;
     }
@@ -556,17 +689,17 @@ fn put(
     .execute(params![
         node,
         received_ms,
-        report.generated_at,
-        report.agent_version,
-        i64::try_from(report.problems.len()).unwrap_or(i64::MAX),
-        raw
+        f.generated_at,
+        f.agent_version,
+        f.problems,
+        f.raw
     ])?;
     let row = NodeRow {
         node: node.to_string(),
         received_ms,
-        generated_at: report.generated_at.clone(),
-        agent_version: report.agent_version.clone(),
-        problems: u32::try_from(report.problems.len()).unwrap_or(u32::MAX),
+        generated_at: f.generated_at.clone(),
+        agent_version: f.agent_version.clone(),
+        problems: f.problems,
         registries: rows,
     };
     Ok((PutOutcome { transitions }, row))
@@ -846,6 +979,158 @@ mod tests {
         assert_eq!(before, after);
         drop(store);
         handle.join().unwrap();
+    }
+
+    /// Apply `writes` as one batch, synchronously, and return what each was answered.
+    fn batch(
+        conn: &mut Connection,
+        mirror: &mut Mirror,
+        writes: Vec<Result<(Report, i64), &str>>,
+    ) -> Vec<Result<Option<PutOutcome>, String>> {
+        let mut rxs = Vec::new();
+        let mut cmds = Vec::new();
+        for w in writes {
+            match w {
+                Ok((r, ms)) => {
+                    let (reply, rx) = oneshot::channel();
+                    let raw = r.to_json();
+                    cmds.push(Cmd::Put {
+                        facts: Box::new(Facts::of(r, raw, ms)),
+                        reply,
+                    });
+                    rxs.push(Ok(rx));
+                }
+                Err(node) => {
+                    let (reply, rx) = oneshot::channel();
+                    cmds.push(Cmd::Delete {
+                        node: node.to_string(),
+                        reply,
+                    });
+                    rxs.push(Err(rx));
+                }
+            }
+        }
+        commit_writes(conn, mirror, cmds);
+        // The mirror is exactly what the database holds.
+        let db: Vec<NodeRow> = load_fleet(conn).unwrap();
+        let mem: Vec<NodeRow> = mirror.values().map(|r| (**r).clone()).collect();
+        assert_eq!(db, mem);
+        rxs.into_iter()
+            .map(|rx| match rx {
+                Ok(mut rx) => rx.try_recv().unwrap().map(Some).map_err(|e| e.to_string()),
+                Err(mut rx) => rx
+                    .try_recv()
+                    .unwrap()
+                    .map(|_| None)
+                    .map_err(|e| e.to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_changed_message_is_written_though_the_verdict_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_conn(&dir.path().join("a.db")).unwrap();
+        let mut mirror = Mirror::new();
+        let with_message = |msg: &str| {
+            let mut r = report(
+                "n1",
+                &[("h1", Verdict::UnknownAuthority), ("h2", Verdict::Ok)],
+            );
+            r.registries[0].probes[0].message = msg.to_string();
+            r
+        };
+        // (report, received at, transitions, h1's message and since afterwards)
+        let steps = [
+            (with_message("first"), 1000, 2, "first", 1000),
+            (with_message("first"), 2000, 0, "first", 1000),
+            (with_message("second"), 3000, 0, "second", 1000),
+            (
+                report("n1", &[("h1", Verdict::Ok), ("h2", Verdict::Ok)]),
+                4000,
+                1,
+                "ok message",
+                4000,
+            ),
+        ];
+        for (i, (r, ms, transitions, message, since)) in steps.into_iter().enumerate() {
+            let out = batch(&mut conn, &mut mirror, vec![Ok((r, ms))]);
+            let out = out[0].as_ref().unwrap().as_ref().unwrap();
+            assert_eq!(out.transitions.len(), transitions, "step {i}");
+            let h1 = &mirror["n1"].registries[0];
+            assert_eq!(
+                (h1.message.as_str(), h1.since_ms),
+                (message, since),
+                "step {i}"
+            );
+            assert_eq!(mirror["n1"].received_ms, ms, "step {i}");
+        }
+    }
+
+    #[test]
+    fn one_failing_write_does_not_fail_the_rest_of_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_conn(&dir.path().join("a.db")).unwrap();
+        let mut mirror = Mirror::new();
+        // The database itself refuses node "bad" (as a full disk would refuse anything).
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.nodes WHEN NEW.node = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+        let r = |node: &str, v: Verdict| report(node, &[("h", v)]);
+        let first = batch(
+            &mut conn,
+            &mut mirror,
+            vec![
+                Ok((r("a", Verdict::Ok), 1000)),
+                Ok((r("gone", Verdict::Ok), 1000)),
+            ],
+        );
+        assert!(first.iter().all(Result::is_ok), "{first:?}");
+        // In one batch: a write before and after the refused one, the same node twice, and
+        // a delete; all but the refused write are stored, in order.
+        let got = batch(
+            &mut conn,
+            &mut mirror,
+            vec![
+                Ok((r("a", Verdict::UnknownAuthority), 2000)),
+                Ok((r("bad", Verdict::Ok), 2000)),
+                Err("gone"),
+                Ok((r("c", Verdict::Ok), 2000)),
+                Ok((r("a", Verdict::Expired), 3000)),
+            ],
+        );
+        assert!(got[0].is_ok() && got[2].is_ok() && got[3].is_ok() && got[4].is_ok());
+        let err = got[1].as_ref().unwrap_err();
+        assert!(err.contains("refused by the test"), "{err}");
+        let a_events: Vec<usize> = [0, 4]
+            .iter()
+            .map(|i| {
+                got[*i]
+                    .as_ref()
+                    .unwrap()
+                    .as_ref()
+                    .unwrap()
+                    .transitions
+                    .len()
+            })
+            .collect();
+        assert_eq!(a_events, vec![1, 1], "ok→unknown_authority→expired");
+        let names: Vec<&str> = mirror.keys().map(String::as_str).collect();
+        assert_eq!(names, vec!["a", "c"]);
+        assert_eq!(mirror["a"].registries[0].verdict, Verdict::Expired);
+        assert_eq!(mirror["a"].registries[0].since_ms, 3000);
+        let events = load_events(
+            &conn,
+            &EventQuery {
+                node: Some("a".into()),
+                limit: 10,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(events.len(), 3, "{events:?}");
     }
 
     #[test]
