@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps lint unit bench check-deploy demo
+.PHONY: test deps lint unit bench bench-aggregator check-deploy demo
 
 test: deps lint unit check-deploy
 
@@ -23,6 +23,11 @@ check-deploy:
 
 bench:
 	$(CARGO) run --release --locked --example bench_sync
+
+# Needs Debian's prometheus-pushgateway (the bench runs it on loopback itself).
+bench-aggregator:
+	$(CARGO) build --release --locked --bin regtrust
+	$(CARGO) test --locked --test aggregator_bench -- --ignored --nocapture
 
 # The quick start: a registry with a private CA, the aggregator and an agent, on loopback.
 demo:
