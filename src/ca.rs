@@ -61,7 +61,18 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadCappedError> 
             limit,
         });
     }
-    let file = fs::File::open(path)?;
+    // O_NONBLOCK: if a FIFO is swapped in between the stat and the open, the open returns
+    // at once instead of waiting for a writer. It changes nothing for a regular file.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?
+    };
+    if !file.metadata()?.is_file() {
+        return Err(ReadCappedError::NotAFile);
+    }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {

@@ -73,25 +73,22 @@ pub enum ServeError {
 /// Read a token file: the trailing newline (`\n` or `\r\n`) is not part of the token. The
 /// error names the file and what is wrong, never the content.
 pub fn read_token_file(path: &Path) -> Result<String, ConfigError> {
-    use std::io::Read as _;
-    let read_err = |source| ConfigError::TokenRead {
-        path: path.to_path_buf(),
-        source,
-    };
+    use crate::ca::{read_capped, ReadCappedError};
     let bad = |what: &str| ConfigError::TokenBad {
         path: path.to_path_buf(),
         what: what.to_string(),
     };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_TOKEN_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_TOKEN_FILE {
-        return Err(bad(&format!(
+    // Capped, and never blocked by a FIFO or a device where the file should be.
+    let bytes = read_capped(path, MAX_TOKEN_FILE).map_err(|e| match e {
+        ReadCappedError::Io(source) => ConfigError::TokenRead {
+            path: path.to_path_buf(),
+            source,
+        },
+        ReadCappedError::NotAFile => bad("not a regular file"),
+        ReadCappedError::TooLarge { .. } => bad(&format!(
             "larger than {MAX_TOKEN_FILE} bytes; expected one line holding the token"
-        )));
-    }
+        )),
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))?;
     let token = text
         .strip_suffix("\r\n")
@@ -358,6 +355,15 @@ mod tests {
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
         }
+        // A FIFO where the token file should be is refused at once, never waited on.
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let err = read_token_file(&fifo).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
         let missing = dir.path().join("missing");
         assert!(read_token_file(&missing)
             .unwrap_err()

@@ -270,8 +270,10 @@ fn check_parents(host_root: &Path, rel: &Path) -> Result<(), OnDisk> {
     Ok(())
 }
 
+/// Open flags for reading a trust file: never through a link, and never waiting on a FIFO
+/// swapped in after the `symlink_metadata` check.
 fn nofollow() -> i32 {
-    libc::O_NOFOLLOW
+    libc::O_NOFOLLOW | libc::O_NONBLOCK
 }
 
 fn write_target(host_root: &Path, t: &Target) -> io::Result<()> {

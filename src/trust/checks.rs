@@ -119,14 +119,14 @@ fn host_dir_files(host_root: &Path, rt: Runtime, dir_name: &str, out: &mut Vec<P
 
 /// Why a `*.crt` would load no certificate in a Go runtime, if it would not.
 fn unloadable(path: &Path) -> Option<String> {
-    let meta = fs::metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    if meta.len() > ca::MAX_CA_BYTES {
-        return Some(format!("{} bytes, larger than any CA bundle", meta.len()));
-    }
-    let bytes = fs::read(path).ok()?;
+    let bytes = match ca::read_capped(path, ca::MAX_CA_BYTES) {
+        Ok(b) => b,
+        Err(ca::ReadCappedError::TooLarge { size, .. }) => {
+            return Some(format!("{size} bytes, larger than any CA bundle"))
+        }
+        // Not a regular file, or gone: nothing a runtime would load as a CA file either.
+        Err(_) => return None,
+    };
     if ca::go_loadable_certs(&bytes).is_empty() {
         Some("holds no certificate a Go runtime can load".into())
     } else {
@@ -144,26 +144,18 @@ pub fn containerd_config(host_root: &Path) -> Vec<Problem> {
         "set config_path = \"{CONTAINERD_CERTS_D}\" under [plugins.\"io.containerd.grpc.v1.cri\".registry] \
          (containerd 1.x) or [plugins.\"io.containerd.cri.v1.images\".registry] (2.x), then restart containerd"
     );
-    let meta = match fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let bytes = match ca::read_capped(&path, MAX_CONFIG_BYTES) {
+        Ok(b) => b,
+        Err(ca::ReadCappedError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return vec![Problem::new(
                 source,
                 format!("missing, so the CRI registry config_path is unset and kubelet pulls ignore {CONTAINERD_CERTS_D}; fix: {fix}"),
             )]
         }
-        Err(e) => return vec![Problem::new(source, format!("cannot read: {e}"))],
+        Err(e) => return vec![Problem::new(source, format!("{e}; not read"))],
     };
-    if meta.len() > MAX_CONFIG_BYTES {
-        return vec![Problem::new(
-            source,
-            format!("{} bytes; not read", meta.len()),
-        )];
-    }
-    let text = match fs::read(&path).map(String::from_utf8) {
-        Ok(Ok(t)) => t,
-        Ok(Err(_)) => return vec![Problem::new(source, "not UTF-8; not read")],
-        Err(e) => return vec![Problem::new(source, format!("cannot read: {e}"))],
+    let Ok(text) = String::from_utf8(bytes) else {
+        return vec![Problem::new(source, "not UTF-8; not read")];
     };
     let doc: toml::Table = match toml::from_str(&text) {
         Ok(d) => d,
@@ -261,6 +253,37 @@ mod tests {
         assert!(containerd_config(empty.path())[0]
             .message
             .starts_with("missing"));
+    }
+
+    /// A FIFO where a file should be must never block a sync (opening one waits for a writer).
+    #[test]
+    fn fifos_never_block() {
+        let root = root_with(&[("etc/containerd/certs.d/h:5000/", "")]);
+        let mkfifo = |p: &Path| {
+            let ok = std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "mkfifo {}", p.display());
+        };
+        mkfifo(&root.path().join("etc/containerd/config.toml"));
+        mkfifo(&root.path().join("etc/containerd/certs.d/h:5000/extra.crt"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = root.path().to_path_buf();
+        std::thread::spawn(move || {
+            let host = RegistryHost::parse("h:5000").unwrap();
+            let _ = tx.send(check(&dir, &[Runtime::Containerd], &[host]));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("check() blocked on a FIFO");
+        assert!(
+            got.iter()
+                .any(|p| p.source.ends_with("config.toml")
+                    && p.message.contains("not a regular file")),
+            "{got:#?}"
+        );
     }
 
     #[test]
