@@ -26,8 +26,11 @@ pub fn check(host_root: &Path, runtimes: &[Runtime], hosts: &[RegistryHost]) -> 
                 host_dir_files(host_root, rt, &dir_name, &mut out);
             }
             if runtimes.contains(&Runtime::Containerd) {
-                if let Some(port) = host.port() {
-                    let host_only = &dir_name[..dir_name.len() - port.len() - 1];
+                // The port of this spelling (`h` and `h:443` are both installed for `h:443`).
+                let with_port = dir_name
+                    .rsplit_once(':')
+                    .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+                if let Some((host_only, port)) = with_port {
                     let mangled = host_dir(Runtime::Containerd, &format!("{host_only}_{port}_"));
                     if host_root.join(&mangled).exists() {
                         out.push(Problem::new(
@@ -300,6 +303,15 @@ mod tests {
             ("etc/containers/certs.d/h:5000/", ""),
         ]);
         let host = RegistryHost::parse("h:5000").unwrap();
+        // Default-port spellings: `h` has no port to mangle, `h:443` has one; neither may be
+        // sliced by the length of the other spelling's port (this panicked once).
+        let default_port = [
+            RegistryHost::parse("h:443").unwrap(),
+            RegistryHost::parse("a").unwrap(),
+        ];
+        assert!(check(root.path(), &[Runtime::Containerd], &default_port)
+            .iter()
+            .all(|p| !p.source.contains("certs.d/h:5000")));
         let got = check(
             root.path(),
             &[Runtime::Docker, Runtime::Containerd],
