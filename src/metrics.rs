@@ -287,8 +287,9 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: i64) {
     let _ = writeln!(out, " {value}");
 }
 
-/// Label values escape `\`, `"` and newline (exposition format 0.0.4).
-fn escape_label(out: &mut String, v: &str) {
+/// Label values escape `\`, `"` and newline (exposition format 0.0.4). The one escaper for
+/// every Prometheus text regtrust serves (agent and aggregator).
+pub fn escape_label(out: &mut String, v: &str) {
     for ch in v.chars() {
         match ch {
             '\\' => out.push_str("\\\\"),

@@ -169,7 +169,12 @@ impl Target {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         if let Some(path) = &self.token_file {
-            req = req.bearer_auth(read_token(path)?);
+            // A file read: off the agent's (single) async thread, like every other one.
+            let path = path.clone();
+            let token = tokio::task::spawn_blocking(move || read_token(&path))
+                .await
+                .map_err(|e| PushError::Send(format!("reading the token: {e}")))??;
+            req = req.bearer_auth(token);
         }
         let mut resp = req.send().await.map_err(|e| PushError::Send(chain(&e)))?;
         let status = resp.status();

@@ -151,18 +151,16 @@ fn client(args: &ReportArgs) -> Result<reqwest::Client, ClientError> {
         .connect_timeout(args.timeout)
         .user_agent(concat!("regtrust/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &args.ca_file {
-        use std::io::Read as _;
         let ca = |why: String| ClientError::Ca {
             path: path.clone(),
             why,
         };
-        let mut pem = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
-            .map_err(|e| ca(e.to_string()))?;
-        if pem.len() as u64 > MAX_CA_FILE {
-            return Err(ca(format!("larger than {MAX_CA_FILE} bytes")));
-        }
+        let pem = crate::ca::read_capped(path, MAX_CA_FILE).map_err(|e| match e {
+            crate::ca::ReadCappedError::TooLarge { .. } => {
+                ca(format!("larger than {MAX_CA_FILE} bytes"))
+            }
+            other => ca(other.to_string()),
+        })?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| ca(format!("not a PEM certificate bundle: {e}")))?;
         if certs.is_empty() {

@@ -507,14 +507,7 @@ pub struct Counters {
 /// A Prometheus label value, escaped as the text exposition format requires.
 fn label(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
+    crate::metrics::escape_label(&mut s, v);
     s
 }
 

@@ -1090,9 +1090,7 @@ impl CertFacts {
     }
 }
 
-pub fn sha256_hex(der: &[u8]) -> String {
-    gox509::hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
-}
+pub use crate::ca::sha256_hex;
 
 /// Why the chain does not reach a trusted CA (SPEC: `cause` of `unknown_authority`).
 #[derive(Debug, Clone, PartialEq, Eq)]

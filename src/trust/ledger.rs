@@ -66,10 +66,11 @@ impl Ledger {
         if !meta.is_file() {
             return Err(corrupt("not a regular file".into()));
         }
-        if meta.len() > MAX_LEDGER_BYTES {
-            return Err(corrupt(format!("{} bytes", meta.len())));
-        }
-        let bytes = std::fs::read(&path).map_err(io)?;
+        // Capped while reading too: a ledger that grows after the stat is not read whole.
+        let bytes = crate::ca::read_capped(&path, MAX_LEDGER_BYTES).map_err(|e| match e {
+            crate::ca::ReadCappedError::Io(source) => io(source),
+            other => corrupt(other.to_string()),
+        })?;
         let ledger: Ledger = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         if ledger.version != VERSION {
             return Err(corrupt(format!("version {}", ledger.version)));
