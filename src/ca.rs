@@ -164,8 +164,9 @@ impl CertFacts {
         let not_ca_reason = not_ca_reason(&cert)?;
         Ok(CertFacts {
             der: der.to_vec(),
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
+            // Names come from whoever made the certificate: never raw control characters.
+            subject: crate::report::printable(&cert.subject().to_string()),
+            issuer: crate::report::printable(&cert.issuer().to_string()),
             sha256: sha256_hex(der),
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),

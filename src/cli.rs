@@ -179,8 +179,18 @@ pub struct ReportArgs {
 /// head`) is not an error worth a panic: the rest is simply not written.
 pub fn emit(text: &str) {
     use std::io::Write;
+    // Last line of defence for a terminal: no control character but line ends and tabs
+    // (report text is made printable where it enters; this catches what was missed).
+    let safe: String = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    let _ = out.write_all(safe.as_bytes()).and_then(|()| out.flush());
 }
 
 #[derive(Debug, Clone, Args)]

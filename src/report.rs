@@ -259,6 +259,24 @@ impl Problem {
     }
 }
 
+/// Text from outside (a certificate's subject, a registry's error message) made safe to
+/// print and to log: control characters (ESC, CR, BEL, newline, ...) are written escaped
+/// (`\u{1b}`), so such text can neither drive an admin's terminal nor fake report lines.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// RFC 3339 in UTC with whole seconds, the way every timestamp in the report is written.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
     let t = t
@@ -370,6 +388,18 @@ pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(printable("CN=harbor"), "CN=harbor");
+        assert_eq!(
+            printable("a\u{1b}[2Jb\nc\r\u{7}"),
+            "a\\u{1b}[2Jb\\nc\\r\\u{7}"
+        );
+        assert!(!printable("DENIED: \u{1b}]0;pwned\u{7}")
+            .chars()
+            .any(char::is_control));
+    }
 
     #[test]
     fn verdict_codes_round_trip() {

@@ -206,6 +206,27 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
             .unwrap_or(CaChoice::None);
         hosts.insert(h.clone(), choice);
     }
+    let mut complete = complete;
+    if hosts.len() > MAX_MANAGED_HOSTS {
+        // A secret with thousands of keys must not fill the node's /etc, its probe rounds
+        // and its report: manage the first hosts in sorted order, report the rest, and
+        // remove nothing this pass (a dropped host may own files; they stay).
+        let dropped: Vec<RegistryHost> = hosts.keys().skip(MAX_MANAGED_HOSTS).cloned().collect();
+        for h in &dropped {
+            hosts.remove(h);
+        }
+        problems.push(Problem::new(
+            "inputs",
+            format!(
+                "{} registries named; regtrust manages at most {MAX_MANAGED_HOSTS} (the first in sorted order) \
+                 and installs nothing for the other {}, from {}",
+                MAX_MANAGED_HOSTS + dropped.len(),
+                dropped.len(),
+                dropped.first().map(|h| h.as_str()).unwrap_or_default()
+            ),
+        ));
+        complete = false;
+    }
     Inputs {
         hosts,
         secrets,
@@ -213,6 +234,9 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
         complete,
     }
 }
+
+/// The most registries one node manages: the aggregator admits 256 per report.
+pub const MAX_MANAGED_HOSTS: usize = 256;
 
 /// The result of one pass.
 pub struct SyncResult {

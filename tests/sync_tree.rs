@@ -640,3 +640,34 @@ fn hostile_pull_secret_keys_write_nothing_outside_the_trust_dirs() {
     assert_eq!(named.len(), bad, "{:#?}", report.problems);
     assert!(report.needs_attention());
 }
+
+#[test]
+fn a_secret_with_too_many_hosts_manages_a_bounded_set() {
+    let fx = Fixture::new();
+    let ca = fx.input("ca.pem", &ca_pem("Harbor CA"));
+    let auths: serde_json::Map<String, serde_json::Value> = (0..300)
+        .map(|i| {
+            (
+                format!("r{i:03}.example.com"),
+                serde_json::json!({"auth": "dXNlcjpwYXNz"}),
+            )
+        })
+        .collect();
+    let secret = fx.input(
+        "config.json",
+        &serde_json::json!({ "auths": auths }).to_string(),
+    );
+    let cfg = fx.config_with_secrets(&[&secret], &ca);
+    let report = sync_once(&cfg, time::OffsetDateTime::now_utc()).report;
+    assert_eq!(report.registries.len(), regtrust::sync::MAX_MANAGED_HOSTS);
+    assert_eq!(report.registries.last().unwrap().host, "r255.example.com");
+    assert!(!fx.root.join("etc/docker/certs.d/r256.example.com").exists());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("300 registries named")),
+        "{:#?}",
+        report.problems
+    );
+}

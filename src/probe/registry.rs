@@ -280,8 +280,9 @@ fn registry_error_text(body: &[u8]) -> Option<String> {
     let e = v.get("errors")?.get(0)?;
     let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
     let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
+    // The registry's words, shortened, with no control character reaching a terminal or log.
     let text: String = format!("{code}: {msg}").chars().take(200).collect();
-    Some(text)
+    Some(crate::report::printable(&text))
 }
 
 fn timeout(url: &str, deadline_what: &str) -> HttpVerdict {
