@@ -10,6 +10,7 @@
 use super::layout::{FileKind, Target, CA_FILE};
 use super::ledger::Owned;
 use crate::ca;
+use crate::host::RegistryHost;
 use std::collections::BTreeSet;
 
 /// What `apply` found at a target path.
@@ -113,13 +114,15 @@ pub fn decide(
                 )
             }
         }
-        FileKind::HostsToml => match hosts_toml_names_ca(bytes, &dir_name(target)) {
+        FileKind::HostsToml => match hosts_toml_names_ca(bytes, &target.host, &dir_name(target)) {
             Ok(true) => Action::KeepForeign(format!("a hosts.toml regtrust did not write; it names {CA_FILE}")),
             Ok(false) => foreign(
                 replace_foreign,
                 format!(
-                    "a hosts.toml regtrust did not write does not name {CA_FILE}, so containerd ignores the CA \
-                     (a hosts.toml turns off loose *.crt files); add ca = \"{CA_FILE}\" to its [host] tables"
+                    "a hosts.toml regtrust did not write does not name {CA_FILE} for the registry itself, so \
+                     containerd ignores the CA (a hosts.toml turns off loose *.crt files); add ca = \"{CA_FILE}\" \
+                     to its [host.\"https://{}\"] table",
+                    target.host
                 ),
             ),
             Err(e) => foreign(
@@ -203,36 +206,28 @@ fn dir_name(target: &Target) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a hosts.toml names `ca.crt` of its own dir in any `ca` entry (top level or a
-/// `[host."..."]` table). containerd resolves relative paths against the host dir.
-pub fn hosts_toml_names_ca(bytes: &[u8], dir_name: &str) -> Result<bool, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-    let doc: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
-    let names = |v: Option<&toml::Value>| -> bool {
-        let is_ours = |s: &str| {
-            let p = std::path::Path::new(s);
-            if p.is_absolute() {
-                p.file_name().is_some_and(|f| f == CA_FILE)
-                    && p.parent()
-                        .and_then(|d| d.file_name())
-                        .is_some_and(|d| d == dir_name)
-            } else {
-                matches!(s, "ca.crt" | "./ca.crt")
-            }
-        };
-        match v {
-            Some(toml::Value::String(s)) => is_ours(s),
-            Some(toml::Value::Array(a)) => a.iter().any(|x| x.as_str().is_some_and(is_ours)),
-            _ => false,
+/// Whether a hosts.toml makes containerd trust this dir's `ca.crt` when pulling from
+/// `host`: one of the `ca` entries that apply to the origin registry (containerd's rules, in
+/// `hosts_toml`) is `ca.crt` relative to the host dir, or the absolute path of a `ca.crt` in
+/// a dir of this name. Err when containerd could not use the file as written.
+pub fn hosts_toml_names_ca(
+    bytes: &[u8],
+    host: &RegistryHost,
+    dir_name: &str,
+) -> Result<bool, String> {
+    let cas = super::hosts_toml::cas_for(bytes, host)?.cas;
+    let is_ours = |s: &String| {
+        let p = std::path::Path::new(s);
+        if p.is_absolute() {
+            p.file_name().is_some_and(|f| f == CA_FILE)
+                && p.parent()
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|d| d == dir_name)
+        } else {
+            matches!(s.as_str(), "ca.crt" | "./ca.crt")
         }
     };
-    if names(doc.get("ca")) {
-        return Ok(true);
-    }
-    Ok(doc
-        .get("host")
-        .and_then(|h| h.as_table())
-        .is_some_and(|hosts| hosts.values().any(|t| names(t.get("ca")))))
+    Ok(cas.iter().any(is_ours))
 }
 
 #[cfg(test)]
@@ -398,19 +393,36 @@ mod tests {
 
     #[test]
     fn names_ca_variants() {
-        for (doc, want) in [
-            ("ca = \"ca.crt\"", true),
-            ("ca = [\"other.pem\", \"ca.crt\"]", true),
-            ("[host.\"https://x\"]\nca = \"./ca.crt\"", true),
-            ("[host.\"https://x\"]\nca = \"certs/ca.crt\"", false),
-            ("ca = \"/etc/containerd/certs.d/h:5000/ca.crt\"", true),
-            ("ca = \"/etc/containerd/certs.d/other:5000/ca.crt\"", false),
-            ("server = \"https://x\"", false),
-            ("ca = \"mirror.crt\"", false),
-        ] {
+        let h = RegistryHost::parse("h:5000").unwrap();
+        let ok = [
+            ("[host.\"https://h:5000\"]\nca = \"ca.crt\"", true),
+            ("server = \"https://h:5000\"\n[host.\"https://h:5000\"]\nca = [\"other.pem\", \"ca.crt\"]", true),
+            ("[host.\"https://h:5000\"]\nca = \"./ca.crt\"", true),
+            ("[host.\"https://h:5000\"]\nca = \"/etc/containerd/certs.d/h:5000/ca.crt\"", true),
+            // The top level is the `server` entry: it counts when `server` is the registry.
+            ("server = \"https://h:5000\"\nca = \"ca.crt\"\n[host.\"https://mirror:5000\"]\ncapabilities = [\"pull\"]", true),
+            // A mirror's CA is not the registry's.
+            ("[host.\"https://mirror:5000\"]\nca = \"ca.crt\"", false),
+            ("server = \"https://mirror:5000\"\nca = \"ca.crt\"\n[host.\"https://mirror:5000\"]\nca = \"ca.crt\"", false),
+            ("[host.\"https://h:5000\"]\nca = \"certs/ca.crt\"", false),
+            ("[host.\"https://h:5000\"]\nca = \"/etc/containerd/certs.d/other:5000/ca.crt\"", false),
+            ("[host.\"https://h:5000\"]\nca = \"mirror.crt\"", false),
+        ];
+        for (doc, want) in ok {
             assert_eq!(
-                hosts_toml_names_ca(doc.as_bytes(), "h:5000").unwrap(),
-                want,
+                hosts_toml_names_ca(doc.as_bytes(), &h, "h:5000"),
+                Ok(want),
+                "{doc}"
+            );
+        }
+        // containerd 1.x cannot use these as written (and falls back to loose files).
+        for doc in [
+            "ca = \"ca.crt\"",
+            "[[[",
+            "[host.\"https://h:5000\"]\nca = 5",
+        ] {
+            assert!(
+                hosts_toml_names_ca(doc.as_bytes(), &h, "h:5000").is_err(),
                 "{doc}"
             );
         }
