@@ -395,7 +395,9 @@ impl Report {
 
     /// Parse and check a report the way the aggregator must: the schema and every fixed key.
     pub fn from_json(bytes: &[u8]) -> Result<Report, String> {
-        let r: Report = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        // serde quotes an unknown variant or field raw: made printable before it is logged
+        // or answered.
+        let r: Report = serde_json::from_slice(bytes).map_err(|e| printable(&e.to_string()))?;
         if r.schema != SCHEMA {
             return Err(format!("schema is {:?}, expected {SCHEMA:?}", r.schema));
         }

@@ -381,7 +381,7 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
     let cfg = match Config::from_args(&args.inputs) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("regtrust sync: {e}");
+            crate::cli::print_error("sync", &e);
             return 2;
         }
     };

@@ -52,14 +52,14 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust report: starting the runtime: {e}");
+            crate::cli::print_error("report", &format!("starting the runtime: {e}"));
             return 2;
         }
     };
     let doc = match rt.block_on(fetch(args)) {
         Ok(doc) => doc,
         Err(e) => {
-            eprintln!("regtrust report: {e}");
+            crate::cli::print_error("report", &e);
             return 2;
         }
     };
@@ -67,7 +67,7 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
         ReportOutput::Json => match serde_json::to_string_pretty(&doc) {
             Ok(s) => crate::cli::emit(&format!("{s}\n")),
             Err(e) => {
-                eprintln!("regtrust report: {e}");
+                crate::cli::print_error("report", &e);
                 return 2;
             }
         },
@@ -83,7 +83,7 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
         eprintln!(
             "regtrust report: node {:?} has not reported to {} (or was forgotten after its --retention)",
             args.node.as_deref().unwrap_or_default(),
-            args.url
+            crate::report::printable(&crate::report::redact_userinfo(&args.url))
         );
         return 1;
     }

@@ -573,7 +573,7 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
     let plan = match plan(args) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("regtrust probe: {e}");
+            crate::cli::print_error("probe", &e);
             return 2;
         }
     };
@@ -584,7 +584,7 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust probe: {e}");
+            crate::cli::print_error("probe", &e);
             return 2;
         }
     };
