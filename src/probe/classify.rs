@@ -3,7 +3,8 @@
 //! admin can act on. Also the expiry warnings (under 30 days, even when the verdict is a
 //! failure). Pure: no I/O; `mod.rs` gathers the inputs.
 
-use super::goverify::{self, AuthorityCause, CertRef, GoVerifyError, VerifyOptions};
+use super::cause::{self, AuthorityCause};
+use super::goverify::{self, CertRef, GoVerifyError, VerifyOptions};
 use super::trustview::{Anchor, RuntimeView, SystemRoots};
 use crate::ca::{CaBundle, CertFacts};
 use crate::host::RegistryHost;
@@ -11,6 +12,19 @@ use crate::report::{rfc3339, ChainAnchor, ChainCert, TrustedCa, Verdict};
 use std::collections::HashSet;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+impl From<crate::go::verify::Verdict> for Verdict {
+    fn from(v: crate::go::verify::Verdict) -> Verdict {
+        use crate::go::verify::Verdict as Go;
+        match v {
+            Go::UnknownAuthority => Verdict::UnknownAuthority,
+            Go::Expired => Verdict::Expired,
+            Go::HostnameMismatch => Verdict::HostnameMismatch,
+            Go::LegacyCommonName => Verdict::LegacyCommonName,
+            Go::TlsError => Verdict::TlsError,
+        }
+    }
+}
 
 /// Days left under which an expiry is a warning (SPEC, Probe verdicts).
 pub const WARN_DAYS: i64 = 30;
@@ -183,7 +197,7 @@ fn rejected(
     expected: Option<&CaBundle>,
     roots: &[&Anchor],
 ) -> TlsDecision {
-    let verdict = e.verdict();
+    let verdict = Verdict::from(e.verdict());
     let message = e.message();
     let mut d = TlsDecision {
         verdict,
@@ -215,7 +229,7 @@ fn rejected(
         }
         GoVerifyError::UnknownAuthority { .. } => {
             let installed: Vec<&[u8]> = view.host_cas.iter().map(|a| a.der()).collect();
-            let cause = goverify::unknown_authority_cause(&chain.ders, &installed);
+            let cause = cause::unknown_authority_cause(&chain.ders, &installed);
             d.cause = cause.code().to_string();
             d.anchor = Some(server_top(chain, &cause));
             d.fix = match hint_fix(&d.message) {

@@ -8,11 +8,9 @@
 //! Layout:
 //! - `trustview`: what each runtime trusts for a host, from disk, with the file of each CA.
 //! - `net`: resolve, connect, handshake; failures in Go's words.
-//! - `gox509`: Go's certificate parser mirrored (what Go accepts, with Go's error text).
-//! - `signature`: signature checks with Go's acceptance (RSA of any size, PSS, ECDSA,
-//!   Ed25519) over ring.
-//! - `goverify`: Go's `x509.Certificate.Verify`, the verdict of record, and the `cause` of an
-//!   unknown authority.
+//! - `crate::go` (re-exported here as `gox509`, `signature`, `goverify`): the Go port, the
+//!   verdict of record.
+//! - `cause`: the `cause` of an unknown authority (regtrust's analysis, not Go's).
 //! - `capture`: a permissive rustls verifier that records the presented chain and checks
 //!   handshake signatures itself.
 //! - `classify`: one runtime's TLS verdict, cause, fix and expiry warnings.
@@ -24,23 +22,21 @@
 //! (`regtrust probe`).
 
 pub mod capture;
+pub mod cause;
 pub mod classify;
-pub mod goverify;
-pub mod gox509;
 pub mod harbor;
 pub mod net;
 pub mod registry;
-pub mod signature;
 pub mod text;
 pub mod trustview;
 
-#[cfg(test)]
-#[path = "../../tests/support/gopki.rs"]
-pub(crate) mod pki;
+// The Go port moved to `crate::go`; these names keep the probe's own spellings.
+pub use crate::go::signature;
+pub use crate::go::verify as goverify;
+pub use crate::go::x509 as gox509;
 
 #[cfg(test)]
-#[path = "../../tests/support/gocases.rs"]
-pub(crate) mod gocases;
+pub(crate) use crate::go::pki;
 
 use crate::ca::CaBundle;
 use crate::cli::{Output, ProbeArgs};

@@ -19,16 +19,41 @@
 //! policy extensions (33, 36, 54) Go 1.19 calls unhandled, refuse a critical
 //! authorityInfoAccess, and drop the `GODEBUG=x509sha1` escape hatch.
 
-use super::gox509::{
-    self, domain_to_reverse_labels, for_each_san, format_rfc3339, go_ip_string, go_ipnet_string,
-    go_quote, ip_to4, parse_go_ip, parse_rfc2821_mailbox, Certificate, ExtKeyUsage, GoHash, IpNet,
-    Mailbox, PublicKey, PublicKeyAlgorithm, SignatureAlgorithm, KEY_USAGE_CERT_SIGN, NAME_TYPE_DNS,
-    NAME_TYPE_EMAIL, NAME_TYPE_IP, NAME_TYPE_URI,
-};
 use super::signature::{self, Hash, Scheme, SigError};
-use crate::report::Verdict;
+use super::x509::{
+    self as gox509, domain_to_reverse_labels, for_each_san, format_rfc3339, go_ip_string,
+    go_ipnet_string, go_quote, ip_to4, parse_go_ip, parse_rfc2821_mailbox, Certificate,
+    ExtKeyUsage, GoHash, IpNet, Mailbox, PublicKey, PublicKeyAlgorithm, SignatureAlgorithm,
+    KEY_USAGE_CERT_SIGN, NAME_TYPE_DNS, NAME_TYPE_EMAIL, NAME_TYPE_IP, NAME_TYPE_URI,
+};
 use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
+
+/// The class of Go's refusal, as regtrust's report names it (SPEC, Probe verdicts): the
+/// caller maps it onto its own verdict type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    UnknownAuthority,
+    Expired,
+    HostnameMismatch,
+    LegacyCommonName,
+    TlsError,
+}
+
+impl Verdict {
+    /// The SPEC wire code (the test tables spell verdicts so; regtrust's report maps the
+    /// class onto its own `Verdict`, where the wire codes are written).
+    #[cfg(test)]
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::UnknownAuthority => "unknown_authority",
+            Verdict::Expired => "expired",
+            Verdict::HostnameMismatch => "hostname_mismatch",
+            Verdict::LegacyCommonName => "legacy_common_name",
+            Verdict::TlsError => "tls_error",
+        }
+    }
+}
 
 /// What the runtime passes to `Verify`.
 #[derive(Debug, Clone)]
@@ -599,7 +624,7 @@ fn invalid(cert: CertRef, reason: InvalidReason, detail: String) -> GoVerifyErro
 
 /// The `CheckSignatureFrom` parent gates: v3 without basicConstraints, CA:FALSE, or a key
 /// usage without keyCertSign cannot sign certificates (roots included; only v1 escapes).
-fn parent_gate(parent: &Certificate) -> Option<&'static str> {
+pub fn parent_gate(parent: &Certificate) -> Option<&'static str> {
     if (parent.version == 3 && !parent.basic_constraints_valid)
         || (parent.basic_constraints_valid && !parent.is_ca)
         || (parent.key_usage != 0 && parent.key_usage & KEY_USAGE_CERT_SIGN == 0)
@@ -610,6 +635,52 @@ fn parent_gate(parent: &Certificate) -> Option<&'static str> {
         return Some(ERR_UNSUPPORTED_ALGORITHM);
     }
     None
+}
+
+/// `CheckSignatureFrom(parent)` on `child`, Go's error text when it refuses (`Ok` also when
+/// ring cannot check the algorithm: the caller only asks why a known link was refused).
+pub fn check_signature_from(
+    child: &Certificate,
+    parent: &Certificate,
+    allow_sha1: bool,
+) -> Result<(), String> {
+    if let Some(e) = parent_gate(parent) {
+        return Err(e.into());
+    }
+    match check_signature(
+        child.signature_algorithm,
+        &child.raw_tbs,
+        &child.signature,
+        &parent.public_key,
+        allow_sha1,
+    ) {
+        SigCheck::Failed(e) => Err(e),
+        SigCheck::Ok | SigCheck::Undecidable(_) => Ok(()),
+    }
+}
+
+/// Whether `parent`'s key made `child`'s signature, whatever Go's policy on the algorithm
+/// (SHA-1 included): tells "same CA, refused" from "another CA".
+pub fn key_signed(child: &Certificate, parent: &Certificate) -> bool {
+    let (hash, _) = child.signature_algorithm.details();
+    let hash = match hash {
+        None => None,
+        Some(GoHash::Md5) => return false,
+        Some(GoHash::Sha1) => Some(Hash::Sha1),
+        Some(GoHash::Sha256) => Some(Hash::Sha256),
+        Some(GoHash::Sha384) => Some(Hash::Sha384),
+        Some(GoHash::Sha512) => Some(Hash::Sha512),
+    };
+    let scheme = match (&parent.public_key, hash) {
+        (PublicKey::Rsa { .. }, Some(h)) if child.signature_algorithm.is_rsa_pss() => {
+            Scheme::RsaPss(h)
+        }
+        (PublicKey::Rsa { .. }, Some(h)) => Scheme::RsaPkcs1(h),
+        (PublicKey::Ecdsa { .. }, Some(h)) => Scheme::Ecdsa(h),
+        (PublicKey::Ed25519(_), None) => Scheme::Ed25519,
+        _ => return false,
+    };
+    signature::verify(&parent.public_key, scheme, &child.raw_tbs, &child.signature).is_ok()
 }
 
 /// `checkSignature`.
@@ -1068,199 +1139,11 @@ fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
         legacy_common_name: false,
     }
 }
-
-// ---------------------------------------------------------------------------------------
-// The cause of an unknown authority.
-
-/// A certificate as the report shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertFacts {
-    /// Go's `pkix.Name.String()` form, e.g. `CN=Harbor CA,O=Example`.
-    pub subject: String,
-    /// Lowercase hex SHA-256 of the DER.
-    pub sha256: String,
-}
-
-impl CertFacts {
-    fn of(c: &Certificate) -> Self {
-        CertFacts {
-            subject: c.subject_string(),
-            sha256: sha256_hex(&c.raw),
-        }
-    }
-}
-
-pub use crate::ca::sha256_hex;
-
-/// Why the chain does not reach a trusted CA (SPEC: `cause` of `unknown_authority`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthorityCause {
-    /// No installed CA has the issuer's name (or could have issued a missing intermediate).
-    CaNotInstalled {
-        /// The name the chain's top certificate says it was issued by.
-        issuer: String,
-    },
-    /// An installed CA has the issuer's name but another key: the registry's CA was rotated
-    /// (or the wrong CA file was installed).
-    CaMismatch {
-        issuer: String,
-        /// The CA the server sent, when it sent its top certificate.
-        server_ca: Option<CertFacts>,
-        /// The installed CAs with that name.
-        installed: Vec<CertFacts>,
-    },
-    /// The server sent no certificate for its issuer while an installed CA could anchor the
-    /// intermediate it should have sent.
-    MissingIntermediate {
-        issuer: String,
-        anchors: Vec<CertFacts>,
-    },
-    /// The installed CA has the issuer's name and key, but Go refuses the link (the CA may not
-    /// sign certificates, or the child is SHA-1 signed): `reason` is Go's text. Reported with
-    /// the SPEC code `ca_not_installed`: no CA the runtime can use is installed.
-    CaUnusable { anchor: CertFacts, reason: String },
-}
-
-impl AuthorityCause {
-    /// The SPEC wire code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthorityCause::CaNotInstalled { .. } | AuthorityCause::CaUnusable { .. } => {
-                "ca_not_installed"
-            }
-            AuthorityCause::CaMismatch { .. } => "ca_mismatch",
-            AuthorityCause::MissingIntermediate { .. } => "missing_intermediate",
-        }
-    }
-}
-
-/// Whether `parent`'s key made `child`'s signature, whatever Go's policy on the algorithm
-/// (SHA-1 included): used to tell "same CA, refused" from "another CA".
-fn signs(child: &Certificate, parent: &Certificate) -> bool {
-    let (hash, _) = child.signature_algorithm.details();
-    let hash = match hash {
-        None => None,
-        Some(GoHash::Md5) => return false,
-        Some(GoHash::Sha1) => Some(Hash::Sha1),
-        Some(GoHash::Sha256) => Some(Hash::Sha256),
-        Some(GoHash::Sha384) => Some(Hash::Sha384),
-        Some(GoHash::Sha512) => Some(Hash::Sha512),
-    };
-    let scheme = match (&parent.public_key, hash) {
-        (PublicKey::Rsa { .. }, Some(h)) if child.signature_algorithm.is_rsa_pss() => {
-            Scheme::RsaPss(h)
-        }
-        (PublicKey::Rsa { .. }, Some(h)) => Scheme::RsaPkcs1(h),
-        (PublicKey::Ecdsa { .. }, Some(h)) => Scheme::Ecdsa(h),
-        (PublicKey::Ed25519(_), None) => Scheme::Ed25519,
-        _ => return false,
-    };
-    signature::verify(&parent.public_key, scheme, &child.raw_tbs, &child.signature).is_ok()
-}
-
-/// Classify an `unknown_authority`: follow the presented chain from the leaf as far as the
-/// server's certificates link up (by name and signature), then compare the top certificate's
-/// issuer with the installed CA files (DER; unparsable ones are ignored).
-pub fn unknown_authority_cause(
-    presented: &[impl AsRef<[u8]>],
-    installed: &[impl AsRef<[u8]>],
-) -> AuthorityCause {
-    let certs: Vec<Certificate> = presented
-        .iter()
-        .filter_map(|d| gox509::parse_certificate(d.as_ref()).ok())
-        .collect();
-    let cas: Vec<Certificate> = installed
-        .iter()
-        .filter_map(|d| gox509::parse_certificate(d.as_ref()).ok())
-        .collect();
-    let Some(mut top) = certs.first() else {
-        return AuthorityCause::CaNotInstalled {
-            issuer: String::new(),
-        };
-    };
-    let mut seen = vec![0usize];
-    loop {
-        if top.raw_issuer == top.raw_subject {
-            break;
-        }
-        let next = certs
-            .iter()
-            .enumerate()
-            .find(|(i, c)| !seen.contains(i) && c.raw_subject == top.raw_issuer && signs(top, c));
-        match next {
-            Some((i, c)) => {
-                seen.push(i);
-                top = c;
-            }
-            None => break,
-        }
-    }
-    let self_issued = top.raw_issuer == top.raw_subject;
-    let issuer = top.issuer_string();
-    let same_name: Vec<&Certificate> = cas
-        .iter()
-        .filter(|ca| ca.raw_subject == top.raw_issuer)
-        .collect();
-    // An installed CA with the right name and key: Go refused the link for another reason.
-    let anchor = same_name.iter().find(|ca| {
-        if self_issued {
-            ca.public_key == top.public_key
-        } else {
-            // The key identifiers decide when ring cannot check the signature itself
-            // (ECDSA with SHA-1): a rotated CA has a new key, so a new SKI.
-            signs(top, ca)
-                || (!top.authority_key_id.is_empty() && top.authority_key_id == ca.subject_key_id)
-        }
-    });
-    if let Some(ca) = anchor {
-        let reason = match parent_gate(ca) {
-            Some(e) => e.to_string(),
-            None => match check_signature(
-                top.signature_algorithm,
-                &top.raw_tbs,
-                &top.signature,
-                &ca.public_key,
-                false,
-            ) {
-                SigCheck::Failed(e) => e,
-                SigCheck::Ok | SigCheck::Undecidable(_) => String::new(),
-            },
-        };
-        return AuthorityCause::CaUnusable {
-            anchor: CertFacts::of(ca),
-            reason,
-        };
-    }
-    if !same_name.is_empty() {
-        return AuthorityCause::CaMismatch {
-            issuer,
-            server_ca: self_issued.then(|| CertFacts::of(top)),
-            installed: same_name.iter().map(|c| CertFacts::of(c)).collect(),
-        };
-    }
-    if !self_issued {
-        // Could an installed CA have issued the intermediate the server did not send?
-        let anchors: Vec<CertFacts> = cas
-            .iter()
-            .filter(|ca| {
-                (ca.version < 3 || (ca.basic_constraints_valid && ca.is_ca))
-                    && (ca.key_usage == 0 || ca.key_usage & KEY_USAGE_CERT_SIGN != 0)
-                    && (!ca.basic_constraints_valid || ca.max_path_len != 0)
-            })
-            .map(CertFacts::of)
-            .collect();
-        if !anchors.is_empty() {
-            return AuthorityCause::MissingIntermediate { issuer, anchors };
-        }
-    }
-    AuthorityCause::CaNotInstalled { issuer }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::gocases::{cases, Ours};
+    use super::super::pki::{Key, Spec};
     use super::*;
-    use crate::probe::gocases::{cases, Ours};
-    use crate::probe::pki::{Key, Spec};
 
     /// Every row of the divergence list and every Go message: regtrust says what Go 1.19
     /// says, byte for byte (`tests/goverify_go.rs` holds Go to the same table).
@@ -1379,123 +1262,6 @@ mod tests {
         assert_eq!(
             e.message(),
             "tls: failed to parse certificate from server: x509: trailing data"
-        );
-    }
-
-    fn facts(i: &crate::probe::pki::Issued) -> CertFacts {
-        CertFacts::of(&gox509::parse_certificate(&i.der()).unwrap())
-    }
-
-    #[test]
-    fn unknown_authority_causes() {
-        let now = OffsetDateTime::now_utc();
-        let root = Spec::ca("Harbor CA", now).self_signed(Key::ecdsa());
-        let rotated = Spec::ca("Harbor CA", now).self_signed(Key::ecdsa());
-        let unrelated = Spec::ca("Other CA", now).self_signed(Key::ecdsa());
-        let leaf = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &rotated);
-        let inter = Spec::ca("Harbor Issuing CA", now).signed_by(Key::ecdsa(), &root);
-        let leaf_i = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &inter);
-        let mut s = Spec::ca("Harbor CA", now);
-        s.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
-        let no_kcs = s.self_signed(Key::ecdsa());
-        let leaf_nokcs = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &no_kcs);
-        let mut s = Spec::ca("Leaf Only CA", now);
-        s.ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-        let pl0 = s.self_signed(Key::ecdsa());
-
-        // The leaf was issued by the new "Harbor CA"; the node has the old one.
-        let got = unknown_authority_cause(&[leaf.der()], &[root.der(), unrelated.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaMismatch {
-                issuer: "CN=Harbor CA".into(),
-                server_ca: None,
-                installed: vec![facts(&root)],
-            }
-        );
-        assert_eq!(got.code(), "ca_mismatch");
-        // The server also sends its (new) CA: both sides have a fingerprint.
-        let got = unknown_authority_cause(&[leaf.der(), rotated.der()], &[root.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaMismatch {
-                issuer: "CN=Harbor CA".into(),
-                server_ca: Some(facts(&rotated)),
-                installed: vec![facts(&root)],
-            }
-        );
-        // Leaf only, issued by an intermediate; the installed root could anchor it.
-        let got = unknown_authority_cause(&[leaf_i.der()], &[root.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::MissingIntermediate {
-                issuer: "CN=Harbor Issuing CA".into(),
-                anchors: vec![facts(&root)],
-            }
-        );
-        assert_eq!(got.code(), "missing_intermediate");
-        // Nothing installed, or only a CA that may not have intermediates.
-        for installed in [vec![], vec![pl0.der()]] {
-            let got = unknown_authority_cause(&[leaf_i.der()], &installed);
-            assert_eq!(
-                got,
-                AuthorityCause::CaNotInstalled {
-                    issuer: "CN=Harbor Issuing CA".into()
-                }
-            );
-            assert_eq!(got.code(), "ca_not_installed");
-        }
-        // A self-signed server certificate that nobody installed.
-        let got = unknown_authority_cause(&[unrelated.der()], &[root.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaNotInstalled {
-                issuer: "CN=Other CA".into()
-            }
-        );
-        // The right CA is installed but may not sign certificates (no keyCertSign).
-        let got = unknown_authority_cause(&[leaf_nokcs.der()], &[no_kcs.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaUnusable {
-                anchor: facts(&no_kcs),
-                reason: CONSTRAINT_VIOLATION.into(),
-            }
-        );
-        assert_eq!(got.code(), "ca_not_installed");
-        // The installed CA signed the leaf, with SHA-1: same CA, refused by Go.
-        let tmp = crate::probe::pki::TempDir::new();
-        let rsa_ca = Spec::ca("Harbor RSA CA", now).self_signed(Key::rsa(2048));
-        let (ca_crt, ca_key) = rsa_ca.write(&tmp, "ca");
-        let leaf_key = Key::ecdsa().write_pem(&tmp, "leaf");
-        let (_, sha1_leaf) = tmp.openssl_cert(
-            "leaf",
-            &leaf_key,
-            "/CN=h.test",
-            Some((&ca_crt, &ca_key)),
-            "sha1",
-            30,
-            1,
-            &["subjectAltName=DNS:h.test"],
-        );
-        let got = unknown_authority_cause(&[sha1_leaf], &[rsa_ca.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaUnusable {
-                anchor: facts(&rsa_ca),
-                reason: "x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)".into(),
-            }
-        );
-        // Hostile input: garbage on both sides.
-        let got = unknown_authority_cause(&[b"junk".to_vec()], &[b"junk".to_vec()]);
-        assert_eq!(got.code(), "ca_not_installed");
-    }
-
-    #[test]
-    fn facts_are_sha256_of_der() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 }
