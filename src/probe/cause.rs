@@ -5,8 +5,8 @@
 //! probe's classification.
 
 use crate::ca::sha256_hex;
-use crate::go::verify::{check_signature_from, key_signed};
-use crate::go::x509::{parse_certificate, Certificate, KEY_USAGE_CERT_SIGN};
+use crate::go::verify::{check_signature_from, key_signed, VerifyOptions};
+use crate::go::x509::{parse_certificate_as, Certificate, KEY_USAGE_CERT_SIGN};
 
 /// A certificate as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +50,8 @@ pub enum AuthorityCause {
         anchors: Vec<CertFacts>,
     },
     /// The installed CA has the issuer's name and key, but Go refuses the link (the CA may not
-    /// sign certificates, or the child is SHA-1 signed): `reason` is Go's text. Reported with
-    /// the SPEC code `ca_not_installed`: no CA the runtime can use is installed.
+    /// sign certificates, or the child is SHA-1 signed): `reason` is Go's text. Wire code
+    /// `ca_unusable` (an addition to SPEC's three: the CA is there, Go will not use it).
     CaUnusable { anchor: CertFacts, reason: String },
 }
 
@@ -59,9 +59,8 @@ impl AuthorityCause {
     /// The SPEC wire code.
     pub fn code(&self) -> &'static str {
         match self {
-            AuthorityCause::CaNotInstalled { .. } | AuthorityCause::CaUnusable { .. } => {
-                "ca_not_installed"
-            }
+            AuthorityCause::CaNotInstalled { .. } => "ca_not_installed",
+            AuthorityCause::CaUnusable { .. } => "ca_unusable",
             AuthorityCause::CaMismatch { .. } => "ca_mismatch",
             AuthorityCause::MissingIntermediate { .. } => "missing_intermediate",
         }
@@ -71,18 +70,24 @@ impl AuthorityCause {
 /// Classify an `unknown_authority`: follow the presented chain from the leaf as far as the
 /// server's certificates link up (by name and signature), then compare the top certificate's
 /// issuer with the installed CA files (DER; unparsable ones are ignored).
+///
+/// - nothing installed for the host: `ca_not_installed`;
+/// - an installed CA has the issuer's name and key but Go refuses the link: `ca_unusable`;
+/// - the server sent its leaf only and an installed CA could anchor the intermediate it
+///   left out: `missing_intermediate`;
+/// - otherwise the installed CAs are other CAs than the one the chain leads to (rotated, or
+///   the wrong file): `ca_mismatch`, with the server's top CA when it sent one.
+///
+/// `opts` is the runtime's (its Go release decides which certificates parse and why a link
+/// is refused); its server name is not used.
 pub fn unknown_authority_cause(
     presented: &[impl AsRef<[u8]>],
     installed: &[impl AsRef<[u8]>],
+    opts: &VerifyOptions<'_>,
 ) -> AuthorityCause {
-    let certs: Vec<Certificate> = presented
-        .iter()
-        .filter_map(|d| parse_certificate(d.as_ref()).ok())
-        .collect();
-    let cas: Vec<Certificate> = installed
-        .iter()
-        .filter_map(|d| parse_certificate(d.as_ref()).ok())
-        .collect();
+    let parse = |d: &[u8]| parse_certificate_as(d, opts.go.modelled(), opts.godebug).ok();
+    let certs: Vec<Certificate> = presented.iter().filter_map(|d| parse(d.as_ref())).collect();
+    let cas: Vec<Certificate> = installed.iter().filter_map(|d| parse(d.as_ref())).collect();
     let Some(mut top) = certs.first() else {
         return AuthorityCause::CaNotInstalled {
             issuer: String::new(),
@@ -122,7 +127,7 @@ pub fn unknown_authority_cause(
         }
     });
     if let Some(ca) = anchor {
-        let reason = check_signature_from(top, ca, false)
+        let reason = check_signature_from(top, ca, opts)
             .err()
             .unwrap_or_default();
         return AuthorityCause::CaUnusable {
@@ -137,7 +142,11 @@ pub fn unknown_authority_cause(
             installed: same_name.iter().map(|c| CertFacts::of(c)).collect(),
         };
     }
-    if !self_issued {
+    if cas.is_empty() {
+        return AuthorityCause::CaNotInstalled { issuer };
+    }
+    let top_is_ca = top.basic_constraints_valid && top.is_ca;
+    if !self_issued && !top_is_ca {
         // Could an installed CA have issued the intermediate the server did not send?
         let anchors: Vec<CertFacts> = cas
             .iter()
@@ -152,20 +161,37 @@ pub fn unknown_authority_cause(
             return AuthorityCause::MissingIntermediate { issuer, anchors };
         }
     }
-    AuthorityCause::CaNotInstalled { issuer }
+    // The server's chain leads to another CA than any installed for the host. (A chain that
+    // stops at an intermediate whose own issuer is also missing reads as this too.)
+    AuthorityCause::CaMismatch {
+        issuer,
+        server_ca: (self_issued || top_is_ca).then(|| CertFacts::of(top)),
+        installed: cas.iter().map(CertFacts::of).collect(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::go::pki::{Key, Spec};
+    use crate::go::GoVersion;
     use time::OffsetDateTime;
 
     const CONSTRAINT_VIOLATION: &str =
         "x509: invalid signature: parent certificate cannot sign this kind of certificate";
 
     fn facts(i: &crate::go::pki::Issued) -> CertFacts {
-        CertFacts::of(&parse_certificate(&i.der()).unwrap())
+        CertFacts::of(
+            &parse_certificate_as(&i.der(), GoVersion::GO1_19, Default::default()).unwrap(),
+        )
+    }
+
+    fn go(minor: u32) -> VerifyOptions<'static> {
+        VerifyOptions::new("", OffsetDateTime::now_utc()).with_go(GoVersion::new(minor, 0))
+    }
+
+    fn cause(presented: &[Vec<u8>], installed: &[Vec<u8>]) -> AuthorityCause {
+        unknown_authority_cause(presented, installed, &go(19))
     }
 
     #[test]
@@ -186,7 +212,7 @@ mod tests {
         let pl0 = s.self_signed(Key::ecdsa());
 
         // The leaf was issued by the new "Harbor CA"; the node has the old one.
-        let got = unknown_authority_cause(&[leaf.der()], &[root.der(), unrelated.der()]);
+        let got = cause(&[leaf.der()], &[root.der(), unrelated.der()]);
         assert_eq!(
             got,
             AuthorityCause::CaMismatch {
@@ -197,7 +223,7 @@ mod tests {
         );
         assert_eq!(got.code(), "ca_mismatch");
         // The server also sends its (new) CA: both sides have a fingerprint.
-        let got = unknown_authority_cause(&[leaf.der(), rotated.der()], &[root.der()]);
+        let got = cause(&[leaf.der(), rotated.der()], &[root.der()]);
         assert_eq!(
             got,
             AuthorityCause::CaMismatch {
@@ -207,7 +233,7 @@ mod tests {
             }
         );
         // Leaf only, issued by an intermediate; the installed root could anchor it.
-        let got = unknown_authority_cause(&[leaf_i.der()], &[root.der()]);
+        let got = cause(&[leaf_i.der()], &[root.der()]);
         assert_eq!(
             got,
             AuthorityCause::MissingIntermediate {
@@ -216,27 +242,49 @@ mod tests {
             }
         );
         assert_eq!(got.code(), "missing_intermediate");
-        // Nothing installed, or only a CA that may not have intermediates.
-        for installed in [vec![], vec![pl0.der()]] {
-            let got = unknown_authority_cause(&[leaf_i.der()], &installed);
-            assert_eq!(
-                got,
-                AuthorityCause::CaNotInstalled {
-                    issuer: "CN=Harbor Issuing CA".into()
-                }
-            );
-            assert_eq!(got.code(), "ca_not_installed");
-        }
-        // A self-signed server certificate that nobody installed.
-        let got = unknown_authority_cause(&[unrelated.der()], &[root.der()]);
+        // Nothing installed for the host.
+        let none: [Vec<u8>; 0] = [];
+        let got = cause(&[leaf_i.der()], &none);
         assert_eq!(
             got,
             AuthorityCause::CaNotInstalled {
-                issuer: "CN=Other CA".into()
+                issuer: "CN=Harbor Issuing CA".into()
+            }
+        );
+        assert_eq!(got.code(), "ca_not_installed");
+        // Only a CA that may not have intermediates: another CA than the chain's.
+        let got = cause(&[leaf_i.der()], &[pl0.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaMismatch {
+                issuer: "CN=Harbor Issuing CA".into(),
+                server_ca: None,
+                installed: vec![facts(&pl0)],
+            }
+        );
+        // The server sends leaf + intermediate, the node has an unrelated CA: not a missing
+        // intermediate but another CA, both sides named.
+        let got = cause(&[leaf_i.der(), inter.der()], &[unrelated.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaMismatch {
+                issuer: "CN=Harbor CA".into(),
+                server_ca: Some(facts(&inter)),
+                installed: vec![facts(&unrelated)],
+            }
+        );
+        // A self-signed server certificate, another CA installed.
+        let got = cause(&[unrelated.der()], &[root.der()]);
+        assert_eq!(
+            got,
+            AuthorityCause::CaMismatch {
+                issuer: "CN=Other CA".into(),
+                server_ca: Some(facts(&unrelated)),
+                installed: vec![facts(&root)],
             }
         );
         // The right CA is installed but may not sign certificates (no keyCertSign).
-        let got = unknown_authority_cause(&[leaf_nokcs.der()], &[no_kcs.der()]);
+        let got = cause(&[leaf_nokcs.der()], &[no_kcs.der()]);
         assert_eq!(
             got,
             AuthorityCause::CaUnusable {
@@ -244,7 +292,7 @@ mod tests {
                 reason: CONSTRAINT_VIOLATION.into(),
             }
         );
-        assert_eq!(got.code(), "ca_not_installed");
+        assert_eq!(got.code(), "ca_unusable");
         // The installed CA signed the leaf, with SHA-1: same CA, refused by Go.
         let tmp = crate::go::pki::TempDir::new();
         let rsa_ca = Spec::ca("Harbor RSA CA", now).self_signed(Key::rsa(2048));
@@ -260,7 +308,7 @@ mod tests {
             1,
             &["subjectAltName=DNS:h.test"],
         );
-        let got = unknown_authority_cause(&[sha1_leaf], &[rsa_ca.der()]);
+        let got = unknown_authority_cause(&[&sha1_leaf], &[rsa_ca.der()], &go(19));
         assert_eq!(
             got,
             AuthorityCause::CaUnusable {
@@ -268,8 +316,17 @@ mod tests {
                 reason: "x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)".into(),
             }
         );
+        // Go 1.24 no longer offers the override.
+        let got = unknown_authority_cause(&[&sha1_leaf], &[rsa_ca.der()], &go(24));
+        assert!(
+            matches!(&got, AuthorityCause::CaUnusable { reason, .. }
+                if reason == "x509: cannot verify signature: insecure algorithm SHA1-RSA"),
+            "{got:?}"
+        );
         // Hostile input: garbage on both sides.
-        let got = unknown_authority_cause(&[b"junk".to_vec()], &[b"junk".to_vec()]);
+        let got = cause(&[b"junk".to_vec()], &[b"junk".to_vec()]);
+        assert_eq!(got.code(), "ca_not_installed");
+        let got = cause(&[b"junk".to_vec()], &[root.der()]);
         assert_eq!(got.code(), "ca_not_installed");
     }
 
