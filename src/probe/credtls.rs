@@ -49,7 +49,9 @@ pub struct Rejection {
 #[derive(Debug)]
 pub struct ViewJudge {
     registry: RegistryHost,
-    views: Vec<RuntimeView>,
+    /// Each accepting view with the Go its runtime runs on (the same rules as its first
+    /// handshake).
+    views: Vec<(RuntimeView, classify::GoRuntime)>,
     system: Arc<SystemRoots>,
     now: OffsetDateTime,
     state: Mutex<State>,
@@ -66,7 +68,7 @@ impl ViewJudge {
     /// `registry` is the host dialed (its trust applies to every connection).
     pub fn new(
         registry: &RegistryHost,
-        views: Vec<RuntimeView>,
+        views: Vec<(RuntimeView, classify::GoRuntime)>,
         system: Arc<SystemRoots>,
         now: OffsetDateTime,
     ) -> Arc<ViewJudge> {
@@ -98,9 +100,14 @@ impl ViewJudge {
             .and_then(|s| s.rejected.get(i).cloned().flatten())
     }
 
-    fn decide(&self, view: &RuntimeView, chain: &Presented, name: &str) -> Option<Rejection> {
+    fn decide(
+        &self,
+        (view, go): &(RuntimeView, classify::GoRuntime),
+        chain: &Presented,
+        name: &str,
+    ) -> Option<Rejection> {
         let host = RegistryHost::parse(name).ok()?;
-        let d = classify::decide_tls(view, &self.system, chain, &host, self.now, None);
+        let d = classify::decide_tls(view, &self.system, chain, &host, self.now, None, go);
         if d.verdict == Verdict::Ok {
             return None;
         }
