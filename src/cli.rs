@@ -318,6 +318,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn terminal_safe_keeps_json_valid_and_hides_nothing() {
+        let doc =
+            serde_json::json!({ "node": "evil\u{202e}gpj\u{200b}.exe\u{e0041}", "m": "\u{1b}[2J" });
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        let safe = terminal_safe(&text);
+        assert!(!safe
+            .chars()
+            .any(|c| c != '\n' && crate::report::needs_escape(c)));
+        assert!(
+            safe.contains("evil\\u202egpj\\u200b.exe\\udb40\\udc41"),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back, doc);
+        assert_eq!(terminal_safe("a\tb\nc\u{7}"), "a\tb\nc\\u{7}");
+    }
+
+    #[test]
     fn durations() {
         let ok = [
             ("60s", Duration::from_secs(60)),
