@@ -22,5 +22,6 @@ pub mod probe;
 pub mod pull_secret;
 pub mod report;
 pub mod sync;
+pub mod sync_mode;
 pub mod trust;
 pub mod watch;

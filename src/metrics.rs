@@ -387,6 +387,7 @@ mod tests {
                     days_left: None,
                 },
             ],
+            notes: Vec::new(),
         });
         r.trust = vec![TrustEntry {
             runtime: "docker".into(),
