@@ -1024,6 +1024,10 @@ fn the_image_runs_the_rendered_pod_specs_under_containerd() {
             (n as u8) + 1 + (std::process::id() % 100) as u8 * 2,
         );
     }
+    musl_dns_error_reads_as_go(
+        &scratch.path().join("dns"),
+        200 + (std::process::id() % 50) as u8,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1395,6 +1399,95 @@ fn scenario(
             .join("\n")
     );
     drop(registry);
+}
+
+/// A resolver that answers NXDOMAIN to every query (header flags 0x8183, the question echoed),
+/// for the musl check below.
+const NXDOMAIN_SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+print("ready", flush=True)
+while True:
+    q, peer = s.recvfrom(4096)
+    if len(q) >= 12:
+        s.sendto(q[:2] + b"\x81\x83" + q[4:6] + b"\x00" * 6 + q[12:], peer)
+        print("answered NXDOMAIN", flush=True)
+"#;
+
+/// The image's own binary (musl) says Go's `dial tcp: lookup H: no such host` for a name the
+/// node's resolver answers NXDOMAIN to, as kubelet would print it; musl's own words are
+/// `Name does not resolve`. Run in the node's network namespace, whose resolv.conf
+/// (`ip netns exec` binds /etc/netns/NS/resolv.conf) names a resolver there.
+fn musl_dns_error_reads_as_go(dir: &Path, subnet: u8) {
+    let python = require_tool("python3", "python3");
+    std::fs::create_dir_all(dir).unwrap();
+    let net = Net::create(subnet);
+    let etc = PathBuf::from("/etc/netns").join(&net.node_ns);
+    std::fs::create_dir_all(&etc).unwrap();
+    let _cleanup = RemoveOnDrop(etc.clone());
+    std::fs::write(
+        etc.join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n",
+    )
+    .unwrap();
+    let mut c = Command::new(require_tool("ip", "iproute2"));
+    c.args(["netns", "exec", &net.node_ns])
+        .arg(python)
+        .args(["-c", NXDOMAIN_SERVER]);
+    let mut dns = support::Daemon::spawn("nxdomain resolver", c, &dir.join("dns.log"));
+    wait_for("the NXDOMAIN resolver", DEADLINE, || {
+        if let Some(log) = dns.exited() {
+            panic!("{log}");
+        }
+        dns.log().contains("ready").then_some(())
+    });
+    let binary = repo().join("target/image/rootfs/usr/local/bin/regtrust");
+    let host_root = dir.join("empty-root");
+    std::fs::create_dir_all(&host_root).unwrap();
+    let mut probe = Command::new(require_tool("ip", "iproute2"));
+    probe
+        .args(["netns", "exec", &net.node_ns])
+        .arg(&binary)
+        .args([
+            "probe",
+            "missing.regtrust.test:5000",
+            "--output",
+            "json",
+            "--host-root",
+        ])
+        .arg(&host_root);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("REGTRUST_") {
+            probe.env_remove(k);
+        }
+    }
+    let out = run(probe);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "probe output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let r = &report["registries"][0];
+    assert_eq!(r["verdict"], "dns_error", "musl probe: {report}");
+    assert_eq!(
+        r["message"], "dial tcp: lookup missing.regtrust.test: no such host",
+        "musl probe: {report}"
+    );
+    assert!(
+        dns.log().contains("answered NXDOMAIN"),
+        "the probe asked the resolver"
+    );
+    dns.stop();
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Every metric name the dashboard's queries use (packaging/grafana/regtrust.json).
