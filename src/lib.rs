@@ -29,5 +29,6 @@ pub mod pull_secret;
 pub mod report;
 pub mod runtime;
 pub mod sync;
+pub mod sync_mode;
 pub mod trust;
 pub mod watch;

@@ -244,6 +244,10 @@ pub struct ChainCert {
 pub struct CaSummary {
     pub source: String,
     pub certificates: Vec<CaCert>,
+    /// What regtrust dropped or normalised reading the input (a BOM, CRLF, text between
+    /// blocks, non-certificate blocks, duplicates); the files are written without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -428,6 +432,9 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for r in &self.registries {
+            for note in r.ca.iter().flat_map(|c| &c.notes) {
+                let _ = writeln!(out, "{:<28} ca note: {note}", r.host);
+            }
             for t in &r.trust {
                 let detail = if t.detail.is_empty() {
                     String::new()

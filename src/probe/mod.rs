@@ -360,6 +360,7 @@ fn ca_summary(
     Some(CaSummary {
         source: file.display().to_string(),
         certificates,
+        notes: Vec::new(),
     })
 }
 
