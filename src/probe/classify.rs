@@ -4,10 +4,10 @@
 //! failure). Pure: no I/O; `mod.rs` gathers the inputs.
 
 use super::goverify::{self, AuthorityCause, CertRef, GoVerifyError, VerifyOptions};
-use super::trustview::{Anchor, RuntimeView, SystemRoots};
 use crate::ca::{CaBundle, CertFacts};
 use crate::host::RegistryHost;
 use crate::report::{rfc3339, ChainAnchor, ChainCert, TrustedCa, Verdict};
+use crate::runtime::view::{Anchor, RuntimeView, SystemRoots};
 use std::collections::HashSet;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
@@ -562,7 +562,7 @@ pub fn trusted(view: &RuntimeView, now: OffsetDateTime) -> Vec<TrustedCa> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::trustview::{Anchor, RuntimeView};
+    use crate::runtime::view::{Anchor, RuntimeView};
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     use std::path::PathBuf;
     use time::Duration;
@@ -602,7 +602,7 @@ mod tests {
     }
 
     fn view(cas: Vec<Anchor>) -> RuntimeView {
-        let mut v = crate::probe::trustview::system_only_view();
+        let mut v = crate::runtime::view::system_only_view();
         v.runtime = "crio".into();
         v.host_cas = cas;
         v
