@@ -13,11 +13,13 @@
 //! - `image`: the hand-built OCI layout and its push with `skopeo copy`.
 //! - `skopeo`: `skopeo_inspect`, a Go client's verdict on a cert dir.
 //! - `containerd`: `Containerd`, a private daemon, and `ctr_pull` with a hosts dir.
+//! - `cri`: kubelet's CRI `PullImage` over gRPC on containerd's socket (no crictl in Debian).
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code, unused_imports)]
 
 pub mod containerd;
+pub mod cri;
 pub mod image;
 pub mod pki;
 pub mod registry;
