@@ -506,6 +506,7 @@ mod tests {
                 })
                 .collect(),
             registries: vec![],
+            go_versions: Vec::new(),
         }
     }
 
