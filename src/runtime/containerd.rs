@@ -19,13 +19,16 @@
 //! - host dirs: `<host>_<port>_`, `<host:port>`, `_default` per root; a hosts.toml's `ca`
 //!   entries, else loose `*.crt` (v1.7.20 `remotes/docker/config/hosts.go`,
 //!   docs/hosts.md at v1.7.20 and v2.0.0).
-//! - k3s (v1.30 `pkg/agent/templates/templates_linux.go`) and RKE2 generate
-//!   `/var/lib/rancher/{k3s,rke2}/agent/etc/containerd/config.toml` with
-//!   `config_path = "/var/lib/rancher/{k3s,rke2}/agent/etc/containerd/certs.d"`, and write
-//!   that dir's hosts.toml themselves for the hosts in `registries.yaml` (see `distro`).
-//! - microk8s (`microk8s/upgrade-scripts` and `microk8s-resources/default-args/
-//!   containerd-template.toml`): `config_path = "${SNAP_DATA}/args/certs.d"`, with
-//!   `SNAP_DATA=/var/snap/microk8s/current`.
+//! - k3s sets `nodeConfig.Containerd.Registry = <data-dir>/agent/etc/containerd/certs.d`
+//!   (`pkg/daemons/agent`/`pkg/agent/config/config.go`) and its template writes it as
+//!   `config_path` (`pkg/agent/templates`; 1.31+ in the version 3 form) into the generated
+//!   `/var/lib/rancher/k3s/agent/etc/containerd/config.toml` (from `config.toml.tmpl` beside
+//!   it when present); RKE2 embeds the same agent code under `/var/lib/rancher/rke2`. (Read
+//!   in the k3s-io/k3s copy the search index holds, which carries no tag.)
+//! - microk8s: `args/containerd` starts containerd with `--config ${SNAP_DATA}/args/containerd.toml`
+//!   rendered from `args/containerd-template.toml`, whose stock CRI registry section is
+//!   `config_path = "${SNAP_DATA}/args/certs.d"`, `SNAP_DATA=/var/snap/microk8s/current`
+//!   (microk8s docs "How to work with a private registry"; not read in source).
 
 use super::distro::{self, RegistriesYaml};
 use super::view::{add_pem, read_in_root, strip_root, RuntimeView, MAX_TRUST_FILE};

@@ -1,12 +1,15 @@
 //! k3s and RKE2 `registries.yaml`: the hosts these distributions configure for their
-//! embedded containerd themselves. k3s (v1.30 `pkg/agent/containerd/config.go`
-//! `writeContainerdHosts`, docs "Private Registry Configuration") writes a `hosts.toml`
-//! into `/var/lib/rancher/k3s/agent/etc/containerd/certs.d/<host>/` for every host under
-//! `mirrors` or `configs`, and rewrites it on every start; RKE2 does the same under
-//! `rke2`. A CA regtrust put there would be replaced or shadowed, so regtrust writes
-//! nothing for those hosts and reports the fix in the distribution's own terms:
-//! `configs."<host>".tls.ca_file` in registries.yaml. The mirror key `"*"` (the
-//! `_default` dir) owns no host regtrust writes a dir of its own for.
+//! embedded containerd themselves. On every start k3s (`pkg/agent/containerd/config.go`
+//! `writeContainerdHosts`, in the k3s-io/k3s copy read; RKE2 embeds the same agent) writes
+//! `<certs.d>/<host>/hosts.toml` for every host under `mirrors` or `configs`, after
+//! `cleanContainerdHosts` removed those dirs whole and every dir whose hosts.toml starts
+//! with k3s's own header (older releases removed all of certs.d). A CA regtrust put there
+//! would be deleted and, worse, shadowed by k3s's hosts.toml, so regtrust writes nothing
+//! for those hosts and reports the fix in the distribution's own terms:
+//! `configs."<host>".tls.ca_file` in registries.yaml (k3s then writes it as the `ca` of
+//! the host's hosts.toml). Dirs regtrust writes for other hosts carry regtrust's header
+//! and are left alone by the newer cleanup. The mirror key `"*"` (k3s's `_default` dir)
+//! owns no host dir of its own.
 
 use super::containerd::Flavour;
 use super::HostRoot;
