@@ -276,8 +276,8 @@ fn view_with(cfg: &Config, host_root: &HostRoot, host: &RegistryHost) -> Runtime
     v.dir = Some(host_root.display(&rel));
     let toml_rel = rel.join("hosts.toml");
     match read_in_root(host_root, &toml_rel, MAX_TOML) {
-        Ok(bytes) if !bytes.is_empty() => match crate::trust::hosts_toml::cas_for(&bytes, host) {
-            Ok(crate::trust::hosts_toml::HostsToml { cas, skip_verify }) => {
+        Ok(bytes) if !bytes.is_empty() => match super::hosts_toml::cas_for(&bytes, host) {
+            Ok(super::hosts_toml::HostsToml { cas, skip_verify }) => {
                 v.skip_verify = skip_verify;
                 let dir = Path::new("/").join(&rel);
                 load_ca_files(host_root, &dir, &cas, &mut v);

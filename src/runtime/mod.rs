@@ -6,6 +6,8 @@
 //! - `root`: `HostRoot`, dir-handle (`openat`) reads and writes with one symlink policy.
 //! - `containerd`: the config the node's containerd uses (stock, k3s, RKE2, microk8s, with
 //!   `imports`), its CRI `config_path`, and its hosts-dir lookup.
+//! - `hosts_toml`: containerd's hosts.toml, read by containerd's rules (the writer's
+//!   foreign-file check and the view share it).
 //! - `distro`: k3s/RKE2 `registries.yaml`, the hosts those distributions own.
 //! - `docker`: `certs.d` and `daemon.json` `insecure-registries`.
 //! - `crio`: containers/image's `certs.d` precedence and `registries.conf(.d)` mirrors and
@@ -21,6 +23,7 @@ pub mod containerd;
 pub mod crio;
 pub mod distro;
 pub mod docker;
+pub mod hosts_toml;
 pub mod root;
 pub mod system;
 pub mod view;

@@ -8,19 +8,21 @@ use super::layout::{Runtime, CA_FILE};
 use crate::ca;
 use crate::host::RegistryHost;
 use crate::report::Problem;
-use crate::runtime::Node;
-use std::fs;
+use crate::runtime::root::ReadError;
+use crate::runtime::{HostRoot, Node};
 use std::path::Path;
 
 pub fn check(node: &Node, hosts: &[RegistryHost]) -> Vec<Problem> {
-    let host_root = node.root.path();
+    // Every look below goes through the host root, links resolved inside it only.
+    let root = &node.root;
+    let host_root = root.path();
     let runtimes = &node.runtimes;
     let mut out = node.config_problems(hosts);
     for host in hosts {
         for dir_name in host.dir_names() {
             for &rt in runtimes {
                 if let Some(trust_root) = node.trust_root(rt) {
-                    host_dir_files(host_root, &trust_root.join(&dir_name), rt, &mut out);
+                    host_dir_files(root, &trust_root.join(&dir_name), rt, &mut out);
                 }
             }
             let containerd_root = runtimes
@@ -34,7 +36,7 @@ pub fn check(node: &Node, hosts: &[RegistryHost]) -> Vec<Problem> {
                     .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
                 if let Some((host_only, port)) = with_port {
                     let mangled = croot.join(format!("{host_only}_{port}_"));
-                    if host_root.join(&mangled).exists() {
+                    if root.resolve(&mangled).is_ok() {
                         out.push(Problem::new(
                             display(host_root, &mangled),
                             format!(
@@ -47,7 +49,7 @@ pub fn check(node: &Node, hosts: &[RegistryHost]) -> Vec<Problem> {
             }
             if runtimes.contains(&Runtime::Docker) || runtimes.contains(&Runtime::Crio) {
                 let home = Path::new(crate::runtime::crio::HOME_CERTS_D).join(&dir_name);
-                if host_root.join(&home).exists() {
+                if root.resolve(&home).is_ok() {
                     out.push(Problem::new(
                         display(host_root, &home),
                         "CRI-O, podman and skopeo running as root read this dir first and ignore /etc/containers/certs.d \
@@ -57,7 +59,7 @@ pub fn check(node: &Node, hosts: &[RegistryHost]) -> Vec<Problem> {
             }
             if runtimes.contains(&Runtime::Docker) && !runtimes.contains(&Runtime::Crio) {
                 let crio = Path::new(crate::runtime::crio::CERTS_D).join(&dir_name);
-                if host_root.join(&crio).is_dir() {
+                if root.is_dir(&crio) {
                     out.push(Problem::new(
                         display(host_root, &crio),
                         "this dir exists (even empty, it counts) so CRI-O, podman and skopeo never read \
@@ -76,15 +78,11 @@ fn display(host_root: &Path, rel: &Path) -> String {
 
 /// Stray client-cert halves break Docker and containers/image for the whole host; an
 /// unparsable `*.crt` breaks containerd for the whole host (runtime-lab-facts traps 3, 5).
-fn host_dir_files(host_root: &Path, rel_dir: &Path, rt: Runtime, out: &mut Vec<Problem>) {
-    let dir = host_root.join(rel_dir);
-    let Ok(entries) = fs::read_dir(&dir) else {
+fn host_dir_files(root: &HostRoot, rel_dir: &Path, rt: Runtime, out: &mut Vec<Problem>) {
+    let dir = root.display(rel_dir);
+    let Ok(names) = root.list(rel_dir) else {
         return;
     };
-    let names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
     let has = |n: &str| names.iter().any(|x| x == n);
     for name in &names {
         let path = dir.join(name);
@@ -109,7 +107,7 @@ fn host_dir_files(host_root: &Path, rel_dir: &Path, rt: Runtime, out: &mut Vec<P
                 ));
             }
         } else if name.ends_with(".crt") && name != CA_FILE && rt == Runtime::Containerd {
-            if let Some(why) = unloadable(&path) {
+            if let Some(why) = unloadable(root, &rel_dir.join(name)) {
                 out.push(Problem::new(
                     path.display().to_string(),
                     format!(
@@ -123,10 +121,10 @@ fn host_dir_files(host_root: &Path, rel_dir: &Path, rt: Runtime, out: &mut Vec<P
 }
 
 /// Why a `*.crt` would load no certificate in a Go runtime, if it would not.
-fn unloadable(path: &Path) -> Option<String> {
-    let bytes = match ca::read_capped(path, ca::MAX_CA_BYTES) {
+fn unloadable(root: &HostRoot, rel: &Path) -> Option<String> {
+    let bytes = match root.read(rel, ca::MAX_CA_BYTES) {
         Ok(b) => b,
-        Err(ca::ReadCappedError::TooLarge { size, .. }) => {
+        Err(ReadError::TooLarge { size, .. }) => {
             return Some(format!("{size} bytes, larger than any CA bundle"))
         }
         // Not a regular file, or gone: nothing a runtime would load as a CA file either.
@@ -142,6 +140,28 @@ fn unloadable(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+
+    /// A host dir that links out of the host root is read where the node would read it
+    /// (inside the root), never on this machine.
+    #[test]
+    fn checks_never_read_outside_the_host_root() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("junk.crt"), "not a cert").unwrap();
+        fs::write(outside.path().join("ca.key"), "k").unwrap();
+        let root = root_with(&[(
+            "etc/containerd/config.toml",
+            "[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n",
+        ), ("etc/containerd/certs.d/", "")]);
+        std::os::unix::fs::symlink(
+            outside.path(),
+            root.path().join("etc/containerd/certs.d/h:5000"),
+        )
+        .unwrap();
+        let host = RegistryHost::parse("h:5000").unwrap();
+        let got = check(&Node::read(root.path(), &[Runtime::Containerd]), &[host]);
+        assert!(got.is_empty(), "{got:#?}");
+    }
 
     fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@
 //! - `apply`: looks at the disk, runs the plan, writes atomically through `runtime::HostRoot`
 //!   dir handles; never follows a symlink.
 //! - `ledger`: what regtrust wrote (path and digest), kept in the state dir.
-//! - `hosts_toml`: containerd's hosts.toml, read by its rules (used by `plan` and the probe).
+//! - `hosts_toml` (re-exported from `runtime`): containerd's hosts.toml, read by its rules.
 //! - `checks`: trust-dir problems that make a correctly written CA useless, plus each
 //!   runtime module's config problems.
 //!
@@ -15,9 +15,9 @@
 
 pub mod apply;
 pub mod checks;
-pub mod hosts_toml;
 pub mod layout;
 pub mod ledger;
 pub mod plan;
 
+pub use crate::runtime::hosts_toml;
 pub use layout::Runtime;
