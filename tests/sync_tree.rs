@@ -874,3 +874,54 @@ fn every_node_shape_before_inputs_after() {
         );
     }
 }
+
+/// A node's containerd config that turns unreadable mid-life removes nothing regtrust
+/// installed (it may name the same dir again once fixed), and a config that moves the
+/// hosts dir (an upgrade to k3s's layout, or a fixed config_path) moves regtrust's files:
+/// written in the new dir, removed from the old one.
+#[test]
+fn a_broken_containerd_config_removes_nothing_and_a_moved_one_moves_the_files() {
+    let fx = Fixture::new();
+    let ca = fx.input("ca.pem", &ca_pem("Move CA"));
+    let mut cfg = fx.config(&[(H, &ca)], false);
+    cfg.runtimes = vec![Runtime::Containerd];
+    let now = time::OffsetDateTime::now_utc;
+    sync_once(&cfg, now());
+    let installed = snapshot(&fx.root);
+    assert!(installed.contains_key(Path::new("etc/containerd/certs.d/127.0.0.1:5000/ca.crt")));
+
+    fs::write(fx.root.join("etc/containerd/config.toml"), "version = [[[").unwrap();
+    let report = sync_once(&cfg, now()).report;
+    let after = snapshot(&fx.root);
+    assert_eq!(diff(&installed, &after), ["~ etc/containerd/config.toml"]);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("containerd cannot use its config")),
+        "{:#?}",
+        report.problems
+    );
+
+    fs::write(
+        fx.root.join("etc/containerd/config.toml"),
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/hosts.d\"\n",
+    )
+    .unwrap();
+    let before = snapshot(&fx.root);
+    sync_once(&cfg, now());
+    let mut got = diff(&before, &snapshot(&fx.root));
+    got.retain(|l| !l.contains("var/lib/regtrust"));
+    assert_eq!(
+        got,
+        [
+            "+ etc/containerd/hosts.d",
+            "+ etc/containerd/hosts.d/127.0.0.1:5000",
+            "+ etc/containerd/hosts.d/127.0.0.1:5000/ca.crt",
+            "+ etc/containerd/hosts.d/127.0.0.1:5000/hosts.toml",
+            "- etc/containerd/certs.d/127.0.0.1:5000",
+            "- etc/containerd/certs.d/127.0.0.1:5000/ca.crt",
+            "- etc/containerd/certs.d/127.0.0.1:5000/hosts.toml",
+        ]
+    );
+}

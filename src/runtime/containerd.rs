@@ -511,6 +511,7 @@ fn hosts_from(plugins: &Plugins) -> Hosts {
 mod tests {
     use super::*;
     use crate::runtime::view::tests::{pem, root_with, sha_of};
+    use std::fs;
 
     const CRI_ON: &str = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n";
 
@@ -648,6 +649,48 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn hostile_configs_and_imports() {
+        // An import cycle is read once per file, as containerd's `loaded` set does.
+        let (_r, cfg) = read(&[
+            (STOCK_CONFIG, "version = 2\nimports = [\"/etc/containerd/a.toml\"]\n"),
+            ("etc/containerd/a.toml", "version = 2\nimports = [\"config.toml\"]\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/x\"\n"),
+        ]);
+        assert_eq!(cfg.hosts, Hosts::Roots(vec!["/x".into()]));
+        assert_eq!(cfg.files.len(), 2);
+        // `..` never climbs out of the host root: the import is looked up inside it.
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("evil.toml"), "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/evil\"\n").unwrap();
+        let up = format!(
+            "../../../../../../../..{}/evil.toml",
+            outside.path().display()
+        );
+        let (_r, cfg) = read(&[(STOCK_CONFIG, &format!("version = 2\nimports = [{up:?}]\n"))]);
+        assert!(
+            matches!(&cfg.hosts, Hosts::Broken(w) if w.contains("not a file")),
+            "{cfg:?}"
+        );
+        // Wrong types and huge files are errors naming the file, never a panic.
+        for text in [
+            "imports = 5\n",
+            "imports = [5]\n",
+            "version = 2\n[plugins]\ncri = 5\n",
+        ] {
+            let (_r, cfg) = read(&[(STOCK_CONFIG, text)]);
+            assert!(!matches!(cfg.hosts, Hosts::Roots(_)), "{text}: {cfg:?}");
+        }
+        let root = root_with(&[("etc/containerd/", "")]);
+        fs::File::create(root.path().join(STOCK_CONFIG))
+            .unwrap()
+            .set_len(MAX_CONFIG_BYTES + 1)
+            .unwrap();
+        let cfg = Config::read(&HostRoot::new(root.path()));
+        assert!(
+            matches!(&cfg.hosts, Hosts::Broken(w) if w.contains("config.toml") && w.contains("more than")),
+            "{cfg:?}"
+        );
     }
 
     /// A FIFO where the config should be must never block a sync.
