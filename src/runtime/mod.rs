@@ -129,6 +129,16 @@ const CRIO_EVIDENCE: &[(&str, Proof)] = &[
     ("usr/local/bin/crio", Proof::File),
 ];
 
+/// The paths (relative to the host root) that show `rt` is installed, in the order looked at.
+pub fn evidence_paths(rt: Runtime) -> Vec<&'static str> {
+    let table = match rt {
+        Runtime::Docker => DOCKER_EVIDENCE,
+        Runtime::Containerd => CONTAINERD_EVIDENCE,
+        Runtime::Crio => CRIO_EVIDENCE,
+    };
+    table.iter().map(|(p, _)| *p).collect()
+}
+
 fn evidence(root: &HostRoot, table: &[(&str, Proof)]) -> Vec<String> {
     let mut out = Vec::new();
     for (rel, proof) in table {
