@@ -9,6 +9,9 @@
 //!   v5.24.0 `pkg/sysregistriesv2/system_registries_v2.go`; drop-ins in name order):
 //!   `insecure = true` turns verification off for that registry, and mirrors are pulled
 //!   from first, each verified with the mirror's own certs.d dir. Both are reported.
+//! - `/etc/crio/crio.conf` and `crio.conf.d/*` (in name order, CRI-O v1.28
+//!   `pkg/config/config.go` `UpdateFromDropInFiles`): `[crio.image] insecure_registries`
+//!   turns verification off for those registries too; reported.
 //!
 //! Read-only: the writer asks `Node::trust_root`.
 
@@ -24,6 +27,8 @@ pub const CERTS_D: &str = "etc/containers/certs.d";
 pub const HOME_CERTS_D: &str = "root/.config/containers/certs.d";
 pub const REGISTRIES_CONF: &str = "etc/containers/registries.conf";
 pub const REGISTRIES_CONF_D: &str = "etc/containers/registries.conf.d";
+pub const CRIO_CONF: &str = "etc/crio/crio.conf";
+pub const CRIO_CONF_D: &str = "etc/crio/crio.conf.d";
 const MAX_CONF: u64 = 1 << 20;
 
 /// One `[[registry]]` entry (or a v1 `[registries.insecure]` name) as written.
@@ -58,6 +63,24 @@ impl Config {
                     .filter(|n| n.ends_with(".conf"))
                     .map(|n| Path::new(REGISTRIES_CONF_D).join(n)),
             );
+        }
+        let mut crio_files = vec![PathBuf::from(CRIO_CONF)];
+        if let Ok(names) = root.list(Path::new(CRIO_CONF_D)) {
+            crio_files.extend(names.iter().map(|n| Path::new(CRIO_CONF_D).join(n)));
+        }
+        for file in crio_files {
+            let bytes = match root.read(&file, MAX_CONF) {
+                Ok(b) => b,
+                Err(super::root::ReadError::Missing) => continue,
+                Err(e) => {
+                    out.broken.push((file, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            match parse_crio_conf(&bytes, &file) {
+                Ok(entries) => out.entries.extend(entries),
+                Err(why) => out.broken.push((file, why)),
+            }
         }
         for file in files {
             let bytes = match root.read(&file, MAX_CONF) {
@@ -97,12 +120,19 @@ impl Config {
             for e in self.entries_for(host) {
                 let source = root.display(&e.file).display().to_string();
                 if e.insecure {
+                    let (what, fix) = if e.file.starts_with("etc/crio") {
+                        (
+                            "is in [crio.image] insecure_registries",
+                            "remove it from insecure_registries and restart CRI-O",
+                        )
+                    } else {
+                        ("has insecure = true", "remove insecure = true")
+                    };
                     out.push(Problem::new(
                         source.clone(),
                         format!(
-                            "registry {:?} has insecure = true: CRI-O (containers/image) does not verify TLS for {host} \
-                             at all, so the CA regtrust installs is never used and any server is accepted; fix: remove \
-                             insecure = true",
+                            "registry {:?} {what}: CRI-O (containers/image) does not verify TLS for {host} at all, so \
+                             the CA regtrust installs is never used and any server is accepted; fix: {fix}",
                             e.prefix
                         ),
                     ));
@@ -225,6 +255,34 @@ fn parse(bytes: &[u8], file: &Path) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
+/// `[crio.image] insecure_registries` of one crio.conf (or drop-in), as insecure entries.
+fn parse_crio_conf(bytes: &[u8], file: &Path) -> Result<Vec<Entry>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    let doc: toml::Table = toml::from_str(text)
+        .map_err(|e| format!("does not parse as TOML: {}", e.message().trim()))?;
+    let Some(list) = doc
+        .get("crio")
+        .and_then(|c| c.get("image"))
+        .and_then(|i| i.get("insecure_registries"))
+    else {
+        return Ok(Vec::new());
+    };
+    let toml::Value::Array(list) = list else {
+        return Err("`crio.image.insecure_registries` is not a list".into());
+    };
+    Ok(list
+        .iter()
+        .filter_map(|v| v.as_str())
+        .map(|n| Entry {
+            file: file.to_path_buf(),
+            prefix: n.to_string(),
+            location: None,
+            insecure: true,
+            mirrors: Vec::new(),
+        })
+        .collect())
+}
+
 /// What CRI-O trusts for `host`: the first existing dir wins, no merging.
 pub fn view(root: &HostRoot, host: &RegistryHost) -> RuntimeView {
     let mut v = RuntimeView::new(super::Runtime::Crio.as_str());
@@ -311,6 +369,11 @@ mod tests {
             (vec![(REGISTRIES_CONF, "[[registry]]\nlocation = \"other:5000\"\ninsecure = true\n")], vec![]),
             (vec![(REGISTRIES_CONF, "[[[")], vec!["does not parse as TOML"]),
             (vec![(REGISTRIES_CONF, "registry = 5")], vec!["is not a list"]),
+            (
+                vec![("etc/crio/crio.conf.d/10-insecure.conf", "[crio.image]\ninsecure_registries = [\"h:5000\"]\n")],
+                vec!["is in [crio.image] insecure_registries"],
+            ),
+            (vec![(CRIO_CONF, "[crio.image]\ninsecure_registries = \"h:5000\"\n")], vec!["is not a list"]),
         ];
         for (files, want) in cases {
             let root = root_with(&files);
