@@ -122,6 +122,21 @@ pub struct Report {
     pub generated_at: String,
     pub registries: Vec<RegistryReport>,
     pub problems: Vec<Problem>,
+    /// The container runtimes found on the node and why (the files that show each), and
+    /// whether regtrust manages it this pass. Absent in reports from older agents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtimes: Vec<RuntimeDetection>,
+}
+
+/// A runtime `--runtime auto` found (or `--runtime` named), with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeDetection {
+    pub runtime: String,
+    pub selected: bool,
+    /// Node paths of the config files, sockets or binaries seen (`--runtime` when named
+    /// on the command line without any).
+    #[serde(default)]
+    pub evidence: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -394,6 +409,7 @@ impl Report {
             generated_at: rfc3339(now),
             registries: Vec::new(),
             problems: Vec::new(),
+            runtimes: Vec::new(),
         }
     }
 

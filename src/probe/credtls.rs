@@ -22,9 +22,9 @@
 
 use super::capture::ConnectionJudge;
 use super::classify::{self, Presented};
-use super::trustview::{RuntimeView, SystemRoots};
 use crate::host::RegistryHost;
 use crate::report::Verdict;
+use crate::runtime::view::{RuntimeView, SystemRoots};
 use rustls::pki_types::ServerName;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
