@@ -1286,6 +1286,17 @@ fn scenario(
             })
         },
     );
+    // The default install on this shape raises no false problem.
+    assert!(
+        agent_metrics.lines().any(|l| l == "regtrust_problems 0"),
+        "{what}: the agent reports problems on a plain containerd node:\n{}",
+        net.curl(&format!(
+            "http://{}:{}/report",
+            net.node_ip, agent_c["ports"][0]["containerPort"]
+        ))
+        .map(|(_, b)| b)
+        .unwrap_or_default()
+    );
     let agg_base = format!(
         "http://{}:{}",
         net.pod_ip, agg_c["ports"][0]["containerPort"]
