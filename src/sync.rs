@@ -485,6 +485,7 @@ mod tests {
                 .iter()
                 .map(|r| RegistryHost::parse(r).unwrap())
                 .collect(),
+            go_versions: Vec::new(),
         }
     }
 
