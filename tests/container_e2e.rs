@@ -872,7 +872,9 @@ impl Drop for Pods<'_> {
             let _ = run(c);
         }
         for controller in [
+            // v1 controllers, then "" for the v2 unified hierarchy.
             "memory", "cpu", "cpuacct", "pids", "blkio", "devices", "freezer", "cpuset", "systemd",
+            "",
         ] {
             let dir = Path::new("/sys/fs/cgroup")
                 .join(controller)
@@ -1227,18 +1229,33 @@ fn scenario(
             "{what}: / is read-only: {root}"
         );
     }
-    // Resource limits as cgroup limits.
+    // Resource limits as cgroup limits (cgroup v1 files, or v2's unified ones).
     let limits = &agent_c["resources"]["limits"];
-    assert_eq!(
-        cgroup_value("memory", &agent_run.cgroup, "memory.limit_in_bytes"),
-        bytes(limits["memory"].as_str().unwrap()).to_string(),
-        "{what}: the agent's memory limit"
-    );
-    assert_eq!(
-        cgroup_value("cpu", &agent_run.cgroup, "cpu.cfs_quota_us"),
-        (cpu_millis(limits["cpu"].as_str().unwrap()) * 100).to_string(),
-        "{what}: the agent's CPU limit"
-    );
+    let memory = bytes(limits["memory"].as_str().unwrap()).to_string();
+    let quota = (cpu_millis(limits["cpu"].as_str().unwrap()) * 100).to_string();
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert_eq!(
+            cgroup_value("", &agent_run.cgroup, "memory.max"),
+            memory,
+            "{what}: memory.max"
+        );
+        assert_eq!(
+            cgroup_value("", &agent_run.cgroup, "cpu.max"),
+            format!("{quota} 100000"),
+            "{what}: cpu.max"
+        );
+    } else {
+        assert_eq!(
+            cgroup_value("memory", &agent_run.cgroup, "memory.limit_in_bytes"),
+            memory,
+            "{what}: the agent's memory limit"
+        );
+        assert_eq!(
+            cgroup_value("cpu", &agent_run.cgroup, "cpu.cfs_quota_us"),
+            quota,
+            "{what}: the agent's CPU limit"
+        );
+    }
 
     // The CA where containerd reads it (config_path), root-owned, world-readable.
     let ca_dir = node_root.join("etc/containerd/certs.d").join(&host);
