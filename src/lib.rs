@@ -10,12 +10,14 @@
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
 //! - `watch`: which dirs the agent watches, and the watcher that turns events into a signal.
 //! - `agent`: the DaemonSet loop (sync, watch, probe, push, HTTP); `metrics`: its Prometheus text.
-//! - `aggregator`: the central service (store, fleet view, API, page) and `regtrust report`.
+//! - `aggregator`: the central service (store, fleet view, API, pages, pre-flight) and
+//!   `regtrust report`; `fleetapi`: its routes and the one client agents and admins use.
 
 pub mod agent;
 pub mod aggregator;
 pub mod ca;
 pub mod cli;
+pub mod fleetapi;
 pub mod host;
 pub mod metrics;
 pub mod probe;

@@ -6,7 +6,9 @@
 //! - `store`: the SQLite database, owned by one thread; durability and retention.
 //! - `fleet`: what the stored rows mean now (staleness, worst verdict, rollups, metrics).
 //! - `api`: routes, tokens, body limit, admission of reports.
-//! - `page`: the server-rendered fleet page.
+//! - `page`: the server-rendered pages (fleet, node, registry).
+//! - `facts`: what each node trusts and sees per registry (cached from the reports).
+//! - `preflight`: what each node would say about a chain a registry is about to serve.
 //! - `client`: `regtrust report`.
 //!
 //! This file owns the configuration (flags → `Config`, the token rules) and the server's
@@ -15,8 +17,10 @@
 
 pub mod api;
 pub mod client;
+pub mod facts;
 pub mod fleet;
 pub mod page;
+pub mod preflight;
 pub mod store;
 
 use crate::cli::AggregatorArgs;
@@ -169,6 +173,7 @@ pub async fn serve(
         body_limit: config.body_limit,
         refresh_secs: PAGE_REFRESH_SECS,
         counters: fleet::Counters::default(),
+        facts: facts::FactsCache::default(),
     });
     let app = api::router(state);
     let served = axum::serve(listener, app)
