@@ -13,6 +13,7 @@
 
 use super::fleet::NodeRow;
 use super::store::{Store, StoreError};
+use crate::probe::classify::GoRuntime;
 use crate::report::{Report, Verdict};
 use rustls_pki_types::pem::PemObject as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -50,6 +51,11 @@ pub struct TrustedFact {
 #[derive(Debug, Clone)]
 pub struct RuntimeFacts {
     pub runtime: Arc<str>,
+    /// The Go the runtime runs on, from the report's `go_version` (the newest modelled
+    /// when the agent did not say): the pre-flight judges with that Go's rules.
+    pub go: GoRuntime,
+    /// As reported (`go1.19.8`); empty when unknown.
+    pub go_version: Arc<str>,
     pub verdict: Verdict,
     pub trusted: Vec<TrustedFact>,
     /// Leaf first, as the server presented it.
@@ -165,6 +171,11 @@ impl FactsCache {
                     .iter()
                     .map(|p| RuntimeFacts {
                         runtime: interner.file(&p.runtime),
+                        go: GoRuntime {
+                            go: crate::go::GoVersion::parse(&p.go_version).unwrap_or_default(),
+                            ..GoRuntime::default()
+                        },
+                        go_version: interner.file(&p.go_version),
                         verdict: p.verdict,
                         trusted: p
                             .trusted
@@ -462,6 +473,9 @@ mod tests {
                 })
                 .collect(),
             anchor: None,
+            runtime_version: String::new(),
+            go_version: String::new(),
+            runtime_message: String::new(),
         }
     }
 

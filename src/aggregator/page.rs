@@ -531,29 +531,42 @@ pub fn render_node(p: &NodePage<'_>) -> String {
         esc(&r.generated_at),
         esc(&r.agent_version),
     );
-    let mut runtimes: Vec<&str> = r
-        .registries
+    // Runtime → (its version, its Go), as the probes reported them.
+    let mut runtimes: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for g in &r.registries {
+        for t in &g.trust {
+            runtimes.entry(t.runtime.as_str()).or_insert(("", ""));
+        }
+        for p in &g.probes {
+            let e = runtimes.entry(p.runtime.as_str()).or_insert(("", ""));
+            if e.0.is_empty() {
+                e.0 = &p.runtime_version;
+            }
+            if e.1.is_empty() {
+                e.1 = &p.go_version;
+            }
+        }
+    }
+    let shown: Vec<String> = runtimes
         .iter()
-        .flat_map(|g| {
-            g.probes
-                .iter()
-                .map(|p| p.runtime.as_str())
-                .chain(g.trust.iter().map(|t| t.runtime.as_str()))
+        .map(|(rt, (version, go))| {
+            let mut s = format!("<code>{}</code>", esc(rt));
+            if !version.is_empty() {
+                let _ = write!(s, " {}", esc(version));
+            }
+            if !go.is_empty() {
+                let _ = write!(s, " <span class=\"muted\">({})</span>", esc(go));
+            }
+            s
         })
         .collect();
-    runtimes.sort_unstable();
-    runtimes.dedup();
     let _ = writeln!(
         h,
         "<p id=\"runtimes\">Runtimes detected: {}.</p>",
-        if runtimes.is_empty() {
+        if shown.is_empty() {
             "none reported".to_string()
         } else {
-            runtimes
-                .iter()
-                .map(|r| format!("<code>{}</code>", esc(r)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            shown.join(", ")
         }
     );
 

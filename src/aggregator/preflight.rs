@@ -7,6 +7,7 @@
 //! its registry CAs alone (a private Harbor CA is never in the system roots).
 
 use super::facts::NodeFacts;
+use crate::go::GoVersion;
 use crate::host::RegistryHost;
 use crate::probe::classify::{self, Presented};
 use crate::probe::trustview::{Anchor, RuntimeView, SystemRoots};
@@ -51,6 +52,9 @@ pub struct PreflightNode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreflightRuntime {
     pub runtime: String,
+    /// The Go release the verdict follows (`go1.19`), as the node reported it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub go_version: String,
     pub verdict: Verdict,
     #[serde(default)]
     pub message: String,
@@ -95,7 +99,7 @@ pub fn run(
     let presented = Presented::new(chain);
     let dial = crate::probe::endpoint(host);
     let system = SystemRoots::default();
-    let mut memo: HashMap<(Arc<str>, Vec<&str>), PreflightRuntime> = HashMap::new();
+    let mut memo: HashMap<(Arc<str>, GoVersion, Vec<&str>), PreflightRuntime> = HashMap::new();
     let mut nodes = Vec::new();
     for f in facts {
         let Some(reg) = f.registry(host.as_str()) else {
@@ -105,7 +109,7 @@ pub fn run(
         for rt in &reg.runtimes {
             let key: Vec<&str> = rt.trusted.iter().map(|t| t.cert.sha256.as_str()).collect();
             let judged = memo
-                .entry((Arc::clone(&rt.runtime), key))
+                .entry((Arc::clone(&rt.runtime), rt.go.go, key))
                 .or_insert_with(|| judge(rt, &presented, &system, &dial, now))
                 .clone();
             runtimes.push(judged);
@@ -113,6 +117,7 @@ pub fn run(
         if runtimes.is_empty() {
             runtimes.push(PreflightRuntime {
                 runtime: "-".into(),
+                go_version: String::new(),
                 verdict: Verdict::Unknown,
                 message: "this node has not probed the registry yet (a sync-only report): nothing to judge with".into(),
                 cause: String::new(),
@@ -151,6 +156,7 @@ fn judge(
 ) -> PreflightRuntime {
     let mut out = PreflightRuntime {
         runtime: rt.runtime.to_string(),
+        go_version: rt.go_version.to_string(),
         verdict: Verdict::Unknown,
         message: String::new(),
         cause: String::new(),
@@ -181,7 +187,7 @@ fn judge(
         notes: Vec::new(),
         ignores_certs_d: false,
     };
-    let d = classify::decide_tls(&view, system, chain, dial, now, None);
+    let d = classify::decide_tls(&view, system, chain, dial, now, None, &rt.go);
     out.verdict = d.verdict;
     out.message = d.message;
     out.cause = d.cause;
