@@ -768,6 +768,30 @@ mod tests {
     }
 
     #[test]
+    fn one_access_policy_for_every_route() {
+        let read_api = Access::Read { page: false };
+        let read_page = Access::Read { page: true };
+        for (method, path, want) in [
+            (Method::POST, routes::REPORTS, Access::Write),
+            (Method::DELETE, "/api/v1/nodes/n1", Access::Write),
+            (Method::GET, "/api/v1/nodes/n1", read_api),
+            (Method::GET, routes::NODES, read_api),
+            (Method::GET, routes::REGISTRIES, read_api),
+            (Method::GET, routes::EVENTS, read_api),
+            (Method::POST, routes::PREFLIGHT, read_api),
+            (Method::GET, routes::METRICS, read_api),
+            (Method::GET, routes::PAGE, read_page),
+            (Method::GET, "/nodes/n1", read_page),
+            (Method::GET, "/registries/harbor.local:8443", read_page),
+            (Method::GET, routes::HEALTHZ, Access::Open),
+            // A GET of the write path is a read (405 from the router, after auth).
+            (Method::GET, routes::REPORTS, read_api),
+        ] {
+            assert_eq!(access(&method, path), want, "{method} {path}");
+        }
+    }
+
+    #[test]
     fn tokens_compare_by_digest() {
         let t = Token::new("s3cret");
         for (presented, want) in [

@@ -998,6 +998,70 @@ mod tests {
     }
 
     #[test]
+    fn node_lists_are_paginated_with_links_that_keep_the_filter() {
+        let rows: Vec<NodeRow> = (0..250)
+            .map(|i| NodeRow {
+                node: format!("node-{i:03}"),
+                received_ms: 1_000_000,
+                generated_at: "1970-01-01T00:00:00Z".into(),
+                agent_version: "0.1.0".into(),
+                problems: 0,
+                registries: vec![RegistryRow {
+                    registry: "h".into(),
+                    verdict: Verdict::Expired,
+                    since_ms: 0,
+                    message: String::new(),
+                    cause: String::new(),
+                    fix: String::new(),
+                }],
+            })
+            .collect();
+        let now = 1_000_000;
+        let stale_after = Duration::from_secs(180);
+        let page = |n: usize, q: &str| {
+            let listed: Vec<&NodeRow> = rows.iter().filter(|r| matches_q(&r.node, q)).collect();
+            render(&PageData {
+                now_ms: now,
+                stale_after,
+                refresh_secs: 30,
+                counts: row_state_counts(&rows, now, stale_after),
+                nodes: node_views(&listed, &Filter::default(), now, stale_after),
+                registries: registry_views(&rows, now, stale_after),
+                events: vec![],
+                expiring: vec![],
+                q: q.into(),
+                matching: if q.is_empty() {
+                    vec![]
+                } else {
+                    node_views(&listed, &Filter::default(), now, stale_after)
+                },
+                page: n,
+            })
+        };
+        let first = page(1, "");
+        assert!(first.contains("href=\"/nodes/node-099\""));
+        assert!(!first.contains("node-100"));
+        assert!(
+            first.contains("<a id=\"next\" rel=\"next\" href=\"/?page=2\">"),
+            "{first}"
+        );
+        assert!(first.contains("page 1 of 3"));
+        let third = page(3, "");
+        assert!(third.contains("node-249") && !third.contains("node-199<"));
+        assert!(third.contains("href=\"/?page=2\"") && !third.contains("id=\"next\""));
+        // ?q= finds a node that is on page 2 of the unfiltered list, on page 1.
+        let found = page(1, "NODE-15");
+        assert!(found.contains("href=\"/nodes/node-150\""), "{found}");
+        assert!(!found.contains("node-001"));
+        assert!(!found.contains("id=\"pages\""), "11 nodes fit one page");
+        assert_eq!(seg("harbor.local:8443"), "harbor.local:8443");
+        assert_eq!(seg("a b/<c>"), "a%20b%2F%3Cc%3E");
+        assert_eq!(days(0), "0 days");
+        assert_eq!(days(1), "1 days");
+        assert_eq!(days(-2), "-2 days (expired)");
+    }
+
+    #[test]
     fn an_empty_fleet_renders() {
         let html = render(&PageData {
             now_ms: 0,
