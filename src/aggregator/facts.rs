@@ -285,6 +285,24 @@ impl FactsCache {
     }
 }
 
+/// Fill the cache from the store (at start, so the first page after a restart is fast).
+pub async fn warm(state: Arc<super::api::AppState>) {
+    let started = std::time::Instant::now();
+    match state.store.fleet().await {
+        Ok(rows) => match state.facts.current(&state.store, &rows).await {
+            Ok(f) => tracing::debug!(
+                nodes = f.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "node facts read"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the node facts at start failed; the first page will read them")
+            }
+        },
+        Err(e) => tracing::warn!(error = %e, "reading the fleet at start failed"),
+    }
+}
+
 /// How many nodes trust one CA for a registry: `all` counts nodes on which every runtime
 /// reporting the registry trusts it (what a rotation needs), `some` those on which only
 /// some runtimes do.

@@ -87,6 +87,10 @@ fn fails(v: Verdict) -> bool {
     v != Verdict::Ok
 }
 
+/// What a runtime's verdict depends on: the runtime, its Go, and the CAs it trusts (with
+/// the files, which a fix names).
+type TrustKey<'a> = (Arc<str>, GoVersion, Vec<(&'a str, &'a str)>);
+
 /// Judge `chain` for `host` on every node of `facts` that reports it. `stale` says which
 /// nodes are stale; `now` is the clock the chain is judged at.
 pub fn run(
@@ -99,7 +103,7 @@ pub fn run(
     let presented = Presented::new(chain);
     let dial = crate::probe::endpoint(host);
     let system = SystemRoots::default();
-    let mut memo: HashMap<(Arc<str>, GoVersion, Vec<&str>), PreflightRuntime> = HashMap::new();
+    let mut memo: HashMap<TrustKey<'_>, PreflightRuntime> = HashMap::new();
     let mut nodes = Vec::new();
     for f in facts {
         let Some(reg) = f.registry(host.as_str()) else {
@@ -107,7 +111,12 @@ pub fn run(
         };
         let mut runtimes = Vec::with_capacity(reg.runtimes.len());
         for rt in &reg.runtimes {
-            let key: Vec<&str> = rt.trusted.iter().map(|t| t.cert.sha256.as_str()).collect();
+            // The files are in the key too: a fix names the file the node reads.
+            let key: Vec<(&str, &str)> = rt
+                .trusted
+                .iter()
+                .map(|t| (t.cert.sha256.as_str(), &*t.file))
+                .collect();
             let judged = memo
                 .entry((Arc::clone(&rt.runtime), rt.go.go, key))
                 .or_insert_with(|| judge(rt, &presented, &system, &dial, now))
