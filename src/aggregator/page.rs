@@ -141,7 +141,7 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .4em}
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.n{text-align:right}
 .ok{color:#11772d}.fail{color:#b00020;font-weight:600}.stale{color:#8a5a00}.muted{color:#777}
-code{font-size:.95em}a{color:#0645ad}
+code{font-size:.95em}code.sha,code.path{overflow-wrap:anywhere}a{color:#0645ad}
 td.days{white-space:nowrap}.exp-14{background:#fff4d6}.exp-7{background:#ffe0b2}
 .exp-3{background:#ffb4a2}.exp-1{background:#ff7b7b;font-weight:600}
 form{margin:.6em 0}nav{margin:.6em 0}
@@ -264,7 +264,7 @@ pub fn render(d: &PageData) -> String {
             let regs: Vec<String> = e.registries.iter().map(|r| registry_link(r)).collect();
             let _ = writeln!(
                 h,
-                "<tr class=\"expiring-row\">{}<td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td></tr>",
+                "<tr class=\"expiring-row\">{}<td>{}</td><td>{}</td><td><code class=\"sha\">{}</code></td><td>{}</td><td class=\"n\">{}</td></tr>",
                 days_cell(Some(e.days_left)),
                 e.kind,
                 esc(&e.cert.subject),
@@ -623,7 +623,7 @@ pub fn render_node(p: &NodePage<'_>) -> String {
         for (g, t) in files {
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code class=\"path\">{}</code></td><td class=\"{}\">{}</td><td>{}</td></tr>",
                 esc(&g.host),
                 esc(&t.runtime),
                 esc(&t.path),
@@ -665,7 +665,7 @@ pub fn render_node(p: &NodePage<'_>) -> String {
             .or(Some(t.days_left));
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td>{}<td><code>{}</code></td></tr>",
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code class=\"sha\">{}</code></td>{}<td><code class=\"path\">{}</code></td></tr>",
                 esc(&g.host),
                 esc(&pr.runtime),
                 esc(&t.subject),
@@ -702,7 +702,7 @@ pub fn render_node(p: &NodePage<'_>) -> String {
                 let left = rfc_seconds(&c.not_after).map(|t| (t - now_s).div_euclid(86_400));
                 let _ = writeln!(
                     h,
-                    "<tr><td><code>{}</code></td><td class=\"n\">{i}</td><td>{}</td><td>{}</td><td><code>{}</code></td>{}</tr>",
+                    "<tr><td><code>{}</code></td><td class=\"n\">{i}</td><td>{}</td><td>{}</td><td><code class=\"sha\">{}</code></td>{}</tr>",
                     esc(&g.host),
                     esc(&c.subject),
                     esc(&c.issuer),
@@ -804,7 +804,7 @@ pub fn render_registry(p: &RegistryPage<'_>) -> String {
         for f in &p.fingerprints {
             let _ = writeln!(
                 h,
-                "<tr class=\"fingerprint-row\"><td>CA {}</td><td><code>{}</code></td><td class=\"n\">trusted by {} nodes</td>{}<td>{}</td><td>{}</td></tr>",
+                "<tr class=\"fingerprint-row\"><td>CA {}</td><td><code class=\"sha\">{}</code></td><td class=\"n\">trusted by {} nodes</td>{}<td>{}</td><td>{}</td></tr>",
                 esc(&f.cert.subject),
                 esc(&f.cert.sha256),
                 f.nodes.len(),
@@ -831,7 +831,7 @@ pub fn render_registry(p: &RegistryPage<'_>) -> String {
                 .iter()
                 .map(|x| {
                     format!(
-                        "{} <span class=\"muted\">issued by {}</span> <code>{}</code> ({})",
+                        "{} <span class=\"muted\">issued by {}</span> <code class=\"sha\">{}</code> ({})",
                         esc(&x.subject),
                         esc(&x.issuer),
                         esc(&x.sha256),
