@@ -87,6 +87,52 @@ fn get(url: &str) -> String {
     })
 }
 
+/// A screenshot of `url` by Debian's headless chromium, kept in `artifacts/NAME`.
+fn screenshot(url: &str, name: &str) {
+    let chromium = support::require_tool("chromium", "chromium");
+    let profile = tempfile::tempdir().unwrap();
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let png = artifacts.join(name);
+    let _ = std::fs::remove_file(&png);
+    let mut c = Command::new(chromium);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--window-size=1280,1100",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .arg(format!("--screenshot={}", png.display()))
+    .arg(url)
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    // Not `output()`: chromium's helper processes may keep pipes open after it exits.
+    let mut child = c
+        .spawn()
+        .expect("start chromium (apt-get install chromium)");
+    let status = wait_for("chromium to write the screenshot", DEADLINE, || {
+        child.try_wait().unwrap()
+    });
+    assert!(
+        status.success(),
+        "chromium --screenshot exited with {status}"
+    );
+    let bytes = std::fs::read(&png).expect("chromium wrote no screenshot");
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{name} is not a PNG"
+    );
+}
+
 /// The `<tr>` of `table` whose text contains `needle`.
 fn row<'a>(html: &'a str, table: &str, needle: &str) -> &'a str {
     let start = html
@@ -199,6 +245,11 @@ fn the_preflight_predicts_the_rotation_and_the_fingerprints_show_its_progress() 
     );
     let chain_row = row(&page, "chains", &old_leaf.sha256_hex());
     assert!(chain_row.contains("4 nodes"), "{chain_row}");
+    screenshot(
+        &format!("{url}/registries/{host}"),
+        "rotation-registry-page.png",
+    );
+    screenshot(&format!("{url}/nodes/both-1"), "rotation-node-page.png");
 
     // The report carries each trusted CA's PEM beside its sha256: the certificate, no key.
     let node_doc: Value =
