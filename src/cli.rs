@@ -125,6 +125,10 @@ pub struct ProbeArgs {
     /// concurrently.
     #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
+    /// Offline: judge this server chain (PEM) as if the HOST served it, with this node's
+    /// trust view; nothing is dialed.
+    #[arg(long, value_name = "CHAIN.pem")]
+    pub chain: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -190,6 +194,19 @@ pub struct ReportArgs {
     /// Give up on the aggregator after this long.
     #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
+    /// An image reference (`nginx`, `harbor.local:8443/team/app:1`): each node's verdict
+    /// for its registry, as the runtimes normalise it; exit 1 when any node cannot pull it.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["registry", "failing", "preflight"])]
+    pub image: Option<String>,
+    /// A server chain (PEM) the --registry would present: each node's and runtime's verdict
+    /// on it before the switch; exit 1 when any node would fail.
+    #[arg(
+        long,
+        value_name = "CHAIN.pem",
+        requires = "registry",
+        conflicts_with = "failing"
+    )]
+    pub preflight: Option<PathBuf>,
 }
 
 /// Write a command's output to stdout. A reader that goes away early (`regtrust probe |

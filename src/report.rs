@@ -218,6 +218,10 @@ pub struct TrustedCa {
     pub not_after: String,
     pub days_left: i64,
     pub file: String,
+    /// The certificate itself (PEM; public material only), so the aggregator can judge a
+    /// chain this node has not seen yet (rotation pre-flight). Empty from older agents.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pem: String,
 }
 
 /// One end of a chain: a certificate's subject and, when its bytes are known, its sha256
