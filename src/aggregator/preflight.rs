@@ -10,7 +10,7 @@ use super::facts::NodeFacts;
 use crate::go::GoVersion;
 use crate::host::RegistryHost;
 use crate::probe::classify::{self, Presented};
-use crate::probe::trustview::{Anchor, RuntimeView, SystemRoots};
+use crate::runtime::view::{Anchor, RuntimeView, SystemRoots};
 use crate::report::{ChainCert, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

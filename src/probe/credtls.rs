@@ -197,7 +197,7 @@ impl ConnectionJudge for ViewJudge {
 mod tests {
     use super::*;
     use crate::probe::pki::{Key, Spec};
-    use crate::probe::trustview::{self, Anchor};
+    use crate::runtime::view::{self as trustview, Anchor};
     use std::path::Path;
 
     fn view(name: &str, cas: &[&[u8]]) -> (RuntimeView, classify::GoRuntime) {

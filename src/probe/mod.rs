@@ -601,19 +601,17 @@ pub fn judge_chain(
     chain: Vec<Vec<u8>>,
     now: OffsetDateTime,
 ) -> Report {
-    let system = trustview::system_roots_cached(&cfg.host_root);
+    let system = crate::runtime::system::system_roots_cached(&cfg.host_root);
+    let node = crate::runtime::Node::read(&cfg.host_root, &cfg.runtimes);
     let presented = Presented::new(chain);
     let root = crate::runtime::HostRoot::new(&cfg.host_root);
     let mut gos: BTreeMap<String, runtime_go::RuntimeGo> = BTreeMap::new();
     let mut report = Report::new(cfg.node.clone(), now);
     for host in hosts {
         let views: Vec<RuntimeView> = if cfg.runtimes.is_empty() {
-            vec![trustview::system_only_view()]
+            vec![crate::runtime::view::system_only_view()]
         } else {
-            cfg.runtimes
-                .iter()
-                .map(|&r| trustview::runtime_view(&cfg.host_root, r, host))
-                .collect()
+            cfg.runtimes.iter().map(|&r| node.view(r, host)).collect()
         };
         let expected = match inputs.hosts.get(host) {
             Some(CaChoice::Valid(b)) => Some(b.clone()),
