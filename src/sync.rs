@@ -7,7 +7,10 @@ use crate::ca::CaBundle;
 use crate::cli::{InputArgs, Output, SyncArgs};
 use crate::host::RegistryHost;
 use crate::pull_secret::PullSecrets;
-use crate::report::{Problem, RegistryReport, Report, TrustEntry, TrustState, Verdict};
+use crate::report::{
+    Problem, RegistryReport, Report, RuntimeDetection, TrustEntry, TrustState, Verdict,
+};
+use crate::runtime::Node;
 use crate::trust::{apply, checks, layout, Runtime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -298,6 +301,8 @@ pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
 
 pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> SyncResult {
     let inputs = read_inputs(cfg);
+    // The runtime configs, read once for the writer, the checks and the report.
+    let node = Node::read(&cfg.host_root, &cfg.runtimes);
     let mut targets = Vec::new();
     let mut retained = BTreeSet::new();
     for (host, choice) in &inputs.hosts {
@@ -305,7 +310,11 @@ pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> Syn
             CaChoice::Valid(bundle) => {
                 let pem = bundle.to_pem();
                 for &rt in &cfg.runtimes {
-                    targets.extend(layout::targets_for(host, rt, &pem));
+                    let Some(root) = node.trust_root(rt).filter(|_| node.writes_for(rt, host))
+                    else {
+                        continue;
+                    };
+                    targets.extend(layout::targets_in(host, rt, &root, &pem));
                 }
             }
             CaChoice::Invalid { .. } => {
@@ -321,13 +330,30 @@ pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> Syn
         state_dir: &cfg.state_dir,
         targets: &targets,
         retained_hosts: &retained,
-        remove_stale: inputs.complete,
+        remove_stale: inputs.complete && node.complete(),
         replace_foreign: cfg.replace_foreign,
         hold: hold.as_deref(),
     });
     let wrote = outcome.files.iter().any(|f| f.wrote);
 
     let mut report = Report::new(cfg.node.clone(), now);
+    report.runtimes = crate::runtime::detect(&cfg.host_root)
+        .into_iter()
+        .map(|d| RuntimeDetection {
+            runtime: d.runtime.as_str().to_string(),
+            selected: cfg.runtimes.contains(&d.runtime),
+            evidence: d.evidence,
+        })
+        .collect();
+    for &rt in &cfg.runtimes {
+        if !report.runtimes.iter().any(|d| d.runtime == rt.as_str()) {
+            report.runtimes.push(RuntimeDetection {
+                runtime: rt.as_str().to_string(),
+                selected: true,
+                evidence: vec!["--runtime".to_string()],
+            });
+        }
+    }
     let mut by_host: BTreeMap<String, RegistryReport> = BTreeMap::new();
     for (host, choice) in &inputs.hosts {
         let mut r = RegistryReport {
@@ -350,7 +376,7 @@ pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> Syn
                 }
             }
             CaChoice::Invalid { source } => {
-                r.trust = retained_entries(cfg, host, source);
+                r.trust = retained_entries(cfg, &node, host, source);
             }
             CaChoice::None => {}
         }
@@ -385,9 +411,7 @@ pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> Syn
         ));
     }
     let hosts: Vec<RegistryHost> = inputs.hosts.keys().cloned().collect();
-    report
-        .problems
-        .extend(checks::check(&cfg.host_root, &cfg.runtimes, &hosts));
+    report.problems.extend(checks::check(&node, &hosts));
     let ledger = apply_ledger_source(cfg);
     report.problems.extend(
         outcome
@@ -409,11 +433,19 @@ fn apply_ledger_source(cfg: &Config) -> String {
 }
 
 /// For a host whose CA input is invalid: say what stays installed.
-fn retained_entries(cfg: &Config, host: &RegistryHost, source: &str) -> Vec<TrustEntry> {
+fn retained_entries(
+    cfg: &Config,
+    node: &Node,
+    host: &RegistryHost,
+    source: &str,
+) -> Vec<TrustEntry> {
     let mut out = Vec::new();
     for &rt in &cfg.runtimes {
+        let Some(root) = node.trust_root(rt).filter(|_| node.writes_for(rt, host)) else {
+            continue;
+        };
         for dir_name in host.dir_names() {
-            let rel = layout::host_dir(rt, &dir_name).join(layout::CA_FILE);
+            let rel = root.join(&dir_name).join(layout::CA_FILE);
             let path = cfg.host_root.join(&rel);
             let (state, detail) = match apply::observe(&cfg.host_root, &rel) {
                 crate::trust::plan::OnDisk::File { .. } => (
@@ -441,7 +473,7 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
     let cfg = match Config::from_args(&args.inputs) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("regtrust sync: {e}");
+            crate::cli::print_error("sync", &e);
             return 2;
         }
     };
