@@ -13,7 +13,7 @@ use crate::report::{
 use crate::runtime::Node;
 use crate::trust::{apply, checks, layout, Runtime};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A configuration error: exit code 2, nothing written.
@@ -180,7 +180,16 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
 
     let mut global: Option<CaChoice> = None;
     let mut per_host: BTreeMap<RegistryHost, CaChoice> = BTreeMap::new();
+    let mut complete = complete;
     for spec in &cfg.cas {
+        if is_unfilled_secret_volume(&spec.path) {
+            // An optional Secret that does not exist (yet): kubelet mounts an empty dir and
+            // fills it in when the Secret appears. Not a problem (the manifests mount the CA
+            // optionally), and no CA to install; nothing is removed this pass either, so a CA
+            // installed before the Secret went away stays.
+            complete = false;
+            continue;
+        }
         let choice = match CaBundle::read(&spec.path) {
             Ok(b) => CaChoice::Valid(Arc::new(b)),
             Err(e) => {
@@ -219,7 +228,6 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
             .unwrap_or(CaChoice::None);
         hosts.insert(h.clone(), choice);
     }
-    let mut complete = complete;
     if hosts.len() > MAX_MANAGED_HOSTS {
         // A secret with thousands of keys must not fill the node's /etc, its probe rounds
         // and its report: manage the first hosts in sorted order, report the rest, and
@@ -246,6 +254,14 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
         problems,
         complete,
     }
+}
+
+/// A directory with no entries at all: what kubelet mounts for an optional Secret volume
+/// whose Secret does not exist. A Secret kubelet has projected always has `..data` (even a
+/// Secret without the key, which stays a problem: CaError::DirWithoutCa).
+fn is_unfilled_secret_volume(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+        && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
 }
 
 /// The most registries one node manages: the aggregator admits 256 per report.
@@ -457,7 +473,7 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
     let cfg = match Config::from_args(&args.inputs) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("regtrust sync: {e}");
+            crate::cli::print_error("sync", &e);
             return 2;
         }
     };
@@ -484,6 +500,59 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(root: &Path, cas: &[&Path], registries: &[&str]) -> Config {
+        Config {
+            host_root: root.to_path_buf(),
+            state_dir: root.join("var/lib/regtrust"),
+            runtimes: vec![],
+            replace_foreign: false,
+            node: "n".into(),
+            pull_secrets: vec![],
+            cas: cas
+                .iter()
+                .map(|p| CaSpec::parse(&p.to_string_lossy()).unwrap())
+                .collect(),
+            registries: registries
+                .iter()
+                .map(|r| RegistryHost::parse(r).unwrap())
+                .collect(),
+            go_versions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_absent_optional_ca_secret_is_no_problem_and_removes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        // kubelet's empty dir for an optional Secret that does not exist.
+        let unfilled = d.path().join("ca");
+        std::fs::create_dir(&unfilled).unwrap();
+        let inputs = read_inputs(&config(d.path(), &[&unfilled], &["harbor.example.com"]));
+        assert!(inputs.problems.is_empty(), "{:?}", inputs.problems);
+        assert!(
+            !inputs.complete,
+            "nothing stale is removed while the CA is absent"
+        );
+        let h = RegistryHost::parse("harbor.example.com").unwrap();
+        assert!(matches!(inputs.hosts[&h], CaChoice::None));
+
+        // A projected Secret without the key (..data present, no ca.crt) stays a problem.
+        let projected = d.path().join("projected");
+        std::fs::create_dir_all(projected.join("..2026_01_01_00_00_00.1")).unwrap();
+        std::os::unix::fs::symlink("..2026_01_01_00_00_00.1", projected.join("..data")).unwrap();
+        let inputs = read_inputs(&config(d.path(), &[&projected], &["harbor.example.com"]));
+        assert_eq!(inputs.problems.len(), 1, "{:?}", inputs.problems);
+        assert!(inputs.problems[0].message.contains("without ca.crt"));
+        assert!(matches!(inputs.hosts[&h], CaChoice::Invalid { .. }));
+
+        // A missing path is still a problem (a typo is not an absent Secret).
+        let inputs = read_inputs(&config(
+            d.path(),
+            &[&d.path().join("typo")],
+            &["harbor.example.com"],
+        ));
+        assert_eq!(inputs.problems.len(), 1, "{:?}", inputs.problems);
+    }
 
     #[test]
     fn ca_spec_forms() {

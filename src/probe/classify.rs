@@ -590,6 +590,7 @@ pub fn trusted(view: &RuntimeView, now: OffsetDateTime) -> Vec<TrustedCa> {
             not_after: rfc3339(a.facts().not_after),
             days_left: a.facts().days_left(now),
             file: a.file.display().to_string(),
+            pem: crate::ca::pem_block(a.der()),
         })
         .collect()
 }
