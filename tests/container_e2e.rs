@@ -65,12 +65,10 @@ struct ImageConfig {
 fn build_image() -> PathBuf {
     require_tool("buildah", "buildah");
     require_tool("musl-gcc", "musl-tools");
-    let mut c = Command::new(repo().join("packaging/image/build.sh"));
-    if let Ok(cargo) = std::env::var("CARGO") {
-        c.env("CARGO", cargo);
-    }
     // The build takes minutes on a cold cache: no `run` deadline around it.
-    let out = c.output().expect("running packaging/image/build.sh");
+    let out = Command::new(repo().join("packaging/image/build.sh"))
+        .output()
+        .expect("running packaging/image/build.sh");
     assert!(
         out.status.success(),
         "make image failed:\n{}{}",
@@ -1047,6 +1045,7 @@ fn the_image_runs_the_rendered_pod_specs_under_containerd() {
         "the archive's tag"
     );
     assert_eq!(image.user, "65532:65532", "the image's user");
+    dockerfile_matches(&image);
     let renderings = renderings(scratch.path());
 
     let containerd = Containerd::start();
@@ -1487,6 +1486,35 @@ fn scenario(
             .join("\n")
     );
     drop(registry);
+}
+
+/// packaging/Dockerfile's final stage gives the same image as `make image`: FROM scratch, the
+/// tree packaging/image/rootfs.sh lays out (the same script both builds run), and the same
+/// user, working dir, entrypoint and cmd as the archive's config.
+fn dockerfile_matches(image: &ImageConfig) {
+    let text = std::fs::read_to_string(repo().join("packaging/Dockerfile")).unwrap();
+    let last = text.rsplit("\nFROM ").next().unwrap();
+    let directive = |name: &str| -> String {
+        last.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("packaging/Dockerfile's last stage has no {name}"))
+            .trim()
+            .to_string()
+    };
+    let json_list = |v: &str| -> Vec<String> { serde_json::from_str(v).unwrap() };
+    assert!(
+        last.starts_with("scratch"),
+        "the Dockerfile's image is FROM scratch"
+    );
+    assert_eq!(directive("COPY"), "--from=build /rootfs/ /");
+    assert!(
+        text.contains("packaging/image/rootfs.sh"),
+        "the Dockerfile lays out with rootfs.sh"
+    );
+    assert_eq!(directive("USER"), image.user);
+    assert_eq!(directive("WORKDIR"), image.workdir);
+    assert_eq!(json_list(&directive("ENTRYPOINT")), image.entrypoint);
+    assert_eq!(json_list(&directive("CMD")), image.cmd);
 }
 
 /// A resolver that answers NXDOMAIN to every query (header flags 0x8183, the question echoed),
