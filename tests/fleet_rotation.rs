@@ -44,6 +44,8 @@ fn node_root(dir: &Path) {
         "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
     )
     .unwrap();
+    // `--runtime auto` finds docker by its config file (an empty dir is no evidence).
+    std::fs::write(dir.join("etc/docker/daemon.json"), "{}\n").unwrap();
 }
 
 /// `regtrust ARGS --output json`: exit code, JSON, stderr.
