@@ -1403,6 +1403,98 @@ mod tests {
         assert_eq!(pinned.chains, vec![vec![CertRef::Presented(0)]]);
     }
 
+    /// The rules of releases newer than the installed toolchains (1.24, 1.25) and the words
+    /// crypto/tls wraps around them: each changes the answer at its release and not before.
+    #[test]
+    fn rules_of_later_releases() {
+        // An hour on: the certificates openssl makes start "now".
+        let now = OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let tmp = super::super::pki::TempDir::new();
+        let ca_key = tmp.openssl_rsa_key_pem("small-ca", 512);
+        let (ca_path, ca_der) = tmp.openssl_cert(
+            "small-ca",
+            &ca_key,
+            "/CN=Small RSA CA",
+            None,
+            "sha256",
+            30,
+            1,
+            &["basicConstraints=critical,CA:TRUE", "keyUsage=keyCertSign"],
+        );
+        let leaf_key = super::super::pki::Key::ecdsa().write_pem(&tmp, "leaf");
+        let (_, leaf) = tmp.openssl_cert(
+            "leaf",
+            &leaf_key,
+            "/CN=r.test",
+            Some((&ca_path, &ca_key)),
+            "sha256",
+            30,
+            2,
+            &["subjectAltName=DNS:r.test"],
+        );
+        let (_, sha1_leaf) = tmp.openssl_cert(
+            "sha1-leaf",
+            &leaf_key,
+            "/CN=r.test",
+            Some((&ca_path, &ca_key)),
+            "sha1",
+            30,
+            3,
+            &["subjectAltName=DNS:r.test"],
+        );
+        let at = |minor: u32, godebug: &str| {
+            let mut o = VerifyOptions::new("r.test", now).with_go(GoVersion::new(minor, 0));
+            o.godebug = GoDebug::parse(godebug);
+            o
+        };
+        let said = |chain: &[Vec<u8>], o: &VerifyOptions<'_>| {
+            verify(chain, &[&ca_der], o)
+                .map(|_| ())
+                .map_err(|e| e.runtime_message(o.go))
+        };
+        // RSA-512 CA: fine up to 1.23, refused by crypto/rsa from 1.24 unless rsa1024min=0.
+        for minor in [19, 22, 23] {
+            assert_eq!(said(&[leaf.clone()], &at(minor, "")), Ok(()), "go1.{minor}");
+        }
+        let refused = "tls: failed to verify certificate: x509: certificate signed by unknown authority \
+            (possibly because of \"crypto/rsa: 512-bit keys are insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)\" \
+            while trying to verify candidate authority certificate \"Small RSA CA\")";
+        for minor in [24, 25, 26] {
+            assert_eq!(
+                said(&[leaf.clone()], &at(minor, "")),
+                Err(refused.into()),
+                "go1.{minor}"
+            );
+        }
+        assert_eq!(said(&[leaf.clone()], &at(24, "rsa1024min=0")), Ok(()));
+        // SHA-1: x509sha1=1 works through 1.23; 1.24 drops the setting and its suggestion.
+        let sha1_19 = "x509: certificate signed by unknown authority (possibly because of \
+            \"x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)\" \
+            while trying to verify candidate authority certificate \"Small RSA CA\")";
+        assert_eq!(said(&[sha1_leaf.clone()], &at(19, "")), Err(sha1_19.into()));
+        assert_eq!(
+            said(&[sha1_leaf.clone()], &at(22, "")),
+            Err(format!("tls: failed to verify certificate: {sha1_19}"))
+        );
+        assert_eq!(said(&[sha1_leaf.clone()], &at(23, "x509sha1=1")), Ok(()));
+        let sha1_24 =
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority \
+            (possibly because of \"x509: cannot verify signature: insecure algorithm SHA1-RSA\" \
+            while trying to verify candidate authority certificate \"Small RSA CA\")";
+        // (1.24's RSA check comes after the hash check: the SHA-1 text wins.)
+        assert_eq!(
+            said(&[sha1_leaf.clone()], &at(24, "x509sha1=1")),
+            Err(sha1_24.into())
+        );
+        // A parse failure is crypto/tls's own text at every release.
+        let e = verify(&[b"junk".to_vec()], &[&ca_der], &at(23, "")).unwrap_err();
+        assert_eq!(e.runtime_message(GoVersion::new(23, 0)), e.message());
+        // tlsmaxrsasize: Go 1.19.8 has none, 1.19.13 has the backport.
+        assert!(!at(19, "")
+            .go
+            .has_backport(22, &[(19, 13), (20, 8), (21, 1)]));
+    }
+
     #[test]
     fn hostile_presented_chains() {
         let now = OffsetDateTime::now_utc();
