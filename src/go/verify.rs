@@ -1447,45 +1447,42 @@ mod tests {
             o.godebug = GoDebug::parse(godebug);
             o
         };
-        let said = |chain: &[Vec<u8>], o: &VerifyOptions<'_>| {
-            verify(chain, &[&ca_der], o)
+        let said = |leaf: &[u8], o: &VerifyOptions<'_>| {
+            verify(&[leaf], &[&ca_der], o)
                 .map(|_| ())
                 .map_err(|e| e.runtime_message(o.go))
         };
         // RSA-512 CA: fine up to 1.23, refused by crypto/rsa from 1.24 unless rsa1024min=0.
         for minor in [19, 22, 23] {
-            assert_eq!(said(&[leaf.clone()], &at(minor, "")), Ok(()), "go1.{minor}");
+            assert_eq!(said(&leaf, &at(minor, "")), Ok(()), "go1.{minor}");
         }
         let refused = "tls: failed to verify certificate: x509: certificate signed by unknown authority \
             (possibly because of \"crypto/rsa: 512-bit keys are insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)\" \
             while trying to verify candidate authority certificate \"Small RSA CA\")";
         for minor in [24, 25, 26] {
             assert_eq!(
-                said(&[leaf.clone()], &at(minor, "")),
+                said(&leaf, &at(minor, "")),
                 Err(refused.into()),
                 "go1.{minor}"
             );
         }
-        assert_eq!(said(&[leaf.clone()], &at(24, "rsa1024min=0")), Ok(()));
+        assert_eq!(said(&leaf, &at(24, "rsa1024min=0")), Ok(()));
         // SHA-1: x509sha1=1 works through 1.23; 1.24 drops the setting and its suggestion.
         let sha1_19 = "x509: certificate signed by unknown authority (possibly because of \
             \"x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)\" \
             while trying to verify candidate authority certificate \"Small RSA CA\")";
-        assert_eq!(said(&[sha1_leaf.clone()], &at(19, "")), Err(sha1_19.into()));
+        assert_eq!(said(&sha1_leaf, &at(19, "")), Err(sha1_19.into()));
         assert_eq!(
-            said(&[sha1_leaf.clone()], &at(22, "")),
+            said(&sha1_leaf, &at(22, "")),
             Err(format!("tls: failed to verify certificate: {sha1_19}"))
         );
-        assert_eq!(said(&[sha1_leaf.clone()], &at(23, "x509sha1=1")), Ok(()));
+        assert_eq!(said(&sha1_leaf, &at(23, "x509sha1=1")), Ok(()));
         let sha1_24 =
             "tls: failed to verify certificate: x509: certificate signed by unknown authority \
             (possibly because of \"x509: cannot verify signature: insecure algorithm SHA1-RSA\" \
             while trying to verify candidate authority certificate \"Small RSA CA\")";
         // (1.24's RSA check comes after the hash check: the SHA-1 text wins.)
-        assert_eq!(
-            said(&[sha1_leaf.clone()], &at(24, "x509sha1=1")),
-            Err(sha1_24.into())
-        );
+        assert_eq!(said(&sha1_leaf, &at(24, "x509sha1=1")), Err(sha1_24.into()));
         // A parse failure is crypto/tls's own text at every release.
         let e = verify(&[b"junk".to_vec()], &[&ca_der], &at(23, "")).unwrap_err();
         assert_eq!(e.runtime_message(GoVersion::new(23, 0)), e.message());
