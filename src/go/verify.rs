@@ -1,9 +1,10 @@
-//! Go's `x509.Certificate.Verify` as the container runtimes run it (crypto/tls client, Go 1.19
-//! as in Debian's skopeo and containerd, pure-Go verifier on Linux), so that a probe reports
-//! the verdict and the exact `x509: ...` text the runtime would. Pure: DER in, verdict out,
-//! no I/O. It also owns the `cause` of an unknown authority (`ca_not_installed`,
-//! `ca_mismatch`, `missing_intermediate`). It does not compute the trust set (the caller
-//! passes system roots + the runtime's CA files) and does not talk TLS (`capture` does).
+//! Go's `x509.Certificate.Verify` as the container runtimes run it (crypto/tls client,
+//! pure-Go verifier on Linux), for the Go release and GODEBUG switches in `VerifyOptions`, so
+//! that a probe reports the verdict and the exact `x509: ...` text the runtime would, and
+//! what crypto/tls prints around it (`runtime_message`). Pure: DER in, verdict out, no I/O.
+//! Entry point: `verify(presented, roots, &VerifyOptions)`. It does not compute the trust set
+//! (the caller passes system roots + the runtime's CA files), does not talk TLS, and does not
+//! analyse why a chain failed (regtrust's `cause`s live in `probe::cause`).
 //!
 //! Go's order (`verify.go`): parse every presented certificate (crypto/tls), the leaf's own
 //! validity (unhandled critical extension, validity window), the hostname, a leaf byte-equal
@@ -11,13 +12,10 @@
 //! intermediates, Go's parent gates, validity of every certificate including roots, SHA-1
 //! below the root refused, root signatures never checked, pathLen, name constraints, at most
 //! 100 signature checks), then extended key usage over each chain, then crypto/tls's leaf key
-//! type check. Every message here was compared byte for byte with Go 1.19.8 (the toolchain
-//! of Debian's skopeo) by `tests/goverify_go.rs`. Newer Go differs (per the research notes,
-//! not run here): Go >= 1.20 wraps the error as `tls: failed to verify certificate: x509: ...`
-//! (`message` stays the bare x509 text), Go 1.23 rejects negative and > 20-octet serials at
-//! parse time, Go 1.24 refuses RSA keys under 1024 bits; later releases parse the critical
-//! policy extensions (33, 36, 54) Go 1.19 calls unhandled, refuse a critical
-//! authorityInfoAccess, and drop the `GODEBUG=x509sha1` escape hatch.
+//! type check. Messages are compared byte for byte with real Go 1.19.8, 1.22.12 and 1.23.5
+//! (`tests/go_versions.rs`); the rules of each release are gated on `GoVersion::at_least`
+//! where they apply, with the Go source line they mirror (README: "Which Go the verdict
+//! follows").
 
 use super::signature::{self, Hash, Scheme, SigError};
 use super::version::{GoDebug, GoVersion};
