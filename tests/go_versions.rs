@@ -9,7 +9,9 @@
 //!   1.23 parse-time refusals and hostname rules, the GODEBUG switches, the hint Go adds for
 //!   a presented self-signed certificate tried as a parent);
 //! - Go's own `name_constraints_test.go` table, read from each toolchain's installed sources
-//!   and turned into chains by that toolchain (`tests/go-oracle/nctable`).
+//!   and turned into chains by that toolchain (`tests/go-oracle/nctable`);
+//! - Go's own `verify_test.go` table (real-world chains, times and names), read from the same
+//!   sources with go/parser (`tests/go-oracle/verifytable`).
 
 #[path = "support/gopki.rs"]
 mod pki;
@@ -152,8 +154,33 @@ fn nc_cases(go: &str, goroot: &Path, tmp: &Path, tag: &str) -> Vec<Case> {
     let mut c = go_cmd(go, tmp);
     c.args(["build", "-o"]).arg(&bin).arg(".").current_dir(&dir);
     run(c, "go build of the name-constraints table");
-    let out = run(Command::new(&bin), "nctable");
-    let v: Vec<serde_json::Value> = serde_json::from_slice(&out).expect("nctable json");
+    decode_cases(&run(Command::new(&bin), "nctable"))
+}
+
+/// Go's `verify_test.go` table (its literal rows: real-world chains and times), read from
+/// the toolchain's sources with go/parser by that toolchain.
+fn verify_table_cases(go: &str, goroot: &Path, tmp: &Path, tag: &str) -> Vec<Case> {
+    let src = goroot.join("src/crypto/x509/verify_test.go");
+    assert!(
+        src.exists(),
+        "{}: install the toolchain's -src package (golang-1.2x-src)",
+        src.display()
+    );
+    let bin = tmp.join(format!("verifytable-{tag}"));
+    let mut c = go_cmd(go, tmp);
+    c.args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go-oracle/verifytable"));
+    run(c, "go build of the verify_test.go reader");
+    let mut c = Command::new(&bin);
+    c.arg(&src);
+    decode_cases(&run(c, "verifytable"))
+}
+
+/// Cases as the generators print them (base64 DER, RFC 3339 time).
+fn decode_cases(out: &[u8]) -> Vec<Case> {
+    let v: Vec<serde_json::Value> = serde_json::from_slice(out).expect("generated cases (json)");
     let b64 = |s: &serde_json::Value| {
         base64::engine::general_purpose::STANDARD
             .decode(s.as_str().unwrap_or_default())
@@ -454,6 +481,13 @@ fn regtrust_says_what_each_go_release_says() {
             "{printed}: only {n_nc} name-constraint cases read"
         );
         cases.extend(nc);
+        let vt = verify_table_cases(go, &goroot, &tmp_path, &tag);
+        let n_vt = vt.len();
+        assert!(
+            n_vt > 20,
+            "{printed}: only {n_vt} verify_test.go cases read"
+        );
+        cases.extend(vt);
 
         let input: Vec<serde_json::Value> = cases
             .iter()
@@ -532,7 +566,7 @@ fn regtrust_says_what_each_go_release_says() {
             }
         }
         report.push(format!(
-            "{printed}: {compared} cases ({n_table} table, {n_rules} version rules, {n_nc} from name_constraints_test.go)"
+            "{printed}: {compared} cases ({n_table} table, {n_rules} version rules, {n_nc} from name_constraints_test.go, {n_vt} from verify_test.go)"
         ));
     }
     assert!(
