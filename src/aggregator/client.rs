@@ -66,7 +66,7 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust report: starting the runtime: {e}");
+            crate::cli::print_error("report", &format!("starting the runtime: {e}"));
             return 2;
         }
     };
@@ -80,7 +80,7 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("regtrust report: {e}");
+            crate::cli::print_error("report", &e);
             2
         }
     }
@@ -112,7 +112,7 @@ async fn run_fleet(args: &ReportArgs) -> Result<u8, ClientError> {
         eprintln!(
             "regtrust report: node {:?} has not reported to {} (or was forgotten after its --retention)",
             args.node.as_deref().unwrap_or_default(),
-            args.url
+            crate::report::printable(&crate::report::redact_userinfo(&args.url))
         );
         return Ok(1);
     }

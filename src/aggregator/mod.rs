@@ -202,7 +202,7 @@ pub fn run_cli(args: &AggregatorArgs) -> u8 {
     let config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("regtrust aggregator: {e}");
+            crate::cli::print_error("aggregator", &e);
             return 2;
         }
     };
@@ -212,7 +212,7 @@ pub fn run_cli(args: &AggregatorArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust aggregator: starting the runtime: {e}");
+            crate::cli::print_error("aggregator", &format!("starting the runtime: {e}"));
             return 1;
         }
     };
@@ -244,11 +244,11 @@ pub fn run_cli(args: &AggregatorArgs) -> u8 {
                 0
             }
             Err(e @ ServeError::Store(_)) => {
-                eprintln!("regtrust aggregator: {e}");
+                crate::cli::print_error("aggregator", &e);
                 2
             }
             Err(e) => {
-                eprintln!("regtrust aggregator: {e}");
+                crate::cli::print_error("aggregator", &e);
                 1
             }
         }

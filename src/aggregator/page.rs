@@ -119,7 +119,8 @@ fn node_list(nodes: &[String]) -> String {
     out.join(", ")
 }
 
-/// HTML-escape text for element content and quoted attribute values.
+/// HTML-escape text for element content and quoted attribute values; control, bidi and
+/// zero-width characters are written visibly (`\u{202e}`).
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -129,6 +130,11 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Bidi controls and invisible characters shown, not obeyed (an entity would
+            // still reorder the text).
+            c if (c.is_control() && c != '\n') || crate::report::needs_escape(c) => {
+                out.extend(c.escape_default())
+            }
             c => out.push(c),
         }
     }

@@ -10,8 +10,8 @@ use super::facts::NodeFacts;
 use crate::go::GoVersion;
 use crate::host::RegistryHost;
 use crate::probe::classify::{self, Presented};
-use crate::probe::trustview::{Anchor, RuntimeView, SystemRoots};
 use crate::report::{ChainCert, Verdict};
+use crate::runtime::view::{Anchor, RuntimeView, SystemRoots};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -195,6 +195,7 @@ fn judge(
         skip_verify: false,
         notes: Vec::new(),
         ignores_certs_d: false,
+        install_dir: None,
     };
     let d = classify::decide_tls(&view, system, chain, dial, now, None, &rt.go);
     out.verdict = d.verdict;

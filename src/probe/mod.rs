@@ -6,7 +6,8 @@
 //! slowest host.
 //!
 //! Layout:
-//! - `trustview`: what each runtime trusts for a host, from disk, with the file of each CA.
+//! - what each runtime trusts for a host comes from `runtime::Node::view` (the runtime's own
+//!   module) and `runtime::system` (the OS roots).
 //! - `net`: resolve, connect, handshake; failures in Go's words.
 //! - `crate::go` (re-exported here as `gox509`, `signature`, `goverify`): the Go port, the
 //!   verdict of record.
@@ -31,7 +32,6 @@ pub mod net;
 pub mod registry;
 pub mod runtime_go;
 pub mod text;
-pub mod trustview;
 
 // The Go port moved to `crate::go`; these names keep the probe's own spellings.
 pub use crate::go::signature;
@@ -47,6 +47,7 @@ use crate::host::RegistryHost;
 use crate::report::{
     worst, CaCert, CaSummary, HarborHealth, ProbeEntry, RegistryReport, Report, Verdict,
 };
+use crate::runtime::view::{RuntimeView, SystemRoots};
 use crate::sync::{self, CaChoice, Config, Inputs};
 use classify::{Presented, TlsDecision};
 use registry::{Cred, HttpVerdict};
@@ -55,7 +56,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use trustview::{RuntimeView, SystemRoots};
 
 /// Default per-host timeout of `regtrust probe`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,17 +76,15 @@ pub async fn probe_all(
     let hs = hosts.to_vec();
     // Reading the trust files is plain blocking I/O: off the async threads.
     let loaded = tokio::task::spawn_blocking(move || {
-        let system = trustview::system_roots_cached(&host_root);
+        let system = crate::runtime::system::system_roots_cached(&host_root);
+        let node = crate::runtime::Node::read(&host_root, &runtimes);
         let views: Vec<Vec<RuntimeView>> = hs
             .iter()
             .map(|h| {
                 if runtimes.is_empty() {
-                    vec![trustview::system_only_view()]
+                    vec![crate::runtime::view::system_only_view()]
                 } else {
-                    runtimes
-                        .iter()
-                        .map(|&r| trustview::runtime_view(&host_root, r, h))
-                        .collect()
+                    runtimes.iter().map(|&r| node.view(r, h)).collect()
                 }
             })
             .collect();
@@ -603,19 +601,17 @@ pub fn judge_chain(
     chain: Vec<Vec<u8>>,
     now: OffsetDateTime,
 ) -> Report {
-    let system = trustview::system_roots_cached(&cfg.host_root);
+    let system = crate::runtime::system::system_roots_cached(&cfg.host_root);
+    let node = crate::runtime::Node::read(&cfg.host_root, &cfg.runtimes);
     let presented = Presented::new(chain);
     let root = crate::runtime::HostRoot::new(&cfg.host_root);
     let mut gos: BTreeMap<String, runtime_go::RuntimeGo> = BTreeMap::new();
     let mut report = Report::new(cfg.node.clone(), now);
     for host in hosts {
         let views: Vec<RuntimeView> = if cfg.runtimes.is_empty() {
-            vec![trustview::system_only_view()]
+            vec![crate::runtime::view::system_only_view()]
         } else {
-            cfg.runtimes
-                .iter()
-                .map(|&r| trustview::runtime_view(&cfg.host_root, r, host))
-                .collect()
+            cfg.runtimes.iter().map(|&r| node.view(r, host)).collect()
         };
         let expected = match inputs.hosts.get(host) {
             Some(CaChoice::Valid(b)) => Some(b.clone()),
@@ -680,7 +676,7 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
     let plan = match plan(args) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("regtrust probe: {e}");
+            crate::cli::print_error("probe", &e);
             return 2;
         }
     };
@@ -715,7 +711,7 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust probe: {e}");
+            crate::cli::print_error("probe", &e);
             return 2;
         }
     };
