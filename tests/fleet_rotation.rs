@@ -204,6 +204,8 @@ fn the_preflight_predicts_the_rotation_and_the_fingerprints_show_its_progress() 
             .arg(&root)
             .arg("--ca")
             .arg(format!("{host}={}", ca.display()))
+            // Both runtimes, whatever `auto` would find in a scratch root.
+            .args(["--runtime", "docker,containerd"])
             .args([
                 "--probe-interval",
                 "1s",
