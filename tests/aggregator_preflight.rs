@@ -155,3 +155,48 @@ async fn pages_keep_hostile_names_as_text_and_answer_unknown_ones_with_404() {
     assert!(body.contains("query"), "{body}");
     s.stop().await;
 }
+
+/// The pages' facts come back after a restart: read from the stored reports (at start, in
+/// the background, or by the first page that needs them), not only kept from the posts.
+#[test]
+fn fingerprints_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wtok, _) = token_files(dir.path());
+    let db = dir.path().join("fleet.db");
+    let args = ["--token-file", wtok.to_str().unwrap()];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sha = "0e".repeat(32);
+    let mut r = report("node-1", &[("harbor.local", Verdict::Ok, "", "")]);
+    r.registries[0].probes[0].trusted = vec![regtrust::report::TrustedCa {
+        subject: "CN=Kept CA".into(),
+        sha256: sha.clone(),
+        not_after: "2100-01-01T00:00:00Z".into(),
+        days_left: 1,
+        file: "/etc/docker/certs.d/harbor.local/ca.crt".into(),
+        pem: String::new(),
+    }];
+    let page = |base: &str| {
+        let url = format!("{base}/registries/harbor.local");
+        rt.block_on(async { http().get(url).send().await.unwrap().text().await.unwrap() })
+    };
+    let mut agg = Binary::start(&db, &args);
+    rt.block_on(async {
+        assert_eq!(
+            post(&agg.base, Some(WRITE_TOKEN), r.to_json())
+                .await
+                .status(),
+            200
+        );
+    });
+    assert!(page(&agg.base).contains("trusted by 1 nodes"));
+    agg.kill9();
+    let agg = Binary::start(&db, &args);
+    let html = page(&agg.base);
+    assert!(
+        html.contains(&sha) && html.contains("trusted by 1 nodes"),
+        "{html}"
+    );
+}

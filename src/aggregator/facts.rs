@@ -150,6 +150,9 @@ fn der_of(pem: &str, sha256: &str) -> Option<Vec<u8>> {
 pub struct FactsCache {
     nodes: Mutex<HashMap<String, Arc<NodeFacts>>>,
     interner: Mutex<Interner>,
+    /// One read-back at a time: a request arriving while the start-up warm-up (or another
+    /// request) reads reports back waits for it instead of reading them all again.
+    fill: tokio::sync::Mutex<()>,
 }
 
 /// Reports read back from the store at once at most.
@@ -236,45 +239,57 @@ impl FactsCache {
         let fresh = |f: &NodeFacts, r: &NodeRow| {
             f.received_ms == r.received_ms && f.generated_at == r.generated_at
         };
-        let mut missing: Vec<String> = Vec::new();
-        {
+        let missing = |prune: bool| -> Vec<String> {
             let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
-            if nodes.len() > rows.len() {
+            if prune && nodes.len() > rows.len() {
                 let live: BTreeSet<&str> = rows.iter().map(|r| r.node.as_str()).collect();
                 nodes.retain(|n, _| live.contains(n.as_str()));
             }
-            for r in rows {
-                if !nodes.get(&r.node).is_some_and(|f| fresh(f, r)) {
-                    missing.push(r.node.clone());
+            rows.iter()
+                .filter(|r| !nodes.get(&r.node).is_some_and(|f| fresh(f, r)))
+                .map(|r| r.node.clone())
+                .collect()
+        };
+        if !missing(true).is_empty() {
+            let _one_at_a_time = self.fill.lock().await;
+            // What is still missing once any read-back before us finished.
+            let missing = missing(false);
+            for batch in missing.chunks(READ_BACK_CONCURRENCY) {
+                let mut tasks = tokio::task::JoinSet::new();
+                for node in batch {
+                    let store = store.clone();
+                    let node = node.clone();
+                    tasks.spawn(async move { store.node(node).await });
                 }
-            }
-        }
-        for batch in missing.chunks(READ_BACK_CONCURRENCY) {
-            let mut tasks = tokio::task::JoinSet::new();
-            for node in batch {
-                let store = store.clone();
-                let node = node.clone();
-                tasks.spawn(async move { store.node(node).await });
-            }
-            let mut records = Vec::new();
-            while let Some(done) = tasks.join_next().await {
-                if let Ok(Some(rec)) = done.map_err(|_| StoreError::Gone)? {
-                    records.push(rec);
+                let mut records = Vec::new();
+                while let Some(done) = tasks.join_next().await {
+                    if let Ok(Some(rec)) = done.map_err(|_| StoreError::Gone)? {
+                        records.push(rec);
+                    }
                 }
-            }
-            for rec in records {
-                // An unreadable stored report (it was admitted, so this takes a newer
-                // schema) gives a node with no facts rather than no page.
-                let facts = match Report::from_json(rec.report_json.as_bytes()) {
-                    Ok(report) => self.build(&report, rec.row.received_ms),
-                    Err(_) => NodeFacts {
-                        node: rec.row.node.clone(),
-                        received_ms: rec.row.received_ms,
-                        generated_at: rec.row.generated_at.clone(),
-                        registries: Vec::new(),
-                    },
-                };
-                self.insert(facts);
+                // Parsing reports is CPU work: off the async threads.
+                let parsed = tokio::task::spawn_blocking(move || {
+                    records
+                        .into_iter()
+                        .map(|rec| (Report::from_json(rec.report_json.as_bytes()), rec.row))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(|_| StoreError::Gone)?;
+                for (report, row) in parsed {
+                    // An unreadable stored report (it was admitted, so this takes a newer
+                    // schema) gives a node with no facts rather than no page.
+                    let facts = match report {
+                        Ok(report) => self.build(&report, row.received_ms),
+                        Err(_) => NodeFacts {
+                            node: row.node.clone(),
+                            received_ms: row.received_ms,
+                            generated_at: row.generated_at.clone(),
+                            registries: Vec::new(),
+                        },
+                    };
+                    self.insert(facts);
+                }
             }
         }
         let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());

@@ -195,6 +195,7 @@ fn judge(
         skip_verify: false,
         notes: Vec::new(),
         ignores_certs_d: false,
+        install_dir: None,
     };
     let d = classify::decide_tls(&view, system, chain, dial, now, None, &rt.go);
     out.verdict = d.verdict;

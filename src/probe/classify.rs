@@ -386,6 +386,7 @@ fn authority_fix(
         .dir
         .as_ref()
         .map(|d| d.display().to_string())
+        .or_else(|| view.install_dir.as_ref().map(|d| d.display().to_string()))
         .unwrap_or_else(|| {
             // No host dir yet: where regtrust would install it, as the node spells it.
             match crate::trust::Runtime::parse(&view.runtime) {

@@ -264,13 +264,47 @@ impl Node {
         out
     }
 
-    /// What `rt` trusts for `host`.
+    /// What `rt` trusts for `host`, its config's insecure entries included (Docker's
+    /// `insecure-registries`, CRI-O's `insecure = true`: no verification at all).
     pub fn view(&self, rt: Runtime, host: &RegistryHost) -> view::RuntimeView {
-        match rt {
+        let mut v = match rt {
             Runtime::Docker => docker::view(&self.root, host),
             Runtime::Containerd => self.containerd.view(&self.root, host),
             Runtime::Crio => crio::view(&self.root, host),
+        };
+        let insecure = match rt {
+            Runtime::Docker => self.docker.insecure_entry(host).map(|e| {
+                format!(
+                    "{}: insecure-registries lists {e:?}",
+                    self.root.display(Path::new(docker::DAEMON_JSON)).display()
+                )
+            }),
+            Runtime::Crio => self
+                .crio
+                .entries_for(host)
+                .into_iter()
+                .find(|e| e.insecure)
+                .map(|e| {
+                    format!(
+                        "{}: registry {:?} is insecure",
+                        self.root.display(&e.file).display(),
+                        e.prefix
+                    )
+                }),
+            Runtime::Containerd => None,
+        };
+        if let Some(why) = insecure {
+            v.skip_verify = true;
+            v.notes.push(format!(
+                "{why}: {} does not verify TLS for {host}",
+                rt.as_str()
+            ));
         }
+        v.install_dir = self
+            .trust_root(rt)
+            .filter(|_| self.writes_for(rt, host))
+            .map(|r| Path::new("/").join(r).join(host.as_str()));
+        v
     }
 }
 
@@ -325,6 +359,53 @@ mod tests {
         assert!(!detect(dir.path())
             .iter()
             .any(|d| d.runtime == Runtime::Docker));
+    }
+
+    #[test]
+    fn views_carry_insecure_entries_and_the_install_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = dir.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        };
+        w(
+            docker::DAEMON_JSON,
+            "{\"insecure-registries\":[\"h:5000\"]}",
+        );
+        w(
+            crio::REGISTRIES_CONF,
+            "[[registry]]\nlocation = \"other:5000\"\ninsecure = true\n",
+        );
+        w(
+            containerd::K3S_CONFIG,
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/var/lib/rancher/k3s/agent/etc/containerd/certs.d\"\n",
+        );
+        w(
+            "etc/rancher/k3s/registries.yaml",
+            "mirrors:\n  other:5000: {}\n",
+        );
+        let node = Node::read(dir.path(), &Runtime::ALL);
+        let h = RegistryHost::parse("h:5000").unwrap();
+        let other = RegistryHost::parse("other:5000").unwrap();
+        let d = node.view(Runtime::Docker, &h);
+        assert!(
+            d.skip_verify && d.notes.iter().any(|n| n.contains("insecure-registries")),
+            "{d:?}"
+        );
+        assert!(!node.view(Runtime::Docker, &other).skip_verify);
+        assert!(node.view(Runtime::Crio, &other).skip_verify);
+        assert!(!node.view(Runtime::Crio, &h).skip_verify);
+        assert_eq!(
+            node.view(Runtime::Containerd, &h).install_dir.unwrap(),
+            Path::new("/var/lib/rancher/k3s/agent/etc/containerd/certs.d/h:5000")
+        );
+        // k3s owns `other:5000` (registries.yaml): regtrust installs nothing there.
+        assert_eq!(node.view(Runtime::Containerd, &other).install_dir, None);
+        assert_eq!(
+            node.view(Runtime::Crio, &h).install_dir.unwrap(),
+            Path::new("/etc/containers/certs.d/h:5000")
+        );
     }
 
     #[test]

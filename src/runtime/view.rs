@@ -95,6 +95,9 @@ pub struct RuntimeView {
     pub notes: Vec<String>,
     /// containerd ignores its certs.d: what to change (for the fix line).
     pub ignores_certs_d: bool,
+    /// Where regtrust installs this host's CA for this runtime, as the node names it (the
+    /// runtime's trust root, which follows its config); None when it installs none.
+    pub install_dir: Option<PathBuf>,
 }
 
 impl RuntimeView {
@@ -107,6 +110,7 @@ impl RuntimeView {
             skip_verify: false,
             notes: Vec::new(),
             ignores_certs_d: false,
+            install_dir: None,
         }
     }
 
