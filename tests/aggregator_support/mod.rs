@@ -84,12 +84,13 @@ impl InProcess {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("fleet.db");
         let config = Config {
-            db: db.clone(),
+            db: db.clone().into(),
             write_token: opts.write_token.map(Token::new),
             read_token: opts.read_token.map(Token::new),
             stale_after: opts.stale_after,
             retention: Duration::from_secs(7 * 86400),
             body_limit: opts.body_limit,
+            bounds: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
