@@ -502,7 +502,7 @@ fn decode_entry(entry: &Value) -> Result<Entry, EntryError> {
 /// value, only where it went wrong.
 fn decode_auth(field: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
     let padded = field.trim().ends_with('=');
-    let decoded = ca::go_base64(field.as_bytes(), padded).map_err(|e| {
+    let decoded = crate::go::pem::go_base64(field.as_bytes(), padded).map_err(|e| {
         let at = match e {
             base64::DecodeError::InvalidByte(at, _)
             | base64::DecodeError::InvalidLastSymbol(at, _) => format!(" at input byte {at}"),

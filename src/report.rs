@@ -181,6 +181,18 @@ pub struct ProbeEntry {
     /// it did not verify, the top of the presented chain (`unknown_authority`'s other side).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<ChainAnchor>,
+    /// The runtime's own version, from its binary's build info or the distribution's
+    /// package database (empty when unknown).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runtime_version: String,
+    /// The Go release its binary was built with (`go1.19.8`), or `--go-version`'s; the
+    /// verdict follows that Go's rules (the newest modelled when empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub go_version: String,
+    /// What the runtime prints when it differs from `message` (Go >= 1.20:
+    /// `tls: failed to verify certificate: x509: ...`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runtime_message: String,
 }
 
 /// A CA a runtime trusts for a host, and the file it reads it from.

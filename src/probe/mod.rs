@@ -8,11 +8,9 @@
 //! Layout:
 //! - `trustview`: what each runtime trusts for a host, from disk, with the file of each CA.
 //! - `net`: resolve, connect, handshake; failures in Go's words.
-//! - `gox509`: Go's certificate parser mirrored (what Go accepts, with Go's error text).
-//! - `signature`: signature checks with Go's acceptance (RSA of any size, PSS, ECDSA,
-//!   Ed25519) over ring.
-//! - `goverify`: Go's `x509.Certificate.Verify`, the verdict of record, and the `cause` of an
-//!   unknown authority.
+//! - `crate::go` (re-exported here as `gox509`, `signature`, `goverify`): the Go port, the
+//!   verdict of record.
+//! - `cause`: the `cause` of an unknown authority (regtrust's analysis, not Go's).
 //! - `capture`: a permissive rustls verifier that records the presented chain and checks
 //!   handshake signatures itself.
 //! - `classify`: one runtime's TLS verdict, cause, fix and expiry warnings.
@@ -24,23 +22,22 @@
 //! (`regtrust probe`).
 
 pub mod capture;
+pub mod cause;
 pub mod classify;
-pub mod goverify;
-pub mod gox509;
 pub mod harbor;
 pub mod net;
 pub mod registry;
-pub mod signature;
+pub mod runtime_go;
 pub mod text;
 pub mod trustview;
 
-#[cfg(test)]
-#[path = "../../tests/support/gopki.rs"]
-pub(crate) mod pki;
+// The Go port moved to `crate::go`; these names keep the probe's own spellings.
+pub use crate::go::signature;
+pub use crate::go::verify as goverify;
+pub use crate::go::x509 as gox509;
 
 #[cfg(test)]
-#[path = "../../tests/support/gocases.rs"]
-pub(crate) mod gocases;
+pub(crate) use crate::go::pki;
 
 use crate::ca::CaBundle;
 use crate::cli::{Output, ProbeArgs};
@@ -73,6 +70,7 @@ pub async fn probe_all(
 ) -> Vec<RegistryReport> {
     let host_root = cfg.host_root.clone();
     let runtimes = cfg.runtimes.clone();
+    let go_overrides = cfg.go_versions.clone();
     let hs = hosts.to_vec();
     // Reading the trust files is plain blocking I/O: off the async threads.
     let loaded = tokio::task::spawn_blocking(move || {
@@ -90,10 +88,17 @@ pub async fn probe_all(
                 }
             })
             .collect();
-        (system, views)
+        // The Go of each runtime, read once per round (the binaries are cached by stamp).
+        let root = crate::runtime::HostRoot::new(&host_root);
+        let mut gos: BTreeMap<String, runtime_go::RuntimeGo> = BTreeMap::new();
+        for v in views.iter().flatten() {
+            gos.entry(v.runtime.clone())
+                .or_insert_with(|| runtime_go::runtime_go(&root, &v.runtime, &go_overrides));
+        }
+        (system, views, gos)
     })
     .await;
-    let (system, views) = match loaded {
+    let (system, views, gos) = match loaded {
         Ok(v) => v,
         Err(e) => {
             return hosts
@@ -102,9 +107,11 @@ pub async fn probe_all(
                 .collect()
         }
     };
+    let gos = Arc::new(gos);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (host, views)) in hosts.iter().cloned().zip(views).enumerate() {
         let job = HostJob {
+            gos: gos.clone(),
             creds: credentials(inputs, &host),
             expected: match inputs.hosts.get(&host) {
                 Some(CaChoice::Valid(b)) => Some(b.clone()),
@@ -154,12 +161,20 @@ fn failed_report(host: &RegistryHost, why: &str) -> RegistryReport {
 }
 
 struct HostJob {
+    /// The Go of each runtime, by wire name.
+    gos: Arc<BTreeMap<String, runtime_go::RuntimeGo>>,
     host: RegistryHost,
     views: Vec<RuntimeView>,
     system: Arc<SystemRoots>,
     creds: Vec<Cred>,
     expected: Option<Arc<CaBundle>>,
     timeout: Duration,
+}
+
+impl HostJob {
+    fn go_of(&self, view: &RuntimeView) -> runtime_go::RuntimeGo {
+        self.gos.get(&view.runtime).cloned().unwrap_or_default()
+    }
 }
 
 async fn probe_host(job: HostJob) -> RegistryReport {
@@ -211,6 +226,7 @@ async fn probe_host(job: HostJob) -> RegistryReport {
                         &dial,
                         now,
                         job.expected.as_deref(),
+                        &job.go_of(v).go,
                     )
                 })
                 .collect();
@@ -223,6 +239,8 @@ async fn probe_host(job: HostJob) -> RegistryReport {
             };
             for (view, d) in job.views.iter().zip(decisions) {
                 let mut e = entry(view, now);
+                e.runtime_version = job.go_of(view).runtime_version;
+                e.go_version = job.go_of(view).go_version;
                 e.server_chain = chain.server_chain();
                 e.server_days_left = chain.leaf().map(|l| l.days_left(now));
                 e.warnings =
@@ -237,6 +255,9 @@ async fn probe_host(job: HostJob) -> RegistryReport {
                     }
                     _ => {
                         e.verdict = d.verdict;
+                        if d.runtime_message != d.message {
+                            e.runtime_message = d.runtime_message;
+                        }
                         e.message = d.message;
                         e.cause = d.cause;
                         e.fix = d.fix;
@@ -287,6 +308,9 @@ fn entry(view: &RuntimeView, now: OffsetDateTime) -> ProbeEntry {
         ca_days_left: view.host_cas.iter().map(|a| a.facts().days_left(now)).min(),
         trusted: classify::trusted(view, now),
         anchor: None,
+        runtime_version: String::new(),
+        go_version: String::new(),
+        runtime_message: String::new(),
     }
 }
 
