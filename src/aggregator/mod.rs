@@ -231,6 +231,21 @@ pub async fn serve(
         },
     )
     .await?;
+    // Logged only once the store is open: "listening" means reports can be stored.
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    if config.write_token.is_none() {
+        tracing::warn!(addr = %addr, "no --token-file: anyone on this machine can post reports (--allow-open-loopback)");
+    }
+    tracing::info!(
+        addr = %addr,
+        db = %config.db.describe(),
+        read_token = config.read_token.is_some(),
+        stale_after_secs = config.stale_after.as_secs(),
+        "aggregator listening"
+    );
     let state = Arc::new(api::AppState {
         store,
         write_token: config.write_token,
@@ -279,20 +294,6 @@ pub fn run_cli(args: &AggregatorArgs) -> u8 {
                 return 2;
             }
         };
-        let addr = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        if config.write_token.is_none() {
-            tracing::warn!(addr = %addr, "no --token-file: anyone on this machine can post reports (--allow-open-loopback)");
-        }
-        tracing::info!(
-            addr = %addr,
-            db = %config.db.describe(),
-            read_token = config.read_token.is_some(),
-            stale_after_secs = config.stale_after.as_secs(),
-            "aggregator listening"
-        );
         match serve(listener, config, shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("aggregator stopped");
