@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use regtrust::aggregator::{api::Token, serve, Config};
 use regtrust::report::{ProbeEntry, RegistryReport, Report, Verdict};
 use std::io::{BufRead, BufReader};

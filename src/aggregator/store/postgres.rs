@@ -388,27 +388,23 @@ impl Pg {
         node: &str,
     ) -> Result<Option<Locked>, StoreError> {
         let e = self.err();
-        let (lock, regs) = tokio::join!(
-            async {
-                let s = tx
-                    .prepare_cached("SELECT generated_at FROM nodes WHERE node = $1 FOR UPDATE")
-                    .await?;
-                tx.query_opt(&s, &[&node]).await
-            },
-            // Pipelined behind the lock: it runs only once the lock is held, as a new
-            // statement with its own snapshot.
-            async {
-                let s = tx
-                    .prepare_cached(
-                        "SELECT registry, verdict, since_ms, message, cause, fix FROM node_registries WHERE node = $1",
-                    )
-                    .await?;
-                tx.query(&s, &[&node]).await
-            }
-        );
-        let Some(row) = lock.map_err(&e)? else {
+        // Two round trips on purpose: pipelining the second behind the first (join!)
+        // would not fix their order on the wire (tokio's join! rotates which future it
+        // polls first), and the registry rows must be read after the lock is held.
+        let s = tx
+            .prepare_cached("SELECT generated_at FROM nodes WHERE node = $1 FOR UPDATE")
+            .await
+            .map_err(&e)?;
+        let Some(row) = tx.query_opt(&s, &[&node]).await.map_err(&e)? else {
             return Ok(None);
         };
+        let s = tx
+            .prepare_cached(
+                "SELECT registry, verdict, since_ms, message, cause, fix FROM node_registries WHERE node = $1",
+            )
+            .await
+            .map_err(&e)?;
+        let regs = tx.query(&s, &[&node]).await;
         let registries = regs
             .map_err(&e)?
             .iter()
@@ -628,7 +624,7 @@ impl Pg {
             .query_one(
                 "SELECT (SELECT count(DISTINCT registry) FROM node_registries),
                         (SELECT count(*) FROM (SELECT registry FROM node_registries
-                           WHERE registry = ANY($1::text[]) GROUP BY registry HAVING count(*) = 1) AS only)",
+                           WHERE registry = ANY($1::text[]) GROUP BY registry HAVING count(*) = 1) AS sole)",
                 &[&gone],
             )
             .await
