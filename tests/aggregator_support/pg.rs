@@ -199,6 +199,11 @@ impl Postgres {
         }
     }
 
+    /// The postmaster's PID (0 when stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
