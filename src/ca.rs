@@ -406,6 +406,7 @@ impl CaBundle {
         report::CaSummary {
             source: self.source.clone(),
             certificates: self.certs.iter().map(|c| c.to_ca_cert(now)).collect(),
+            notes: self.notes.clone(),
         }
     }
 

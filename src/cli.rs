@@ -99,6 +99,15 @@ pub struct InputArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub inputs: InputArgs,
+    /// Also remove the files regtrust owns that this pass does not name (other registries,
+    /// runtimes not selected): the inputs become the node's whole desired state, as the
+    /// agent treats them. Without it, sync only adds and updates.
+    #[arg(long, env = "REGTRUST_PRUNE")]
+    pub prune: bool,
+    /// Print the plan (what would be written, kept, removed) and change nothing; exit 1
+    /// when the node differs from the plan.
+    #[arg(long, env = "REGTRUST_DRY_RUN")]
+    pub dry_run: bool,
     #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }

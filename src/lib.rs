@@ -13,6 +13,7 @@
 //! - `report`: the `regtrust.report/v1` model and its text/JSON renderers.
 //! - `watch`: which dirs the agent watches, and the watcher that turns events into a signal.
 //! - `agent`: the DaemonSet loop (sync, watch, probe, push, HTTP); `metrics`: its Prometheus text.
+//! - `listen`: the bounded HTTP server loop of the agent and the aggregator, RLIMIT_NOFILE.
 //! - `aggregator`: the central service (store, fleet view, API, page) and `regtrust report`.
 
 pub mod agent;
@@ -21,11 +22,13 @@ pub mod ca;
 pub mod cli;
 pub mod go;
 pub mod host;
+pub mod listen;
 pub mod metrics;
 pub mod probe;
 pub mod pull_secret;
 pub mod report;
 pub mod runtime;
 pub mod sync;
+pub mod sync_mode;
 pub mod trust;
 pub mod watch;

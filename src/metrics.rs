@@ -390,6 +390,7 @@ mod tests {
                     days_left: None,
                 },
             ],
+            notes: Vec::new(),
         });
         r.trust = vec![TrustEntry {
             runtime: "docker".into(),

@@ -256,7 +256,31 @@ pub struct SyncResult {
     pub inputs: Inputs,
 }
 
+/// How a pass treats what it does not name (issue 15 point 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassMode {
+    /// Remove owned files the pass does not want (the agent: its inputs are the whole
+    /// desired state). Without it, nothing owned is removed: a hand-run `sync --ca H=CA`
+    /// adds H and leaves every other registry, and every other runtime, as it is.
+    pub prune: bool,
+    /// Print the plan, change nothing.
+    pub dry_run: bool,
+}
+
+impl PassMode {
+    /// The agent's passes.
+    pub const AGENT: PassMode = PassMode {
+        prune: true,
+        dry_run: false,
+    };
+}
+
+/// One agent pass (prunes what its inputs no longer name).
 pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
+    sync_pass(cfg, now, PassMode::AGENT)
+}
+
+pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> SyncResult {
     let inputs = read_inputs(cfg);
     let mut targets = Vec::new();
     let mut retained = BTreeSet::new();
@@ -274,6 +298,8 @@ pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
             CaChoice::None => {}
         }
     }
+    let kept = crate::sync_mode::keep_unnamed(cfg, mode, &targets, &mut retained);
+    let hold = crate::sync_mode::hold_reason(mode, &inputs.secrets);
     let outcome = apply::apply(&apply::ApplyRequest {
         host_root: &cfg.host_root,
         state_dir: &cfg.state_dir,
@@ -281,6 +307,7 @@ pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
         retained_hosts: &retained,
         remove_stale: inputs.complete,
         replace_foreign: cfg.replace_foreign,
+        hold: hold.as_deref(),
     });
     let wrote = outcome.files.iter().any(|f| f.wrote);
 
@@ -332,8 +359,15 @@ pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
             detail: f.detail.clone(),
         });
     }
+    crate::sync_mode::report_kept(cfg, &kept, &mut by_host);
     report.registries = by_host.into_values().collect();
     report.problems.extend(inputs.problems.iter().cloned());
+    if let (Some(why), false) = (&hold, mode.dry_run) {
+        report.problems.push(Problem::new(
+            "pull secrets",
+            format!("nothing written or removed: {why}"),
+        ));
+    }
     let hosts: Vec<RegistryHost> = inputs.hosts.keys().cloned().collect();
     report
         .problems
@@ -395,9 +429,21 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
             return 2;
         }
     };
-    let result = sync_once(&cfg, time::OffsetDateTime::now_utc());
+    if cfg.runtimes.is_empty() {
+        eprintln!("regtrust sync: {}", crate::sync_mode::no_runtime(&cfg));
+        return 1;
+    }
+    let mode = PassMode {
+        prune: args.prune,
+        dry_run: args.dry_run,
+    };
+    let result = sync_pass(&cfg, time::OffsetDateTime::now_utc(), mode);
     match args.output {
         Output::Json => crate::cli::emit(&format!("{}\n", result.report.to_json())),
+        Output::Text if mode.dry_run => crate::cli::emit(&format!(
+            "dry run: nothing is written or removed; the plan:\n{}",
+            result.report.to_text()
+        )),
         Output::Text => crate::cli::emit(&result.report.to_text()),
     }
     u8::from(result.report.needs_attention())

@@ -103,6 +103,7 @@ fn a_host_dir_swapped_for_a_symlink_never_redirects_a_write_or_a_removal() {
                 retained_hosts: &retained,
                 remove_stale: true,
                 replace_foreign: false,
+                hold: None,
             });
             for f in &out.files {
                 match f.state {

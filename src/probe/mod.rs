@@ -15,6 +15,7 @@
 //!   handshake signatures itself.
 //! - `classify`: one runtime's TLS verdict, cause, fix and expiry warnings.
 //! - `registry`: `GET /v2/`, challenges, token and basic-auth checks of the pull secret.
+//! - `credtls`: the trust every connection carrying credentials is verified with.
 //! - `harbor`: Harbor's `/api/v2.0/health`.
 //! - `text`: the report for people.
 //!
@@ -24,6 +25,7 @@
 pub mod capture;
 pub mod cause;
 pub mod classify;
+pub mod credtls;
 pub mod harbor;
 pub mod net;
 pub mod registry;
@@ -230,14 +232,27 @@ async fn probe_host(job: HostJob) -> RegistryReport {
                     )
                 })
                 .collect();
-            let http = if decisions.iter().any(|d| d.verdict == Verdict::Ok) {
-                let (http, h) = http_check(&dial, hs.addr, &job.creds, deadline).await;
+            // The HTTP check's connections are judged by the views that accepted the
+            // first one (`credtls`); `slot[i]` is view i's place among them.
+            let mut accepting = Vec::new();
+            let mut slot = vec![None; job.views.len()];
+            for (i, (v, d)) in job.views.iter().zip(&decisions).enumerate() {
+                if d.verdict == Verdict::Ok {
+                    slot[i] = Some(accepting.len());
+                    accepting.push((v.clone(), job.go_of(v).go));
+                }
+            }
+            let judge = credtls::ViewJudge::new(&dial, accepting, job.system.clone(), now);
+            let http = if slot.iter().any(Option::is_some) {
+                let (http, h) =
+                    http_check(&dial, hs.addr, &job.creds, judge.clone(), deadline).await;
                 harbor = h;
                 Some(http)
             } else {
                 None
             };
-            for (view, d) in job.views.iter().zip(decisions) {
+            for (i, (view, d)) in job.views.iter().zip(decisions).enumerate() {
+                let refused = slot[i].and_then(|k| judge.rejection(k));
                 let mut e = entry(view, now);
                 e.runtime_version = job.go_of(view).runtime_version;
                 e.go_version = job.go_of(view).go_version;
@@ -248,10 +263,19 @@ async fn probe_host(job: HostJob) -> RegistryReport {
                 e.warnings.extend(view.notes.iter().cloned());
                 e.anchor = d.anchor;
                 match (&http, d.verdict) {
+                    (Some(_), Verdict::Ok) if refused.is_some() => {
+                        if let Some(r) = refused {
+                            e.verdict = r.verdict;
+                            e.message = r.message;
+                            e.cause = r.cause;
+                            e.fix = r.fix;
+                        }
+                    }
                     (Some(h), Verdict::Ok) => {
                         e.verdict = h.verdict;
                         e.message = h.message.clone();
                         e.fix = h.fix.clone();
+                        e.warnings.extend(h.warnings.iter().cloned());
                     }
                     _ => {
                         e.verdict = d.verdict;
@@ -336,19 +360,21 @@ fn ca_summary(
     Some(CaSummary {
         source: file.display().to_string(),
         certificates,
+        notes: Vec::new(),
     })
 }
 
 /// `/v2/` and the credentials over a second connection pinned to the address the handshake
-/// used; Harbor's health when the challenge says Harbor.
+/// used; Harbor's health when the challenge says Harbor. Every connection (this one, the
+/// token realm's, any later one) is verified by `judge` before a byte is written.
 async fn http_check(
     host: &RegistryHost,
     addr: std::net::SocketAddr,
     creds: &[Cred],
+    judge: Arc<credtls::ViewJudge>,
     deadline: Instant,
 ) -> (HttpVerdict, Option<HarborHealth>) {
-    // The chain was judged on the first connection; this one only needs to get through.
-    let tls = match capture::client_config(&capture::ChainCapture::new()) {
+    let tls = match capture::judged_config(judge.clone()) {
         Ok(c) => c,
         Err(e) => {
             return (
@@ -357,6 +383,7 @@ async fn http_check(
                     message: format!("tls: cannot build a client config: {e}"),
                     fix: String::new(),
                     challenges: Vec::new(),
+                    warnings: Vec::new(),
                 },
                 None,
             )
@@ -367,7 +394,7 @@ async fn http_check(
         .no_proxy()
         .http1_only()
         .user_agent(concat!("regtrust/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::limited(10));
+        .redirect(registry::redirect_policy());
     if !host.is_ip() {
         builder = builder.resolve(host.name(), addr);
     }
@@ -380,6 +407,7 @@ async fn http_check(
                     message: format!("cannot build an HTTP client: {e}"),
                     fix: String::new(),
                     challenges: Vec::new(),
+                    warnings: Vec::new(),
                 },
                 None,
             )
@@ -387,6 +415,8 @@ async fn http_check(
     };
     let base = format!("https://{host}");
     let verdict = registry::check(&client, &base, creds, deadline).await;
+    // Harbor's health is regtrust's own request, not the runtime's: it judges nothing.
+    judge.freeze();
     let health = if harbor::looks_like_harbor(&verdict.challenges) {
         harbor::health(&client, &base, deadline).await
     } else {

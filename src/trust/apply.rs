@@ -57,6 +57,10 @@ pub struct ApplyRequest<'a> {
     /// because the missing input may still name those hosts.
     pub remove_stale: bool,
     pub replace_foreign: bool,
+    /// Plan only (`sync --dry-run`, or a pass held by a pull secret with invalid keys): each
+    /// outcome says what would happen and why not, and nothing on disk changes (no write,
+    /// no removal, no ledger save or set-aside).
+    pub hold: Option<&'a str>,
 }
 
 pub fn apply(req: &ApplyRequest) -> Outcome {
@@ -65,7 +69,9 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         Ok(l) => l,
         Err(e) => {
             out.ledger_problems.push(e.to_string());
-            set_aside_ledger(req.state_dir, &mut out);
+            if req.hold.is_none() {
+                set_aside_ledger(req.state_dir, &mut out);
+            }
             Ledger {
                 version: 1,
                 files: Default::default(),
@@ -85,6 +91,20 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
             Action::KeepForeign(why) => (TrustState::Unchanged, why, false),
             Action::Conflict(why) => (TrustState::Conflict, why, false),
             Action::Error(why) => (TrustState::Error, why, false),
+            Action::Write(reason) if req.hold.is_some() => (
+                TrustState::Missing,
+                format!(
+                    "would write ({}); not written: {}",
+                    match reason {
+                        WriteReason::New => "new",
+                        WriteReason::Update => "update",
+                        WriteReason::Restore => "restore",
+                        WriteReason::TakeOver => "take over, --replace-foreign",
+                    },
+                    req.hold.unwrap_or_default()
+                ),
+                false,
+            ),
             Action::Write(reason) => match write_target(req.host_root, t) {
                 Ok(()) => {
                     ledger.files.insert(
@@ -145,6 +165,14 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
                 (TrustState::Unchanged, why, false)
             }
             StaleAction::Error(why) => (TrustState::Error, why, false),
+            StaleAction::Remove if req.hold.is_some() => (
+                TrustState::Unchanged,
+                format!(
+                    "would remove (no longer managed); not removed: {}",
+                    req.hold.unwrap_or_default()
+                ),
+                false,
+            ),
             StaleAction::Remove => match remove_owned(req.host_root, &rel) {
                 Ok(()) => {
                     ledger.files.remove(&rel);
@@ -163,7 +191,7 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         });
     }
 
-    if ledger != before {
+    if ledger != before && req.hold.is_none() {
         if let Err(e) = ledger.save(req.state_dir) {
             out.ledger_problems.push(format!(
                 "{e}; files written in this pass are not recorded as owned"
