@@ -60,24 +60,35 @@ fn chmod(path: &Path, mode: &str) {
     assert!(st.success());
 }
 
-/// The template data dir, made once.
+/// The template data dir, made once per machine: in the system temp dir, which the
+/// `postgres` user can reach (a checkout under /root could not be), built in a private
+/// dir and renamed into place, so two test binaries starting at once cannot clash.
 fn template() -> PathBuf {
     static T: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     T.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg-template");
+        let root = std::env::temp_dir().join(format!(
+            "regtrust-pg-template-{}",
+            bin_dir()
+                .parent()
+                .and_then(|p| p.file_name())
+                .map_or("x".into(), |v| v.to_string_lossy().into_owned())
+        ));
         let data = root.join("data");
-        if data.join("PG_VERSION").exists() && data.join("regtrust-template-ok").exists() {
+        if data.join("regtrust-template-ok").exists() {
             return data;
         }
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        chmod(&root, "0755");
-        let pwfile = root.join("pw");
+        let build = tempfile::Builder::new()
+            .prefix("regtrust-pg-template-build-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        chmod(&build, "0755");
+        let pwfile = build.join("pw");
         std::fs::write(&pwfile, PG_PASSWORD).unwrap();
-        chown_pg(&root);
+        chown_pg(&build);
         let out = as_pg(&bin_dir().join("initdb"))
             .arg("-D")
-            .arg(&data)
+            .arg(build.join("data"))
             .args([
                 "-U",
                 PG_USER,
@@ -96,7 +107,16 @@ fn template() -> PathBuf {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        std::fs::write(data.join("regtrust-template-ok"), "").unwrap();
+        std::fs::write(build.join("data").join("regtrust-template-ok"), "").unwrap();
+        // Another binary may have won the race: then its template is used, ours removed.
+        if std::fs::rename(&build, &root).is_err() {
+            let _ = std::fs::remove_dir_all(&build);
+        }
+        assert!(
+            data.join("regtrust-template-ok").exists(),
+            "no PostgreSQL template at {}",
+            data.display()
+        );
         data
     })
     .clone()
