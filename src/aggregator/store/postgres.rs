@@ -600,7 +600,10 @@ impl Pg {
         }
         let known: Vec<String> = tx
             .query(
-                "SELECT DISTINCT registry FROM node_registries WHERE registry = ANY($1::text[])",
+                // One index probe per candidate (EXISTS stops at the first row), not a
+                // scan of every node's row for a registry thousands of nodes report.
+                "SELECT r FROM unnest($1::text[]) AS r
+                 WHERE EXISTS (SELECT 1 FROM node_registries WHERE registry = r)",
                 &[&candidates],
             )
             .await
