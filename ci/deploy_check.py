@@ -46,6 +46,7 @@ RESOURCES = {
     ],
     "apps/v1": [("daemonsets", "DaemonSet", True), ("deployments", "Deployment", True)],
     "networking.k8s.io/v1": [("networkpolicies", "NetworkPolicy", True)],
+    "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
     "rbac.authorization.k8s.io/v1": [
         ("roles", "Role", True),
         ("rolebindings", "RoleBinding", True),

@@ -136,9 +136,37 @@ pub struct AggregatorArgs {
     /// Address to listen on, `IP:PORT`.
     #[arg(long, env = "REGTRUST_LISTEN", default_value = "0.0.0.0:9811")]
     pub listen: std::net::SocketAddr,
-    /// SQLite database file, created when missing.
+    /// Where the fleet is kept: a SQLite database file (created when missing; one
+    /// aggregator per file), or a `postgres://USER@HOST:PORT/DATABASE` URL (also
+    /// `postgresql://`) for several replicas on one PostgreSQL database.
     #[arg(long, env = "REGTRUST_DB")]
     pub db: PathBuf,
+    /// File holding the PostgreSQL password (one line), when the --db URL has none;
+    /// without it, `PGPASSWORD` is used. Never logged.
+    #[arg(long, env = "REGTRUST_DB_PASSWORD_FILE")]
+    pub db_password_file: Option<PathBuf>,
+    /// Nodes the fleet holds at most; a new node past it is refused (422).
+    #[arg(long, env = "REGTRUST_MAX_NODES", default_value_t = 10_000)]
+    pub max_nodes: usize,
+    /// Distinct registries across the fleet at most; a report adding more is refused (422).
+    #[arg(long, env = "REGTRUST_MAX_REGISTRIES", default_value_t = 1_000)]
+    pub max_registries: usize,
+    /// Registries in one report at most (more: 400).
+    #[arg(
+        long,
+        env = "REGTRUST_MAX_REGISTRIES_PER_REPORT",
+        default_value_t = 256
+    )]
+    pub max_registries_per_report: usize,
+    /// A report generated further than this in the future (by the aggregator's clock) is
+    /// refused (400): a node clock that far ahead would pin its report as newest.
+    #[arg(long, env = "REGTRUST_MAX_CLOCK_SKEW", default_value = "5m", value_parser = parse_duration)]
+    pub max_clock_skew: std::time::Duration,
+    /// Also export one series per (node, registry) on /metrics (up to
+    /// --max-nodes x --max-registries-per-report series); by default only counts per
+    /// (registry, verdict).
+    #[arg(long, env = "REGTRUST_METRICS_PER_NODE")]
+    pub metrics_per_node: bool,
     /// File holding the bearer token agents must present to post reports (its trailing
     /// newline is not part of the token). Required unless --allow-open-loopback.
     #[arg(long, env = "REGTRUST_TOKEN_FILE")]

@@ -723,3 +723,193 @@ fn bench_aggregator() {
     );
     println!();
 }
+
+/// The same ingest (nodes x registries x rounds, as above) against the aggregator on
+/// SQLite and on PostgreSQL (Debian's server, `aggregator_support::pg`, same disk), in one
+/// run, then the fleet queries; prints both and the ratio. PostgreSQL's own CPU is
+/// measured as the whole server's (every backend), so "server CPU" there is both processes.
+#[test]
+#[ignore = "bench: run with --ignored --nocapture"]
+fn bench_aggregator_postgres_vs_sqlite() {
+    let nodes = knob("REGTRUST_BENCH_NODES", 5000);
+    let registries = knob("REGTRUST_BENCH_REGISTRIES", 10);
+    let rounds = knob("REGTRUST_BENCH_ROUNDS", 3);
+    let clients = knob("REGTRUST_BENCH_CLIENTS", 32);
+    let (exe, build) = aggregator_binary();
+    let load_before = loadavg();
+    let dir = tempfile::tempdir().unwrap();
+    let hosts: Vec<String> = (0..registries)
+        .map(|i| format!("registry-{i:02}.example:8443"))
+        .collect();
+    let mut reports = Vec::with_capacity(nodes * rounds);
+    for round in 0..rounds {
+        for n in 0..nodes {
+            let name = format!("node-{n:05}");
+            let regs: Vec<(&str, Verdict, &str, &str)> = hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| match verdict_of(n, round, i) {
+                    Verdict::Ok => (h.as_str(), Verdict::Ok, "", ""),
+                    v => (h.as_str(), v, UNKNOWN_CA_MSG, UNKNOWN_CA_FIX),
+                })
+                .collect();
+            reports.push(Req {
+                method: "POST",
+                path: "/api/v1/reports".into(),
+                extra: format!(
+                    "Authorization: Bearer {WRITE_TOKEN}\r\nContent-Type: application/json\r\n"
+                ),
+                body: report(&name, &regs).to_json().into_bytes(),
+            });
+        }
+    }
+    let reports = Arc::new(reports);
+    let total = reports.len();
+    let (wtok, _) = token_files(dir.path());
+    let pwfile = dir.path().join("pgpass");
+    std::fs::write(&pwfile, aggregator_support::pg::PG_PASSWORD).unwrap();
+    let pg = aggregator_support::pg::Postgres::start();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(pg.create_db("bench"));
+    let pg_pid = pg.pid();
+    let sqlite_db = dir.path().join("fleet.db");
+    let pg_url = pg.url("bench");
+    let mut results: Vec<Run> = Vec::new();
+    for (name, db, extra) in [
+        ("SQLite", sqlite_db.to_str().unwrap(), vec![]),
+        (
+            "PostgreSQL",
+            pg_url.as_str(),
+            vec!["--db-password-file", pwfile.to_str().unwrap()],
+        ),
+    ] {
+        let mut args = vec!["--token-file", wtok.to_str().unwrap()];
+        args.extend(extra);
+        let mut agg = Binary::start_with(Some(exe.to_str().unwrap()), Path::new(db), &args);
+        let stderr = std::mem::replace(&mut agg.stderr, std::sync::mpsc::channel().1);
+        std::thread::spawn(move || while stderr.recv().is_ok() {});
+        let pid = agg.child.id();
+        let pg_cpu_before = if name == "PostgreSQL" {
+            pg_tree_cpu(pg_pid)
+        } else {
+            0.0
+        };
+        let load = run_load(&agg.addr, pid, reports.clone(), clients, Duration::MAX / 4);
+        let db_cpu = if name == "PostgreSQL" {
+            pg_tree_cpu(pg_pid) - pg_cpu_before
+        } else {
+            0.0
+        };
+        let regs_q = read_times(&agg.addr, "/api/v1/registries", "", 10);
+        let nodes_q = read_times(&agg.addr, "/api/v1/nodes", "", 10);
+        let metrics_q = read_times(&agg.addr, "/metrics", "", 10);
+        let rss = peak_rss_kib(pid).unwrap_or(0);
+        drop(agg);
+        results.push((name, load, db_cpu, regs_q, nodes_q, metrics_q, rss));
+    }
+    let load_after = loadavg();
+    let rps = |l: &Load| l.done as f64 / l.elapsed.as_secs_f64();
+    println!();
+    println!("aggregator bench, SQLite vs PostgreSQL: {nodes} nodes x {rounds} rounds = {total} writes, {registries} registries per report, {clients} connections");
+    println!(
+        "  aggregator: {} ({build}); load average {load_before} before, {load_after} after",
+        exe.display()
+    );
+    println!(
+        "  {:<26} {:>12} {:>12} {:>9}",
+        "", "SQLite", "PostgreSQL", "PG/SQLite"
+    );
+    let (s, p) = (&results[0], &results[1]);
+    let row = |what: &str, x: f64, y: f64, unit: &str| {
+        println!(
+            "  {what:<26} {:>12} {:>12} {:>9}",
+            format!("{x:.2}{unit}"),
+            format!("{y:.2}{unit}"),
+            format!("{:.2}x", y / x)
+        );
+    };
+    row("throughput (/s)", rps(&s.1), rps(&p.1), "");
+    for (n, f) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+        row(
+            &format!("write latency {n} (ms)"),
+            pct(&s.1.lat, f).as_secs_f64() * 1e3,
+            pct(&p.1.lat, f).as_secs_f64() * 1e3,
+            "",
+        );
+    }
+    let per = |cpu: f64, l: &Load| cpu * 1e6 / l.done.max(1) as f64;
+    row(
+        "aggregator CPU/write (us)",
+        per(s.1.server_cpu, &s.1),
+        per(p.1.server_cpu, &p.1),
+        "",
+    );
+    row("database CPU/write (us)", 0.0, per(p.2, &p.1), "");
+    for (what, i) in [
+        ("GET /api/v1/registries", 3),
+        ("GET /api/v1/nodes", 4),
+        ("GET /metrics", 5),
+    ] {
+        let pick = |r: &Run| [r.3 .0, r.4 .0, r.5 .0][i - 3];
+        row(
+            &format!("{what} p50 (ms)"),
+            pick(s).as_secs_f64() * 1e3,
+            pick(p).as_secs_f64() * 1e3,
+            "",
+        );
+    }
+    row(
+        "aggregator peak RSS (MiB)",
+        s.6 as f64 / 1024.0,
+        p.6 as f64 / 1024.0,
+        "",
+    );
+    let met = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(
+        "  targets on PostgreSQL (issue 14): >= 5000 reports/s {}; p99 <= 20 ms {}",
+        met(rps(&p.1) >= 5000.0),
+        met(pct(&p.1.lat, 0.99) <= Duration::from_millis(20))
+    );
+    println!();
+}
+
+/// One backend's figures: name, ingest, database CPU, three fleet queries, peak RSS.
+type Run = (
+    &'static str,
+    Load,
+    f64,
+    (Duration, Duration, usize),
+    (Duration, Duration, usize),
+    (Duration, Duration, usize),
+    u64,
+);
+
+/// CPU seconds of the postmaster and all its children (the backends).
+fn pg_tree_cpu(root: u32) -> f64 {
+    let mut total = cpu_secs(root).unwrap_or(0.0);
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+                continue;
+            };
+            let ppid: u32 = after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            if ppid == root {
+                total += cpu_secs(pid).unwrap_or(0.0);
+            }
+        }
+    }
+    total
+}

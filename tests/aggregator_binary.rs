@@ -626,3 +626,91 @@ fn report_reads_an_https_aggregator_with_its_ca_file() {
         assert!(!text(&out.stderr).contains("AAAA"), "file content leaked");
     }
 }
+
+/// What one of two racing starts did: listens (killed on drop) or exited.
+enum Start {
+    Listened(std::process::Child),
+    Exited(i32, String),
+}
+
+/// Start `regtrust aggregator` on `db` and see it to "listening" or to its exit (deadline).
+fn start_and_see(db: &Path) -> std::thread::JoinHandle<Start> {
+    use std::io::BufRead;
+    let mut child = regtrust()
+        .args([
+            "--log-format",
+            "json",
+            "aggregator",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-open-loopback",
+            "--db",
+        ])
+        .arg(db)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::spawn(move || {
+        let stderr = child.stderr.take().unwrap();
+        let mut seen = String::new();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if line.contains("aggregator listening") {
+                // Keep draining stderr so the process never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines.by_ref() {});
+                return Start::Listened(child);
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let status = child.wait().unwrap();
+        Start::Exited(status.code().unwrap_or(-1), seen)
+    })
+}
+
+/// Two aggregators started at the same moment on one new SQLite file, again and again:
+/// exactly one serves, the other exits 2 saying the database is in use; never a schema
+/// race ("table nodes already exists") and never two serving one file with private views.
+#[test]
+fn two_aggregators_started_at_once_on_one_sqlite_file_do_not_race_the_schema() {
+    for i in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("fleet.db");
+        let (a, b) = (start_and_see(&db), start_and_see(&db));
+        let mut outcomes = [a.join().unwrap(), b.join().unwrap()];
+        let mut listened = 0;
+        for o in &outcomes {
+            match o {
+                Start::Listened(_) => listened += 1,
+                Start::Exited(code, err) => {
+                    assert_eq!(*code, 2, "round {i}: {err}");
+                    assert!(
+                        err.contains("is in use by another regtrust aggregator")
+                            && err.contains("PostgreSQL"),
+                        "round {i}: {err}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            listened, 1,
+            "round {i}: exactly one aggregator serves the file"
+        );
+        for o in &mut outcomes {
+            if let Start::Listened(child) = o {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        // The file is whole: a third start works and reads the schema.
+        match start_and_see(&db).join().unwrap() {
+            Start::Listened(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Start::Exited(code, err) => panic!("round {i}: restart exited {code}: {err}"),
+        }
+    }
+}

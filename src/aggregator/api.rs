@@ -25,8 +25,6 @@ use std::time::Duration;
 
 /// Longest node name accepted (a Kubernetes node name is a DNS subdomain: 253).
 const MAX_NODE: usize = 253;
-/// Registries per report at most: keeps metric label sets bounded per node.
-const MAX_REGISTRIES: usize = 256;
 /// Events per page of `GET /api/v1/events` at most, and by default.
 const MAX_EVENTS: usize = 10_000;
 const DEFAULT_EVENTS: usize = 100;
@@ -80,6 +78,7 @@ pub struct AppState {
     pub counters: Counters,
     /// What each node trusts and sees, for the pages and the pre-flight.
     pub facts: FactsCache,
+    pub bounds: super::Bounds,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -134,7 +133,12 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::Gone => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            // The database is away (PostgreSQL down, the SQLite thread gone): retry later.
+            e if e.is_unavailable() => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            // A fleet bound (--max-nodes, --max-registries).
+            StoreError::Limit(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
             e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
     }
@@ -292,7 +296,7 @@ fn write_denied(st: &AppState, headers: &HeaderMap) -> Option<Response> {
 /// The aggregator's checks on top of `Report::from_json`: a node name it can show and key
 /// on, registry hosts that are hosts (spelled canonically from here on), no duplicates,
 /// and a bounded number of registries.
-pub fn admit(mut report: Report) -> Result<Report, String> {
+pub fn admit(mut report: Report, max_registries: usize) -> Result<Report, String> {
     if report.node.chars().count() > MAX_NODE {
         return Err(format!(
             "node name of {} characters; at most {MAX_NODE}",
@@ -305,9 +309,9 @@ pub fn admit(mut report: Report) -> Result<Report, String> {
     if report.node.trim() != report.node {
         return Err("node name has leading or trailing whitespace".into());
     }
-    if report.registries.len() > MAX_REGISTRIES {
+    if report.registries.len() > max_registries {
         return Err(format!(
-            "{} registries in one report; at most {MAX_REGISTRIES}",
+            "{} registries in one report; at most {max_registries} (--max-registries-per-report)",
             report.registries.len()
         ));
     }
@@ -325,6 +329,22 @@ pub fn admit(mut report: Report) -> Result<Report, String> {
         }
     }
     Ok(report)
+}
+
+/// A report generated more than `skew` ahead of `now_ms` is refused: under newest truth it
+/// would shadow every honest report of its node until the clock caught up.
+pub fn check_clock(report: &Report, now_ms: i64, skew: Duration) -> Result<(), String> {
+    let skew_ms = i64::try_from(skew.as_millis()).unwrap_or(i64::MAX);
+    match super::store::rfc3339_ms(&report.generated_at) {
+        Some(ms) if ms > now_ms.saturating_add(skew_ms) => Err(format!(
+            "generated_at {} is {} s ahead of the aggregator's clock ({}); at most {} s (--max-clock-skew): fix the node's clock (NTP)",
+            report.generated_at,
+            (ms - now_ms) / 1000,
+            fleet::ms_to_rfc3339(now_ms),
+            skew.as_secs()
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> ApiResult {
@@ -348,7 +368,13 @@ async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> ApiResult
             ));
         }
     };
-    let report = match Report::from_json(&body).and_then(admit) {
+    let received_ms = fleet::now_ms();
+    let report = match Report::from_json(&body)
+        .and_then(|r| admit(r, st.bounds.max_registries_per_report))
+        .and_then(|r| {
+            check_clock(&r, received_ms, st.bounds.max_clock_skew)?;
+            Ok(r)
+        }) {
         Ok(r) => r,
         Err(e) => {
             st.counters.invalid.fetch_add(1, Relaxed);
@@ -361,12 +387,25 @@ async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> ApiResult
     let raw = String::from_utf8(Vec::from(body))
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let node = report.node.clone();
-    let received_ms = fleet::now_ms();
     // Taken before the store owns the report; kept only once the store answered. Should
     // the store keep another report (an older one refused), the facts' key no longer
     // matches its row and `FactsCache::current` reads the stored one back.
     let facts = st.facts.build(&report, received_ms);
     match st.store.put(report, raw, received_ms).await {
+        Ok(out) if out.superseded_by.is_some() => {
+            // Newest truth: 200 (the agent has nothing to retry) with what happened.
+            st.counters.superseded.fetch_add(1, Relaxed);
+            let stored = out.superseded_by.unwrap_or_default();
+            tracing::info!(node = %node, stored_generated_at = %stored, "older report not applied");
+            Ok(Json(serde_json::json!({
+                "node": node,
+                "stored": false,
+                "outcome": "superseded",
+                "stored_generated_at": stored,
+                "transitions": 0,
+            }))
+            .into_response())
+        }
         Ok(out) => {
             st.counters.stored.fetch_add(1, Relaxed);
             st.facts.insert(facts);
@@ -382,9 +421,15 @@ async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> ApiResult
             Ok(Json(serde_json::json!({
                 "node": node,
                 "stored": true,
+                "outcome": "stored",
                 "transitions": out.transitions.len(),
             }))
             .into_response())
+        }
+        Err(e @ StoreError::Limit(_)) => {
+            st.counters.over_bound.fetch_add(1, Relaxed);
+            tracing::warn!(node = %node, error = %e, "report refused by a fleet bound");
+            Err(e.into())
         }
         Err(e) => {
             st.counters.store_error.fetch_add(1, Relaxed);
@@ -691,16 +736,22 @@ async fn metrics(State(st): State<Arc<AppState>>) -> ApiResult {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        fleet::to_prometheus(&states, &regs, &st.counters),
+        fleet::to_prometheus(
+            &states,
+            &regs,
+            &st.counters,
+            st.bounds.metrics_per_node.then_some(&rows[..]),
+        ),
     )
         .into_response())
 }
 
+/// 200 `ok`, or 503 saying why the store cannot serve (the database thread stopped, the
+/// PostgreSQL server unreachable).
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
-    if st.store.is_alive() {
-        "ok\n".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database thread stopped\n").into_response()
+    match st.store.health().await {
+        Ok(()) => "ok\n".into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
     }
 }
 
@@ -756,7 +807,7 @@ mod tests {
         ];
         for (report, want) in cases {
             let name = report.node.clone();
-            match (admit(report), want) {
+            match (admit(report, 256), want) {
                 (Ok(r), Ok(hosts)) => {
                     let got: Vec<&str> = r.registries.iter().map(|r| r.host.as_str()).collect();
                     assert_eq!(got, hosts, "{name}");

@@ -534,6 +534,10 @@ pub struct Counters {
     pub unauthorized: std::sync::atomic::AtomicU64,
     pub too_large: std::sync::atomic::AtomicU64,
     pub store_error: std::sync::atomic::AtomicU64,
+    /// Older than the node's stored report: not applied (newest truth).
+    pub superseded: std::sync::atomic::AtomicU64,
+    /// Refused by `--max-nodes` or `--max-registries`.
+    pub over_bound: std::sync::atomic::AtomicU64,
 }
 
 /// A Prometheus label value, escaped as the text exposition format requires.
@@ -544,11 +548,14 @@ fn label(v: &str) -> String {
 }
 
 /// Prometheus text. Labels are bounded: node state (4 values), registry (validated hosts
-/// the fleet reports) and verdict (the fixed codes plus `stale`); never the node name.
-pub fn to_prometheus(
+/// the fleet reports, at most `--max-registries`) and verdict (the fixed codes plus
+/// `stale`); the node name only when `per_node` rows are given (`--metrics-per-node`: one
+/// series per (node, registry), at most `--max-nodes` x `--max-registries-per-report`).
+pub fn to_prometheus<R: Borrow<NodeRow>>(
     states: &BTreeMap<NodeState, usize>,
     registries: &[RegistryView],
     c: &Counters,
+    per_node: Option<&[R]>,
 ) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let mut out = String::new();
@@ -590,11 +597,31 @@ pub fn to_prometheus(
         ("unauthorized", c.unauthorized.load(Relaxed)),
         ("too_large", c.too_large.load(Relaxed)),
         ("store_error", c.store_error.load(Relaxed)),
+        ("superseded", c.superseded.load(Relaxed)),
+        ("over_bound", c.over_bound.load(Relaxed)),
     ] {
         let _ = writeln!(
             out,
             "regtrust_fleet_reports_total{{result=\"{result}\"}} {n}"
         );
+    }
+    if let Some(rows) = per_node {
+        out.push_str(
+            "# HELP regtrust_fleet_node_registry_verdict Each node's current verdict per registry (1; asked for with --metrics-per-node).\n",
+        );
+        out.push_str("# TYPE regtrust_fleet_node_registry_verdict gauge\n");
+        for row in rows {
+            let row: &NodeRow = row.borrow();
+            let node = label(&row.node);
+            for r in &row.registries {
+                let _ = writeln!(
+                    out,
+                    "regtrust_fleet_node_registry_verdict{{node=\"{node}\",registry=\"{}\",verdict=\"{}\"}} 1",
+                    label(&r.registry),
+                    r.verdict.as_str()
+                );
+            }
+        }
     }
     out
 }
@@ -874,7 +901,7 @@ mod tests {
             state_counts(&nodes),
             "counted from rows as from views"
         );
-        let text = to_prometheus(&states, &regs, &Counters::default());
+        let text = to_prometheus::<NodeRow>(&states, &regs, &Counters::default(), None);
         for line in [
             "regtrust_fleet_nodes{state=\"ok\"} 2",
             "regtrust_fleet_nodes{state=\"failing\"} 2",

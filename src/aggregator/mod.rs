@@ -3,7 +3,8 @@
 //! and `regtrust report`, the admin CLI over that view.
 //!
 //! Layout:
-//! - `store`: the SQLite database, owned by one thread; durability and retention.
+//! - `store`: one interface over the SQLite file (one thread) and PostgreSQL (several
+//!   replicas); durability, retention, newest truth and the fleet bounds.
 //! - `fleet`: what the stored rows mean now (staleness, worst verdict, rollups, metrics).
 //! - `api`: routes, tokens, body limit, admission of reports.
 //! - `page`: the server-rendered pages (fleet, node, registry).
@@ -38,13 +39,35 @@ pub const PAGE_REFRESH_SECS: u32 = 30;
 /// The server's settings, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub db: PathBuf,
+    pub db: store::DbTarget,
     /// `None` only when open loopback was explicitly allowed.
     pub write_token: Option<api::Token>,
     pub read_token: Option<api::Token>,
     pub stale_after: Duration,
     pub retention: Duration,
     pub body_limit: usize,
+    pub bounds: Bounds,
+}
+
+/// How much the aggregator accepts (issue 9 point 6): fleet size, registries, clock skew,
+/// and how much `/metrics` exports.
+#[derive(Debug, Clone)]
+pub struct Bounds {
+    pub limits: store::Limits,
+    pub max_registries_per_report: usize,
+    pub max_clock_skew: Duration,
+    pub metrics_per_node: bool,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            limits: store::Limits::default(),
+            max_registries_per_report: 256,
+            max_clock_skew: Duration::from_secs(300),
+            metrics_per_node: false,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +87,10 @@ pub enum ConfigError {
     BodyLimit(usize),
     #[error("--stale-after must be more than 0")]
     StaleAfter,
+    #[error("{0}")]
+    Db(String),
+    #[error("{flag} must be at least 1")]
+    Bound { flag: &'static str },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,13 +169,53 @@ impl Config {
         if args.stale_after.is_zero() {
             return Err(ConfigError::StaleAfter);
         }
+        for (flag, v) in [
+            ("--max-nodes", args.max_nodes),
+            ("--max-registries", args.max_registries),
+            (
+                "--max-registries-per-report",
+                args.max_registries_per_report,
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Bound { flag });
+            }
+        }
+        let db = match args.db.to_str() {
+            Some(url) if store::postgres::is_url(url) => store::DbTarget::Postgres(
+                store::postgres::Target::parse(
+                    url,
+                    args.db_password_file.as_deref(),
+                    std::env::var("PGPASSWORD").ok(),
+                )
+                .map(Box::new)
+                .map_err(ConfigError::Db)?,
+            ),
+            _ => {
+                if args.db_password_file.is_some() {
+                    return Err(ConfigError::Db(
+                        "--db-password-file is for a PostgreSQL --db (postgres://...); a SQLite --db has no password".into(),
+                    ));
+                }
+                store::DbTarget::Sqlite(args.db.clone())
+            }
+        };
         Ok(Config {
-            db: args.db.clone(),
+            db,
             write_token,
             read_token,
             stale_after: args.stale_after,
             retention: args.retention,
             body_limit: args.body_limit,
+            bounds: Bounds {
+                limits: store::Limits {
+                    max_nodes: args.max_nodes,
+                    max_registries: args.max_registries,
+                },
+                max_registries_per_report: args.max_registries_per_report,
+                max_clock_skew: args.max_clock_skew,
+                metrics_per_node: args.metrics_per_node,
+            },
         })
     }
 }
@@ -160,11 +227,29 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let db = config.db.clone();
-    let retention = config.retention;
-    let (store, thread) = tokio::task::spawn_blocking(move || store::Store::open(&db, retention))
-        .await
-        .map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
+    let (store, closer) = store::Store::open(
+        &config.db,
+        store::Options {
+            retention: config.retention,
+            limits: config.bounds.limits,
+        },
+    )
+    .await?;
+    // Logged only once the store is open: "listening" means reports can be stored.
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    if config.write_token.is_none() {
+        tracing::warn!(addr = %addr, "no --token-file: anyone on this machine can post reports (--allow-open-loopback)");
+    }
+    tracing::info!(
+        addr = %addr,
+        db = %config.db.describe(),
+        read_token = config.read_token.is_some(),
+        stale_after_secs = config.stale_after.as_secs(),
+        "aggregator listening"
+    );
     let state = Arc::new(api::AppState {
         store,
         write_token: config.write_token,
@@ -173,6 +258,7 @@ pub async fn serve(
         body_limit: config.body_limit,
         refresh_secs: PAGE_REFRESH_SECS,
         counters: fleet::Counters::default(),
+        bounds: config.bounds,
         facts: facts::FactsCache::default(),
     });
     // The pages and the pre-flight need every node's facts; after a start they would be
@@ -191,7 +277,7 @@ pub async fn serve(
     )
     .await;
     // The router (and every Store handle in it) is gone: the thread drains and exits.
-    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    closer.finish().await;
     served?;
     Ok(())
 }
@@ -224,20 +310,6 @@ pub fn run_cli(args: &AggregatorArgs) -> u8 {
                 return 2;
             }
         };
-        let addr = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        if config.write_token.is_none() {
-            tracing::warn!(addr = %addr, "no --token-file: anyone on this machine can post reports (--allow-open-loopback)");
-        }
-        tracing::info!(
-            addr = %addr,
-            db = %config.db.display(),
-            read_token = config.read_token.is_some(),
-            stale_after_secs = config.stale_after.as_secs(),
-            "aggregator listening"
-        );
         match serve(listener, config, shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("aggregator stopped");

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use regtrust::aggregator::{api::Token, serve, Config};
 use regtrust::report::{ProbeEntry, RegistryReport, Report, Verdict};
 use std::io::{BufRead, BufReader};
@@ -69,6 +71,9 @@ pub struct Options {
     pub read_token: Option<&'static str>,
     pub stale_after: Duration,
     pub body_limit: usize,
+    pub bounds: regtrust::aggregator::Bounds,
+    /// Another database than a fresh SQLite file in a temp dir (e.g. PostgreSQL).
+    pub db: Option<regtrust::aggregator::store::DbTarget>,
 }
 
 impl Default for Options {
@@ -78,6 +83,8 @@ impl Default for Options {
             read_token: None,
             stale_after: Duration::from_secs(180),
             body_limit: 1 << 20,
+            bounds: Default::default(),
+            db: None,
         }
     }
 }
@@ -87,12 +94,13 @@ impl InProcess {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("fleet.db");
         let config = Config {
-            db: db.clone(),
+            db: opts.db.unwrap_or_else(|| db.clone().into()),
             write_token: opts.write_token.map(Token::new),
             read_token: opts.read_token.map(Token::new),
             stale_after: opts.stale_after,
             retention: Duration::from_secs(7 * 86400),
             body_limit: opts.body_limit,
+            bounds: opts.bounds,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

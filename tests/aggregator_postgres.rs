@@ -1,0 +1,613 @@
+//! The aggregator on a real PostgreSQL (Debian's server, started per test on a free
+//! loopback port, stopped by PID; see `aggregator_support::pg`): schema setup by replicas
+//! starting at once, the same behaviour as SQLite, several replicas serving one fleet,
+//! transitions recorded once, kill -9 of a replica under 20 writers, the database stopped
+//! and restarted under load, and the password kept out of logs and errors.
+
+mod aggregator_support;
+
+use aggregator_support::pg::{Postgres, PG_PASSWORD, PG_USER};
+use aggregator_support::*;
+use regtrust::aggregator::store::{EventQuery, Limits, Options as StoreOptions, Store, StoreError};
+use regtrust::report::{Report, Verdict};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn store_opts() -> StoreOptions {
+    StoreOptions {
+        retention: Duration::from_secs(3600),
+        limits: Limits::default(),
+    }
+}
+
+fn one(node: &str, regs: &[(&str, Verdict)]) -> Report {
+    let regs: Vec<(&str, Verdict, &str, &str)> =
+        regs.iter().map(|(h, v)| (*h, *v, "message", "")).collect();
+    report(node, &regs)
+}
+
+fn aged(mut r: Report, secs: i64) -> Report {
+    r.generated_at =
+        regtrust::report::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::seconds(secs));
+    r
+}
+
+#[test]
+fn replicas_starting_at_once_create_the_schema_once_and_refuse_a_newer_one() {
+    let pg = Postgres::start();
+    rt().block_on(async {
+        // An existing, empty database, as a DBA would hand it over.
+        pg.create_db("fleet").await;
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let t = pg.target("fleet");
+                tokio::spawn(async move { Store::open(&t, store_opts()).await })
+            })
+            .collect();
+        let mut closers = Vec::new();
+        for o in opens {
+            let (store, closer) = o.await.unwrap().expect("a replica failed to start");
+            drop(store);
+            closers.push(closer);
+        }
+        for c in closers {
+            c.finish().await;
+        }
+        assert_eq!(
+            pg.query("fleet", "SELECT version FROM regtrust_schema").await,
+            vec!["1"]
+        );
+        let types = pg
+            .query(
+                "fleet",
+                "SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns
+                 WHERE column_name IN ('node', 'registry') AND table_schema = 'public' ORDER BY 1",
+            )
+            .await;
+        assert_eq!(
+            types,
+            vec![
+                "events.node text",
+                "events.registry text",
+                "node_registries.node text",
+                "node_registries.registry text",
+                "nodes.node text"
+            ]
+        );
+        pg.query("fleet", "UPDATE regtrust_schema SET version = 99")
+            .await;
+        match Store::open(&pg.target("fleet"), store_opts()).await {
+            Err(e @ StoreError::NewerSchema { found: 99, .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("newer than this regtrust"), "{msg}");
+                assert!(!msg.contains(PG_PASSWORD), "{msg}");
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => panic!("a newer schema was accepted"),
+        }
+    });
+}
+
+/// One script of writes, applied to a SQLite store and to a PostgreSQL store: the answers,
+/// the fleet, the events and retention come out the same.
+#[test]
+fn both_backends_give_the_same_answers() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        pg.create_db("same").await;
+        let opts = StoreOptions {
+            retention: Duration::from_secs(3600),
+            limits: Limits {
+                max_nodes: 3,
+                max_registries: 4,
+            },
+        };
+        let sqlite = regtrust::aggregator::store::DbTarget::Sqlite(dir.path().join("a.db"));
+        let mut runs = Vec::new();
+        let base = regtrust::aggregator::fleet::now_ms();
+        let script: Vec<(Report, i64)> = vec![
+            (
+                aged(one("n1", &[("h1", Verdict::Ok), ("h2", Verdict::Ok)]), 50),
+                0,
+            ),
+            (
+                aged(one("n1", &[("h1", Verdict::Ok), ("h2", Verdict::Ok)]), 40),
+                1,
+            ),
+            (
+                aged(
+                    one(
+                        "n1",
+                        &[("h1", Verdict::UnknownAuthority), ("h2", Verdict::Ok)],
+                    ),
+                    30,
+                ),
+                2,
+            ),
+            // Older than the stored one: not applied.
+            (aged(one("n1", &[("h1", Verdict::Ok)]), 45), 3),
+            (aged(one("n1", &[("h1", Verdict::UnknownAuthority)]), 20), 4),
+            (
+                aged(
+                    one("n2", &[("h1", Verdict::Expired), ("h3", Verdict::Ok)]),
+                    20,
+                ),
+                5,
+            ),
+            (aged(one("n3", &[("h4", Verdict::Ok)]), 20), 6),
+            // A fourth node, and a fifth registry: bounds.
+            (aged(one("n4", &[("h1", Verdict::Ok)]), 20), 7),
+            (
+                aged(
+                    one(
+                        "n2",
+                        &[
+                            ("h1", Verdict::Ok),
+                            ("h3", Verdict::Ok),
+                            ("h5", Verdict::Ok),
+                            ("h6", Verdict::Ok),
+                        ],
+                    ),
+                    12,
+                ),
+                8,
+            ),
+            // Dropping h3 (only n2 had it) makes room for h5.
+            (
+                aged(one("n2", &[("h1", Verdict::Ok), ("h5", Verdict::Ok)]), 10),
+                9,
+            ),
+        ];
+        for target in [sqlite, pg.target("same")] {
+            let (store, closer) = Store::open(&target, opts).await.unwrap();
+            let script = script.clone();
+            let mut answers = Vec::new();
+            for (r, i) in script {
+                let raw = r.to_json();
+                answers.push(match store.put(r, raw, base + i * 1000).await {
+                    Ok(out) => format!(
+                        "stored={} transitions={:?}",
+                        out.superseded_by.is_none(),
+                        out.transitions
+                            .iter()
+                            .map(|e| (e.registry.clone(), e.from, e.to))
+                            .collect::<Vec<_>>()
+                    ),
+                    Err(e) => format!("refused: {e}"),
+                });
+            }
+            answers.push(format!(
+                "deleted n3: {}",
+                store.delete("n3".into()).await.unwrap()
+            ));
+            let fleet: Vec<_> = store
+                .fleet()
+                .await
+                .unwrap()
+                .iter()
+                .map(|n| {
+                    let mut n = (**n).clone();
+                    n.received_ms -= base;
+                    for r in &mut n.registries {
+                        r.since_ms -= base;
+                    }
+                    format!("{n:?}")
+                })
+                .collect();
+            let events: Vec<_> = store
+                .events(EventQuery {
+                    limit: 100,
+                    ..EventQuery::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.node, e.registry, e.from, e.to))
+                .collect();
+            let node = store.node("n1".into()).await.unwrap().unwrap();
+            let pruned = store.prune(base + 3600 * 1000 + 4500).await.unwrap();
+            let after: Vec<String> = store
+                .fleet()
+                .await
+                .unwrap()
+                .iter()
+                .map(|n| n.node.clone())
+                .collect();
+            drop(store);
+            closer.finish().await;
+            runs.push(format!(
+                "{answers:#?}\n{fleet:#?}\n{events:#?}\n{}\n{pruned:?} {after:?}",
+                node.report_json.len()
+            ));
+        }
+        assert_eq!(
+            runs[0], runs[1],
+            "SQLite (left) and PostgreSQL (right) differ"
+        );
+        assert!(runs[0].contains("--max-nodes") && runs[0].contains("--max-registries"));
+        assert!(runs[0].contains("stored=false"));
+    });
+}
+
+fn node_of(v: &Value) -> Option<(String, String)> {
+    Some((
+        v["node"]["registries"][0]["verdict"].as_str()?.to_string(),
+        v["report"]["generated_at"].as_str()?.to_string(),
+    ))
+}
+
+/// Two replicas on one database: a post to one is read from the other; the same new node
+/// posted to both at once (the race lost on purpose, 40 times) gets its first transition
+/// recorded once, and every node's event chain is consistent.
+#[test]
+fn two_replicas_serve_one_fleet_and_record_each_transition_once() {
+    let pg = Postgres::start();
+    rt().block_on(async {
+        pg.create_db("ha").await;
+        let start = |db: &str| {
+            let t = pg.target(db);
+            async move {
+                InProcess::start(Options {
+                    db: Some(t),
+                    ..Options::default()
+                })
+                .await
+            }
+        };
+        let a = start("ha").await;
+        let b = start("ha").await;
+        let r = one("n1", &[("harbor.local", Verdict::UnknownAuthority)]);
+        let resp = post(&a.base, Some(WRITE_TOKEN), r.to_json()).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        let url = b.url("/api/v1/nodes/n1");
+        eventually("replica b sees a's report", Duration::from_secs(5), || {
+            let url = url.clone();
+            async move {
+                let resp = http().get(url).send().await.unwrap();
+                resp.status() == 200
+            }
+        })
+        .await;
+        // Concurrent first reports of the same node to both replicas, and then flips.
+        for i in 0..40 {
+            let node = format!("race-{i}");
+            let v = if i % 2 == 0 {
+                Verdict::Ok
+            } else {
+                Verdict::Expired
+            };
+            let ra = one(&node, &[("r.example", v)]);
+            let rb = ra.clone();
+            let (x, y) = tokio::join!(
+                post(&a.base, Some(WRITE_TOKEN), ra.to_json()),
+                post(&b.base, Some(WRITE_TOKEN), rb.to_json())
+            );
+            assert_eq!((x.status().as_u16(), y.status().as_u16()), (200, 200));
+            let flip = one(&node, &[("r.example", Verdict::UnknownAuthority)]);
+            let (x, y) = tokio::join!(
+                post(&a.base, Some(WRITE_TOKEN), flip.to_json()),
+                post(&b.base, Some(WRITE_TOKEN), flip.to_json())
+            );
+            assert_eq!((x.status().as_u16(), y.status().as_u16()), (200, 200));
+            let ev: Value = http()
+                .get(b.url(&format!("/api/v1/events?node={node}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let ev = ev["events"].as_array().unwrap();
+            assert_eq!(ev.len(), 2, "{node}: one first report, one change: {ev:?}");
+            // Newest first: the change, then the first report.
+            assert_eq!(ev[1]["from"], Value::Null, "{node}: {ev:?}");
+            assert_eq!(ev[1]["to"], v.as_str(), "{node}: {ev:?}");
+            assert_eq!(ev[0]["from"], v.as_str(), "{node}: {ev:?}");
+            assert_eq!(ev[0]["to"], "unknown_authority", "{node}: {ev:?}");
+        }
+        // Both replicas serve the same fleet, within the 5 s bound.
+        let fleet = |base: String| async move {
+            let v: Value = http()
+                .get(format!("{base}/api/v1/nodes"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["nodes"].as_array().unwrap().len()
+        };
+        let (ab, bb) = (a.base.clone(), b.base.clone());
+        eventually(
+            "both replicas list 41 nodes",
+            Duration::from_secs(5),
+            || {
+                let (ab, bb) = (ab.clone(), bb.clone());
+                async move { fleet(ab).await == 41 && fleet(bb).await == 41 }
+            },
+        )
+        .await;
+        let _ = node_of;
+        a.stop().await;
+        b.stop().await;
+    });
+}
+
+/// The real binary: two replicas on one database, 20 concurrent writers posting to both,
+/// kill -9 of one mid-way; after its restart, every acknowledged report is present (read
+/// from the restarted replica).
+#[test]
+fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("pgpass");
+    std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
+    rt().block_on(pg.create_db("kill"));
+    let url = pg.url("kill");
+    let args = [
+        "--allow-open-loopback",
+        "--db-password-file",
+        pwfile.to_str().unwrap(),
+    ];
+    let mut a = Binary::start(Path::new(&url), &args);
+    let b = Binary::start(Path::new(&url), &args);
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let killed = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    rt().block_on(async {
+        let mut writers = Vec::new();
+        for w in 0..20 {
+            let bases = [a.base.clone(), b.base.clone()];
+            let acked = acked.clone();
+            let sent = sent.clone();
+            writers.push(tokio::spawn(async move {
+                for k in 0..30 {
+                    let base = &bases[(w + k) % 2];
+                    let node = format!("w{w}-n{}", k % 5);
+                    let v = [Verdict::Ok, Verdict::UnknownAuthority, Verdict::Expired][k % 3];
+                    let r = one(&node, &[("harbor.local", v)]);
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    let resp = http()
+                        .post(format!("{base}/api/v1/reports"))
+                        .body(r.to_json())
+                        .send()
+                        .await;
+                    if let Ok(resp) = resp {
+                        if resp.status() == 200 {
+                            let body: Value = resp.json().await.unwrap();
+                            if body["stored"] == true {
+                                acked.lock().unwrap().push((node, r.generated_at.clone()));
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+        // kill -9 replica a once a third of the posts went out.
+        eventually("writers under way", Duration::from_secs(60), || {
+            let sent = sent.clone();
+            async move { sent.load(Ordering::SeqCst) >= 200 }
+        })
+        .await;
+        a.kill9();
+        killed.store(true, Ordering::SeqCst);
+        for w in writers {
+            w.await.unwrap();
+        }
+    });
+    assert!(killed.load(Ordering::SeqCst));
+    let a2 = Binary::start(Path::new(&url), &args);
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 100, "only {} acknowledged", acked.len());
+    // Per node, the newest acknowledged generated_at; the stored one is at least that.
+    let mut newest: BTreeMap<String, String> = BTreeMap::new();
+    for (n, g) in acked {
+        let e = newest.entry(n).or_default();
+        if g > *e {
+            *e = g;
+        }
+    }
+    rt().block_on(async {
+        for (node, g) in newest {
+            let v: Value = http()
+                .get(format!("{}/api/v1/nodes/{node}", a2.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let stored = v["report"]["generated_at"].as_str().unwrap_or("");
+            assert!(
+                stored >= g.as_str(),
+                "{node}: acknowledged {g}, stored {stored:?}"
+            );
+        }
+    });
+    drop(b);
+}
+
+/// The database stopped and restarted under load: posts get 503 saying the database is
+/// unavailable, /healthz says why, the replica recovers by itself, nothing acknowledged
+/// is lost.
+#[test]
+fn the_database_stopped_under_load_gives_503_then_recovers_by_itself() {
+    let mut pg = Postgres::start();
+    let runtime = rt();
+    runtime.block_on(pg.create_db("down"));
+    let s = runtime.block_on(InProcess::start(Options {
+        db: Some(pg.target("down")),
+        ..Options::default()
+    }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let statuses: Arc<Mutex<BTreeMap<u16, usize>>> = Arc::default();
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (base, stop, acked, statuses) = (
+                s.base.clone(),
+                stop.clone(),
+                acked.clone(),
+                statuses.clone(),
+            );
+            runtime.spawn(async move {
+                let mut k = 0;
+                while !stop.load(Ordering::SeqCst) && k < 100_000 {
+                    k += 1;
+                    let node = format!("d{w}-{}", k % 7);
+                    let r = one(&node, &[("harbor.local", Verdict::Ok)]);
+                    let resp = post(&base, Some(WRITE_TOKEN), r.to_json()).await;
+                    let st = resp.status().as_u16();
+                    *statuses.lock().unwrap().entry(st).or_default() += 1;
+                    if st == 200 {
+                        acked.lock().unwrap().push((node, r.generated_at));
+                    } else {
+                        assert_eq!(st, 503, "only 503 while the database is away");
+                        let body: Value = resp.json().await.unwrap();
+                        let e = body["error"].as_str().unwrap();
+                        assert!(e.contains("database unavailable"), "{e}");
+                        assert!(!e.contains(PG_PASSWORD), "{e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let count = |st: u16| *statuses.lock().unwrap().get(&st).unwrap_or(&0);
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        while !f() {
+            assert!(std::time::Instant::now() < end, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait("some posts stored", &|| count(200) >= 50);
+    pg.stop();
+    wait("503s while the database is down", &|| count(503) >= 20);
+    let health = runtime.block_on(async { http().get(s.url("/healthz")).send().await.unwrap() });
+    assert_eq!(health.status(), 503);
+    let why = runtime.block_on(health.text()).unwrap();
+    assert!(why.contains("database unavailable"), "{why}");
+    let before = count(200);
+    pg.resume();
+    wait("posts stored again after the restart", &|| {
+        count(200) >= before + 50
+    });
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        runtime.block_on(w).unwrap();
+    }
+    let health =
+        runtime.block_on(async { http().get(s.url("/healthz")).send().await.unwrap().status() });
+    assert_eq!(health, 200);
+    let mut newest: BTreeMap<String, String> = BTreeMap::new();
+    for (n, g) in acked.lock().unwrap().iter() {
+        let e = newest.entry(n.clone()).or_default();
+        if g > e {
+            *e = g.clone();
+        }
+    }
+    let stored = runtime.block_on(pg.query(
+        "down",
+        "SELECT node || ' ' || generated_at FROM nodes ORDER BY node",
+    ));
+    let stored: BTreeMap<String, String> = stored
+        .iter()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, g)| (n.to_string(), g.to_string()))
+        .collect();
+    for (n, g) in newest {
+        let s = stored.get(&n).map(String::as_str).unwrap_or("");
+        assert!(s >= g.as_str(), "{n}: acknowledged {g}, stored {s:?}");
+    }
+    runtime.block_on(s.stop());
+}
+
+/// The password (from the URL or a file) shows in no log line and no error, whether the
+/// database accepts it, refuses a wrong one, or goes away.
+#[test]
+fn the_database_password_never_shows_in_logs_or_errors() {
+    let mut pg = Postgres::start();
+    rt().block_on(pg.create_db("secret"));
+    let dir = tempfile::tempdir().unwrap();
+    // A wrong password in the URL: exit 2, the reason, not the password.
+    let wrong = format!(
+        "postgres://{PG_USER}:Wr0ngPa55-zz9@127.0.0.1:{}/secret",
+        pg.port
+    );
+    let out = std::process::Command::new(bin())
+        .args([
+            "aggregator",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-open-loopback",
+            "--db",
+        ])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    // (The user may be masked as `***` by the output's userinfo redaction.)
+    assert!(
+        err.contains(&format!("127.0.0.1:{}/secret", pg.port)),
+        "names the database: {err}"
+    );
+    assert!(!err.contains("Wr0ngPa55"), "{err}");
+    // The right one from a file: serves; then the database goes away and comes back.
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
+    let mut agg = Binary::start(
+        Path::new(&pg.url("secret")),
+        &[
+            "--allow-open-loopback",
+            "--db-password-file",
+            pwfile.to_str().unwrap(),
+        ],
+    );
+    let mut answers = String::new();
+    rt().block_on(async {
+        let r = one("n1", &[("harbor.local", Verdict::Ok)]);
+        let resp = post(&agg.base, None, r.to_json()).await;
+        assert_eq!(resp.status(), 200);
+        answers.push_str(&resp.text().await.unwrap());
+    });
+    pg.stop();
+    rt().block_on(async {
+        let r = one("n1", &[("harbor.local", Verdict::Ok)]);
+        let resp = post(&agg.base, None, r.to_json()).await;
+        assert_eq!(resp.status(), 503);
+        answers.push_str(&resp.text().await.unwrap());
+        let h = http()
+            .get(format!("{}/healthz", agg.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(h.status(), 503);
+        answers.push_str(&h.text().await.unwrap());
+    });
+    agg.kill9();
+    let mut log = String::new();
+    while let Ok(line) = agg.stderr.try_recv() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(log.contains("report not stored"), "{log}");
+    for text in [&answers, &log] {
+        assert!(!text.contains(PG_PASSWORD), "the password leaks: {text}");
+    }
+}
