@@ -79,7 +79,7 @@ pub enum PushError {
 }
 
 /// Bundles tried for an https URL without `--report-ca-file` (`SSL_CERT_FILE` first).
-const SYSTEM_BUNDLES: [&str; 3] = [
+pub(crate) const SYSTEM_BUNDLES: [&str; 3] = [
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
@@ -188,14 +188,19 @@ impl Target {
                 _ => break,
             }
         }
-        Err(PushError::Status {
-            status,
-            error: error_text(&body),
-        })
+        let mut error = error_text(&body);
+        if status == reqwest::StatusCode::METHOD_NOT_ALLOWED {
+            // POST to the aggregator's base URL hits the page (GET only).
+            error.push_str(
+                "; --report-url must be the aggregator's reports endpoint: add /api/v1/reports \
+                 (e.g. http://regtrust-aggregator.regtrust-system:9811/api/v1/reports)",
+            );
+        }
+        Err(PushError::Status { status, error })
     }
 }
 
-fn system_bundle() -> Option<(PathBuf, Vec<u8>)> {
+pub(crate) fn system_bundle() -> Option<(PathBuf, Vec<u8>)> {
     let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
     from_env
         .into_iter()

@@ -19,8 +19,8 @@ const MAX_ANSWER: usize = 256 << 20;
 pub enum ClientError {
     #[error("--url {url:?}: {why}")]
     Url { url: String, why: String },
-    #[error("--url {url}: https needs --ca-file (the CA that signed the aggregator's certificate; regtrust uses no system roots)")]
-    HttpsNeedsCa { url: String },
+    #[error("--url {url}: https needs the CA that signed the aggregator's certificate: give --ca-file (no system bundle found in {tried})")]
+    HttpsNeedsCa { url: String, tried: String },
     #[error("--registry {raw:?}: {source}")]
     Registry {
         raw: String,
@@ -34,6 +34,10 @@ pub enum ClientError {
     Connect { url: String, why: String },
     #[error("{url}: the aggregator refused the read token (401); pass --token-file with the token of its --read-token-file")]
     Unauthorized { url: String },
+    #[error("{url}: the aggregator needs a read token (401); pass --token-file with the token of its --read-token-file")]
+    NeedsToken { url: String },
+    #[error("{url}: the aggregator refused the token (401); --forget needs --token-file with the agents' write token (the aggregator's --token-file)")]
+    WriteRefused { url: String },
     #[error("{url}: HTTP {status}: {message}")]
     Status {
         url: String,
@@ -56,6 +60,27 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
             return 2;
         }
     };
+    if let Some(node) = &args.forget {
+        return match rt.block_on(forget(args, node)) {
+            Ok(true) => {
+                println!(
+                    "forgot node {node:?}: it is gone from the fleet view until it reports again"
+                );
+                0
+            }
+            Ok(false) => {
+                eprintln!(
+                    "regtrust report: node {node:?} is not known to {}",
+                    args.url
+                );
+                1
+            }
+            Err(e) => {
+                eprintln!("regtrust report: {e}");
+                2
+            }
+        };
+    }
     let doc = match rt.block_on(fetch(args)) {
         Ok(doc) => doc,
         Err(e) => {
@@ -102,17 +127,7 @@ pub fn nodes_url(args: &ReportArgs) -> Result<reqwest::Url, ClientError> {
         url: args.url.clone(),
         why: why.to_string(),
     };
-    let mut url = reqwest::Url::parse(&args.url).map_err(|e| bad(&e.to_string()))?;
-    match url.scheme() {
-        "http" => {}
-        "https" if args.ca_file.is_some() => {}
-        "https" => {
-            return Err(ClientError::HttpsNeedsCa {
-                url: args.url.clone(),
-            })
-        }
-        s => return Err(bad(&format!("scheme {s:?}; expected http or https"))),
-    }
+    let mut url = base_url(args)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("give the base URL only, without ?query or #fragment"));
     }
@@ -142,6 +157,77 @@ pub fn nodes_url(args: &ReportArgs) -> Result<reqwest::Url, ClientError> {
     Ok(url)
 }
 
+/// `--url` as the aggregator's base URL, or an error saying what to give instead: a URL
+/// without a scheme, the agents' push endpoint, or an agent's own endpoint (issue 15).
+pub fn base_url(args: &ReportArgs) -> Result<reqwest::Url, ClientError> {
+    let bad = |why: &str| ClientError::Url {
+        url: args.url.clone(),
+        why: why.to_string(),
+    };
+    const GIVE: &str =
+        "give the aggregator's base URL, e.g. http://regtrust-aggregator.regtrust-system:9811";
+    if !args.url.contains("://") {
+        return Err(bad(&format!("no scheme; {GIVE}")));
+    }
+    let url = reqwest::Url::parse(&args.url).map_err(|e| bad(&format!("{e}; {GIVE}")))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        s => return Err(bad(&format!("scheme {s:?}; expected http or https"))),
+    }
+    let path = url.path().trim_end_matches('/');
+    if path.ends_with("/api/v1/reports") {
+        return Err(bad(&format!(
+            "that is where agents post reports (their --report-url); {GIVE} (without /api/v1/reports)"
+        )));
+    }
+    if path.ends_with("/report") || path.ends_with("/healthz") || url.port() == Some(9810) {
+        return Err(bad(&format!(
+            "that looks like an agent's own endpoint (port 9810, /report); `regtrust report` reads the aggregator: {GIVE}"
+        )));
+    }
+    Ok(url)
+}
+
+/// `regtrust report --forget NODE`: `DELETE /api/v1/nodes/NODE` with the write token.
+/// 0 forgotten, 1 not known, 2 any other error.
+pub async fn forget(args: &ReportArgs, node: &str) -> Result<bool, ClientError> {
+    let mut url = base_url(args)?;
+    url.path_segments_mut()
+        .map_err(|_| ClientError::Url {
+            url: args.url.clone(),
+            why: "not a base URL".into(),
+        })?
+        .pop_if_empty()
+        .extend(["api", "v1", "nodes", node]);
+    let token = match &args.token_file {
+        Some(p) => Some(super::read_token_file(p)?),
+        None => None,
+    };
+    let http = client(args)?;
+    let shown = url.to_string();
+    let mut req = http.delete(url);
+    if let Some(t) = &token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.map_err(|e| ClientError::Connect {
+        url: shown.clone(),
+        why: chain(&e, args.timeout),
+    })?;
+    match resp.status() {
+        s if s.is_success() => Ok(true),
+        reqwest::StatusCode::NOT_FOUND => Ok(false),
+        reqwest::StatusCode::UNAUTHORIZED if token.is_some() => {
+            Err(ClientError::WriteRefused { url: shown })
+        }
+        reqwest::StatusCode::UNAUTHORIZED => Err(ClientError::NeedsToken { url: shown }),
+        s => Err(ClientError::Status {
+            url: shown,
+            status: s.as_u16(),
+            message: "unexpected answer to DELETE".into(),
+        }),
+    }
+}
+
 fn client(args: &ReportArgs) -> Result<reqwest::Client, ClientError> {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
@@ -166,6 +252,20 @@ fn client(args: &ReportArgs) -> Result<reqwest::Client, ClientError> {
         if certs.is_empty() {
             return Err(ca("no PEM certificate in it".into()));
         }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    } else if args.url.starts_with("https://") {
+        // A public certificate: the system bundle, as the agent's push uses it.
+        let (path, pem) =
+            crate::agent::push::system_bundle().ok_or_else(|| ClientError::HttpsNeedsCa {
+                url: args.url.clone(),
+                tried: crate::agent::push::SYSTEM_BUNDLES.join(", "),
+            })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::Ca {
+            path: path.clone(),
+            why: format!("system bundle: {e}"),
+        })?;
         for c in certs {
             b = b.add_root_certificate(c);
         }
@@ -204,7 +304,7 @@ pub async fn fetch(args: &ReportArgs) -> Result<NodesDoc, ClientError> {
     let http = client(args)?;
     let shown = url.to_string();
     let mut req = http.get(url);
-    if let Some(t) = token {
+    if let Some(t) = &token {
         req = req.bearer_auth(t);
     }
     let resp = req.send().await.map_err(|e| ClientError::Connect {
@@ -213,7 +313,11 @@ pub async fn fetch(args: &ReportArgs) -> Result<NodesDoc, ClientError> {
     })?;
     let status = resp.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        return Err(ClientError::Unauthorized { url: shown });
+        return Err(if args.token_file.is_some() {
+            ClientError::Unauthorized { url: shown }
+        } else {
+            ClientError::NeedsToken { url: shown }
+        });
     }
     let body = resp.bytes().await.map_err(|e| ClientError::Connect {
         url: shown.clone(),
@@ -356,11 +460,15 @@ mod tests {
                 vec!["--url", "http://agg", "--failing", "--registry", "Harbor.Local:8443", "--node", "a b/<c>"],
                 Ok("http://agg/api/v1/nodes?node=a+b%2F%3Cc%3E&registry=harbor.local%3A8443&failing=true"),
             ),
-            (vec!["--url", "https://agg"], Err("needs --ca-file")),
+            // A public certificate: the system bundle, as the agent's push (issue 15).
+            (vec!["--url", "https://agg"], Ok("https://agg/api/v1/nodes")),
             (vec!["--url", "https://agg", "--ca-file", "ca.pem"], Ok("https://agg/api/v1/nodes")),
             (vec!["--url", "ftp://agg"], Err("scheme \"ftp\"")),
-            (vec!["--url", "agg:9811"], Err("scheme \"agg\"")),
-            (vec!["--url", "not a url"], Err("--url")),
+            (vec!["--url", "agg:9811"], Err("no scheme; give the aggregator's base URL")),
+            (vec!["--url", "http://agg:9811/api/v1/reports"], Err("that is where agents post reports")),
+            (vec!["--url", "http://10.0.0.7:9810"], Err("an agent's own endpoint")),
+            (vec!["--url", "http://node:9810/report"], Err("an agent's own endpoint")),
+            (vec!["--url", "not a url"], Err("no scheme")),
             (vec!["--url", ""], Err("--url")),
             (vec!["--url", "http://agg/?x=1"], Err("base URL only")),
             (vec!["--url", "http://agg", "--registry", "../etc"], Err("not a registry host")),

@@ -40,6 +40,9 @@ pub struct Config {
     pub read_token: Option<api::Token>,
     pub stale_after: Duration,
     pub retention: Duration,
+    /// A node silent for longer than this is forgotten (autoscaled-away nodes stop being
+    /// `stale` in a day, not after the retention).
+    pub forget_after: Duration,
     pub body_limit: usize,
 }
 
@@ -60,6 +63,11 @@ pub enum ConfigError {
     BodyLimit(usize),
     #[error("--stale-after must be more than 0")]
     StaleAfter,
+    #[error("--forget-after {forget_after:?} must be longer than --stale-after {stale_after:?}: a node is first stale, then forgotten")]
+    ForgetAfter {
+        forget_after: Duration,
+        stale_after: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,12 +146,19 @@ impl Config {
         if args.stale_after.is_zero() {
             return Err(ConfigError::StaleAfter);
         }
+        if args.forget_after <= args.stale_after {
+            return Err(ConfigError::ForgetAfter {
+                forget_after: args.forget_after,
+                stale_after: args.stale_after,
+            });
+        }
         Ok(Config {
             db: args.db.clone(),
             write_token,
             read_token,
             stale_after: args.stale_after,
             retention: args.retention,
+            forget_after: args.forget_after,
             body_limit: args.body_limit,
         })
     }
@@ -161,6 +176,20 @@ pub async fn serve(
     let (store, thread) = tokio::task::spawn_blocking(move || store::Store::open(&db, retention))
         .await
         .map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
+    // Said only now that the database is open (issue 15): a bad --db fails before it.
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(
+        addr = %addr,
+        db = %config.db.display(),
+        read_token = config.read_token.is_some(),
+        stale_after_secs = config.stale_after.as_secs(),
+        forget_after_secs = config.forget_after.as_secs(),
+        "aggregator listening"
+    );
+    let forgetter = tokio::spawn(forget_silent(store.clone(), config.forget_after));
     let state = Arc::new(api::AppState {
         store,
         write_token: config.write_token,
@@ -175,9 +204,31 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     // The router (and every Store handle in it) is gone: the thread drains and exits.
+    forgetter.abort();
+    let _ = forgetter.await;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     served?;
     Ok(())
+}
+
+/// `--forget-after`: every so often (a quarter of it, between 1 s and a minute), forget
+/// the nodes silent for longer, through the same delete as `DELETE /api/v1/nodes/NODE`.
+async fn forget_silent(store: store::Store, forget_after: Duration) {
+    let every = (forget_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let after_ms = i64::try_from(forget_after.as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Ok(rows) = store.fleet().await else {
+            continue;
+        };
+        let cutoff = fleet::now_ms().saturating_sub(after_ms);
+        for row in rows.iter().filter(|r| r.received_ms < cutoff) {
+            if let Ok(true) = store.delete(row.node.clone()).await {
+                tracing::info!(node = %row.node, forget_after_secs = forget_after.as_secs(), "silent node forgotten (--forget-after)");
+            }
+        }
+    }
 }
 
 /// `regtrust aggregator`: returns the process exit code (0 clean stop, 1 the server failed,
@@ -215,13 +266,6 @@ pub fn run_cli(args: &AggregatorArgs) -> u8 {
         if config.write_token.is_none() {
             tracing::warn!(addr = %addr, "no --token-file: anyone on this machine can post reports (--allow-open-loopback)");
         }
-        tracing::info!(
-            addr = %addr,
-            db = %config.db.display(),
-            read_token = config.read_token.is_some(),
-            stale_after_secs = config.stale_after.as_secs(),
-            "aggregator listening"
-        );
         match serve(listener, config, shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("aggregator stopped");

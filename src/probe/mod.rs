@@ -448,7 +448,7 @@ pub struct Plan {
 /// `--registry`), else, with no input at all, from the user's docker config. With no
 /// `--pull-secret`, the docker config is also where credentials come from (SPEC, Inputs).
 pub fn plan(args: &ProbeArgs) -> Result<Plan, ProbeSetupError> {
-    let mut cfg = Config::from_args(&args.inputs)?;
+    let mut cfg = Config::from_args(&args.inputs.to_input_args())?;
     let mut arg_hosts: Vec<RegistryHost> = Vec::new();
     for v in &args.hosts {
         let h = RegistryHost::parse(v).map_err(|source| ProbeSetupError::Host {

@@ -89,6 +89,7 @@ impl InProcess {
             read_token: opts.read_token.map(Token::new),
             stale_after: opts.stale_after,
             retention: Duration::from_secs(7 * 86400),
+            forget_after: Duration::from_secs(86400),
             body_limit: opts.body_limit,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
