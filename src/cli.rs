@@ -91,6 +91,14 @@ pub struct InputArgs {
     /// The node name written into reports (default `$NODE_NAME`, then the hostname).
     #[arg(long, env = "REGTRUST_NODE_NAME")]
     pub node_name: Option<String>,
+    /// The Go release a runtime's verdict follows, `RUNTIME=X.Y` (e.g. `containerd=1.22`),
+    /// over what its binary's build info says; repeatable.
+    #[arg(
+        long = "go-version",
+        env = "REGTRUST_GO_VERSION",
+        value_delimiter = ','
+    )]
+    pub go_version: Vec<String>,
 }
 
 /// The inputs `probe` reads: those of sync less what only a writer uses (`--state-dir`,

@@ -550,7 +550,7 @@ fn decode_entry(entry: &Value) -> Result<Entry, EntryError> {
 /// value, only where it went wrong.
 fn decode_auth(field: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
     let padded = field.trim().ends_with('=');
-    let decoded = ca::go_base64(field.as_bytes(), padded).map_err(|e| {
+    let decoded = crate::go::pem::go_base64(field.as_bytes(), padded).map_err(|e| {
         let at = match e {
             base64::DecodeError::InvalidByte(at, _)
             | base64::DecodeError::InvalidLastSymbol(at, _) => format!(" at input byte {at}"),
@@ -754,7 +754,7 @@ mod secret_object {
             return None;
         }
         let padded = trimmed.ends_with('=');
-        let decoded = crate::ca::go_base64(trimmed.as_bytes(), padded).ok()?;
+        let decoded = crate::go::pem::go_base64(trimmed.as_bytes(), padded).ok()?;
         let first = decoded.iter().find(|b| !b.is_ascii_whitespace())?;
         (*first == b'{').then(|| {
             let file = shell_quote(&source.display().to_string());
@@ -840,7 +840,7 @@ mod secret_object {
             };
             let decoded = v
                 .as_str()
-                .and_then(|s| crate::ca::go_base64(s.as_bytes(), s.trim().ends_with('=')).ok());
+                .and_then(|s| crate::go::pem::go_base64(s.as_bytes(), s.trim().ends_with('=')).ok());
             return match decoded {
                 Some(bytes) => Ok((format!("Secret {shown} .data[{key:?}]: "), bytes)),
                 None => Err(format!(

@@ -35,6 +35,8 @@ pub enum ConfigError {
     Runtime(#[from] layout::RuntimeSpecError),
     #[error("--host-root {0}: not a directory")]
     HostRoot(PathBuf),
+    #[error("{0}")]
+    GoVersion(String),
 }
 
 /// `--ca [HOST=]PATH`.
@@ -117,6 +119,8 @@ pub struct Config {
     pub pull_secrets: Vec<PathBuf>,
     pub cas: Vec<CaSpec>,
     pub registries: Vec<RegistryHost>,
+    /// `--go-version RUNTIME=X.Y`: the Go a runtime's verdict follows, over its binary's.
+    pub go_versions: Vec<(String, crate::go::GoVersion)>,
 }
 
 impl Config {
@@ -139,6 +143,11 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let runtimes = layout::select_runtimes(&a.runtime, &a.host_root)?;
+        let go_versions = a
+            .go_version
+            .iter()
+            .map(|v| crate::probe::runtime_go::parse_override(v).map_err(ConfigError::GoVersion))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             state_dir: a
                 .state_dir
@@ -151,6 +160,7 @@ impl Config {
             pull_secrets: a.pull_secret.clone(),
             cas,
             registries,
+            go_versions,
         })
     }
 }

@@ -159,6 +159,7 @@ impl Fixture {
                 .map(|(h, p)| CaSpec::parse(&format!("{h}={}", p.display())).unwrap())
                 .collect(),
             registries: vec![],
+            go_versions: Vec::new(),
         }
     }
 

@@ -3,22 +3,22 @@
 //! stale owned files and their then-empty host dir, and keeps the ledger in step.
 //!
 //! Safety: every path is `host_root` + a relative path built from `layout` (fixed dir names
-//! and a validated host), and every dir on the way below the host root is checked with
-//! `symlink_metadata`: a symlink or non-dir there is an error for that file, never
-//! something to write through. Plain synchronous code; the agent calls it off its async
-//! threads.
+//! and a validated host), and every read, write, rename, mkdir and unlink goes through
+//! `runtime::HostRoot` dir handles opened `O_NOFOLLOW|O_DIRECTORY` from the host root down:
+//! a symlink or non-dir on the way is an error for that file, never something to write
+//! through, even when it is swapped in mid-pass. Plain synchronous code; the agent calls it
+//! off its async threads.
 
 use super::layout::Target;
 use super::ledger::{Ledger, Owned};
 use super::plan::{self, Action, OnDisk, StaleAction, WriteReason};
 use crate::ca;
 use crate::report::TrustState;
+use crate::runtime::root::{Dir, HostRoot, Kind, ReadError, RootError};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// Largest trust file regtrust reads back; a CA input is at most 1 MiB.
 const READ_CAP: u64 = ca::MAX_CA_BYTES + 4096;
@@ -222,163 +222,98 @@ fn set_aside_ledger(state_dir: &Path, out: &mut Outcome) {
     }
 }
 
-/// Look at a target without following symlinks anywhere below the host root.
+/// Look at a target without following symlinks anywhere below the host root: every dir on
+/// the way is opened with `O_NOFOLLOW|O_DIRECTORY` from the host root down (`HostRoot`).
 pub fn observe(host_root: &Path, rel: &Path) -> OnDisk {
-    if let Err(why) = check_parents(host_root, rel) {
-        return why;
-    }
-    let path = host_root.join(rel);
-    let meta = match fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return OnDisk::Absent,
+    let root = HostRoot::new(host_root);
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return OnDisk::UnsafeParent(format!("{} is not a plain relative path", rel.display()));
+    };
+    let dir = match root.open_dir(parent) {
+        Ok(d) => d,
+        Err(RootError::Missing(_)) => return OnDisk::Absent,
+        Err(e @ (RootError::Symlink(_) | RootError::NotADir(_) | RootError::NotRelative(_))) => {
+            return OnDisk::UnsafeParent(e.to_string())
+        }
+        Err(e) => return OnDisk::Unreadable(format!("cannot open: {e}")),
+    };
+    match dir.kind(name) {
+        Ok(Kind::Absent) => return OnDisk::Absent,
+        Ok(Kind::Symlink) => return OnDisk::Symlink,
+        Ok(Kind::Dir) => return OnDisk::NotAFile("directory"),
+        Ok(Kind::Special) => return OnDisk::NotAFile("special file"),
+        Ok(Kind::File) => {}
         Err(e) => return OnDisk::Unreadable(format!("cannot stat: {e}")),
-    };
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        return OnDisk::Symlink;
     }
-    if ft.is_dir() {
-        return OnDisk::NotAFile("directory");
+    match dir.read_file(name, READ_CAP) {
+        Ok(bytes) => OnDisk::File {
+            bytes,
+            truncated: false,
+        },
+        Err(ReadError::TooLarge { .. }) => OnDisk::File {
+            bytes: Vec::new(),
+            truncated: true,
+        },
+        Err(ReadError::Missing) => OnDisk::Absent,
+        // Swapped between the stat and the open.
+        Err(ReadError::Symlink) => OnDisk::Symlink,
+        Err(ReadError::NotAFile) => OnDisk::NotAFile("special file"),
+        Err(e) => OnDisk::Unreadable(format!("cannot read: {e}")),
     }
-    if !ft.is_file() {
-        return OnDisk::NotAFile("special file");
-    }
-    let file = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nofollow())
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return OnDisk::Absent,
-        Err(e) => return OnDisk::Unreadable(format!("cannot read: {e}")),
-    };
-    let mut bytes = Vec::new();
-    if let Err(e) = file.take(READ_CAP + 1).read_to_end(&mut bytes) {
-        return OnDisk::Unreadable(format!("cannot read: {e}"));
-    }
-    let truncated = bytes.len() as u64 > READ_CAP;
-    OnDisk::File { bytes, truncated }
 }
 
-/// Every dir between the host root and the file must be a real dir (or not exist yet).
-fn check_parents(host_root: &Path, rel: &Path) -> Result<(), OnDisk> {
-    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err(OnDisk::UnsafeParent(format!(
+/// Create the missing dirs (0755) and write the file, all relative to dir handles opened
+/// without following links: a dir swapped for a symlink fails the write, never redirects it.
+fn write_target(host_root: &Path, t: &Target) -> io::Result<()> {
+    let root = HostRoot::new(host_root);
+    let (Some(rel_dir), Some(name)) = (t.rel_path.parent(), t.rel_path.file_name()) else {
+        return Err(io::Error::other(format!(
+            "{} is not a plain relative path",
+            t.rel_path.display()
+        )));
+    };
+    let dir = root.ensure_dir(rel_dir, DIR_MODE)?;
+    dir.write_atomic(name, &t.content, FILE_MODE)
+}
+
+/// Write `bytes` to `path` (outside any host root: the state dir) so that a reader sees the
+/// old file or the new one, never a part; see [`Dir::write_atomic`]. The dir's own path is
+/// the operator's and may contain links; the file is handled relative to the dir's handle.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other(format!("{}: no file name", path.display())))?;
+    Dir::open_path(dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
+        .write_atomic(name, bytes, mode)
+}
+
+/// Remove an owned file, then its host dir if that is now empty: the unlink is relative to
+/// the host dir's handle and the rmdir relative to its parent's, both opened without
+/// following links, so a swapped-in symlink fails the removal instead of steering it.
+fn remove_owned(host_root: &Path, rel: &Path) -> io::Result<()> {
+    let root = HostRoot::new(host_root);
+    let (Some(host_dir), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Err(io::Error::other(format!(
             "{} is not a plain relative path",
             rel.display()
         )));
-    }
-    let mut dir = host_root.to_path_buf();
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    for c in parent.components() {
-        dir.push(c);
-        match fs::symlink_metadata(&dir) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(OnDisk::UnsafeParent(format!(
-                    "{} is a symlink; regtrust does not write through links",
-                    dir.display()
-                )))
-            }
-            Ok(m) if !m.is_dir() => {
-                return Err(OnDisk::UnsafeParent(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )))
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(OnDisk::Unreadable(format!(
-                    "cannot stat {}: {e}",
-                    dir.display()
-                )))
+    };
+    let dir = root.open_dir(host_dir)?;
+    dir.remove_file(name)?;
+    dir.sync()?;
+    if let (Some(parent), Some(dir_name)) = (host_dir.parent(), host_dir.file_name()) {
+        // Only the host dir, never certs.d itself; ENOTEMPTY is the normal case. rmdir of
+        // a name that is now a symlink fails with ENOTDIR: nothing else is ever removed.
+        if let Ok(p) = root.open_dir(parent) {
+            if p.remove_empty_dir(dir_name).is_ok() {
+                let _ = p.sync();
             }
         }
-    }
-    Ok(())
-}
-
-/// Open flags for reading a trust file: never through a link, and never waiting on a FIFO
-/// swapped in after the `symlink_metadata` check.
-fn nofollow() -> i32 {
-    libc::O_NOFOLLOW | libc::O_NONBLOCK
-}
-
-fn write_target(host_root: &Path, t: &Target) -> io::Result<()> {
-    let rel_dir = t.rel_path.parent().unwrap_or(Path::new(""));
-    ensure_dirs(host_root, rel_dir)?;
-    write_atomic(&host_root.join(&t.rel_path), &t.content, FILE_MODE)
-}
-
-/// Create the missing dirs below the host root, 0755, refusing symlinks on the way.
-fn ensure_dirs(host_root: &Path, rel_dir: &Path) -> io::Result<()> {
-    let mut dir = host_root.to_path_buf();
-    for c in rel_dir.components() {
-        dir.push(c);
-        match fs::symlink_metadata(&dir) {
-            Ok(m) if m.is_dir() && !m.file_type().is_symlink() => continue,
-            Ok(_) => {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory (or is a symlink)",
-                    dir.display()
-                )))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match fs::DirBuilder::new().mode(DIR_MODE).create(&dir) {
-                    Ok(()) => fs::set_permissions(&dir, fs::Permissions::from_mode(DIR_MODE))?,
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// Write `bytes` to `path` so that a reader sees the old file or the new one, never a part:
-/// a temp file in the same dir (created exclusively, never through a link), fsync, chmod
-/// (umask-proof), rename over the target, fsync the dir.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.regtrust-{}-{}.tmp",
-        std::process::id(),
-        TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(nofollow())
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Remove an owned file, then its host dir if that is now empty.
-fn remove_owned(host_root: &Path, rel: &Path) -> io::Result<()> {
-    let path = host_root.join(rel);
-    fs::remove_file(&path)?;
-    if let Some(dir) = path.parent() {
-        // Only the host dir, never certs.d itself; ENOTEMPTY is the normal case.
-        let _ = fs::remove_dir(dir);
-        let _ = fs::File::open(dir.parent().unwrap_or(dir)).and_then(|d| d.sync_all());
     }
     Ok(())
 }
