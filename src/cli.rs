@@ -130,6 +130,14 @@ pub struct ProbeInputArgs {
     /// The node name written into the report.
     #[arg(long, env = "REGTRUST_NODE_NAME")]
     pub node_name: Option<String>,
+    /// The Go release a runtime's verdict follows, `RUNTIME=X.Y` (e.g. `containerd=1.22`),
+    /// over what its binary's build info says. Repeatable, and takes a comma-separated list.
+    #[arg(
+        long = "go-version",
+        env = "REGTRUST_GO_VERSION",
+        value_delimiter = ','
+    )]
+    pub go_version: Vec<String>,
 }
 
 impl ProbeInputArgs {
@@ -143,6 +151,7 @@ impl ProbeInputArgs {
             runtime: self.runtime.clone(),
             replace_foreign: false,
             node_name: self.node_name.clone(),
+            go_version: self.go_version.clone(),
         }
     }
 }
