@@ -191,7 +191,7 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
         }
     };
     if args.uninstall {
-        return crate::uninstall::run(&cfg, args.exit);
+        return crate::uninstall::run(&cfg, args.exit, args.listen);
     }
     let opts = match Options::from_args(args) {
         Ok(o) => o,

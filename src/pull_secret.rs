@@ -838,9 +838,9 @@ mod secret_object {
             else {
                 continue;
             };
-            let decoded = v
-                .as_str()
-                .and_then(|s| crate::go::pem::go_base64(s.as_bytes(), s.trim().ends_with('=')).ok());
+            let decoded = v.as_str().and_then(|s| {
+                crate::go::pem::go_base64(s.as_bytes(), s.trim().ends_with('=')).ok()
+            });
             return match decoded {
                 Some(bytes) => Ok((format!("Secret {shown} .data[{key:?}]: "), bytes)),
                 None => Err(format!(

@@ -14,6 +14,8 @@ use crate::trust::{apply, ledger::Ledger};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the idling uninstaller looks for files written after its first pass.
@@ -152,9 +154,11 @@ pub fn report(cfg: &Config, u: &Uninstalled) -> Report {
 }
 
 /// `regtrust agent --uninstall`: one pass, printed, then idle (re-checking) until SIGTERM
-/// or SIGINT. `exit_after` ends after the first pass (tests, hand runs). Exit code 0 when
-/// clean, 1 when something stayed.
-pub fn run(cfg: &Config, exit_after: bool) -> u8 {
+/// or SIGINT, serving `/healthz` and `/readyz` on `listen` (ready once nothing regtrust
+/// owns is left, so `kubectl rollout status` waits for every node to be clean).
+/// `exit_after` ends after the first pass (tests, hand runs). Exit code 0 when clean, 1
+/// when something stayed.
+pub fn run(cfg: &Config, exit_after: bool, listen: std::net::SocketAddr) -> u8 {
     let first = uninstall_once(cfg);
     crate::cli::emit(&report(cfg, &first).to_text());
     if first.clean {
@@ -183,16 +187,45 @@ pub fn run(cfg: &Config, exit_after: bool) -> u8 {
         ) else {
             return 1;
         };
+        let clean = Arc::new(AtomicBool::new(first.clean));
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("regtrust agent --uninstall: listening on {listen}: {e}");
+                return 1;
+            }
+        };
+        let ready = clean.clone();
+        let app = axum::Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+            .route(
+                "/readyz",
+                axum::routing::get(move || {
+                    let ready = ready.clone();
+                    async move {
+                        if ready.load(Ordering::SeqCst) {
+                            (axum::http::StatusCode::OK, "uninstalled\n")
+                        } else {
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                "not ready: files regtrust owns are still on this node\n",
+                            )
+                        }
+                    }
+                }),
+            );
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let mut tick = tokio::time::interval(RECHECK);
-        loop {
+        let code = loop {
             tokio::select! {
-                _ = term.recv() => return 0,
-                _ = int.recv() => return 0,
+                _ = term.recv() => break 0,
+                _ = int.recv() => break 0,
                 _ = tick.tick() => {
                     if Ledger::path(&cfg.state_dir).exists() {
                         let cfg = cfg.clone();
                         let again = tokio::task::spawn_blocking(move || uninstall_once(&cfg)).await;
                         if let Ok(u) = again {
+                            clean.store(u.clean, Ordering::SeqCst);
                             if !u.files.is_empty() {
                                 tracing::info!(files = u.files.len(), clean = u.clean, "removed files written after the uninstall began");
                             }
@@ -200,6 +233,8 @@ pub fn run(cfg: &Config, exit_after: bool) -> u8 {
                     }
                 }
             }
-        }
+        };
+        server.abort();
+        code
     })
 }

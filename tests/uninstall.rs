@@ -164,8 +164,19 @@ fn uninstall_removes_what_regtrust_owns_and_nothing_else() {
 fn the_idling_uninstaller_removes_late_writes_and_stops_on_sigterm() {
     let n = node();
     install(&n.root, &n.ca);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = bin()
-        .args(["agent", "--uninstall", "--host-root"])
+        .args([
+            "agent",
+            "--uninstall",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--host-root",
+        ])
         .arg(&n.root)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -180,6 +191,15 @@ fn the_idling_uninstaller_removes_late_writes_and_stops_on_sigterm() {
     install(&n.root, &n.ca);
     wait_for("the late files to go", || !ledger.exists() && !a.exists());
     assert!(child.try_wait().unwrap().is_none(), "it idles");
+    // Ready once clean: `kubectl rollout status` on the hook waits for every node.
+    wait_for("/readyz 200", || {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}/readyz"))
+            .output()
+            .expect("curl (Debian package curl)");
+        out.stdout == b"200"
+    });
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
