@@ -348,3 +348,62 @@ fn the_aggregator_says_listening_only_after_its_database_opens() {
         text(&out)
     );
 }
+
+/// An agent whose --report-url is the aggregator's base URL (the page answers POST with 405)
+/// says to add /api/v1/reports.
+#[test]
+fn a_report_url_without_the_path_says_to_add_it() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let (wtok, _) = token_files(dir.path());
+    let agg = Binary::start(
+        &dir.path().join("fleet.db"),
+        &["--token-file", wtok.to_str().unwrap()],
+    );
+    let root = dir.path().join("host");
+    fs::create_dir_all(root.join("etc/docker")).unwrap();
+    let mut agent = Command::new(bin())
+        .args([
+            "agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--registry",
+            "127.0.0.1:1",
+            "--host-root",
+        ])
+        .arg(&root)
+        .args([
+            "--report-url",
+            &format!("{}/", agg.base),
+            "--report-token-file",
+        ])
+        .arg(&wtok)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = agent.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("405") => break Some(l),
+            Ok(l) => seen.push(l),
+            Err(_) => break None,
+        }
+    };
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let line = found.unwrap_or_else(|| panic!("no 405 push failure logged:\n{}", seen.join("\n")));
+    assert!(line.contains("add /api/v1/reports"), "{line}");
+}
