@@ -186,7 +186,7 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
     let cfg = match Config::from_args(&args.inputs) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("regtrust agent: {e}");
+            crate::cli::print_error("agent", &e);
             return 2;
         }
     };
@@ -196,7 +196,7 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
     let opts = match Options::from_args(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("regtrust agent: {e}");
+            crate::cli::print_error("agent", &e);
             return 2;
         }
     };
@@ -209,7 +209,7 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust agent: cannot start the async runtime: {e}");
+            crate::cli::print_error("agent", &format!("cannot start the async runtime: {e}"));
             return 1;
         }
     };
@@ -217,7 +217,10 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
         let shutdown = match shutdown_signal() {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("regtrust agent: cannot install the SIGTERM/SIGINT handlers: {e}");
+                crate::cli::print_error(
+                    "agent",
+                    &format!("cannot install the SIGTERM/SIGINT handlers: {e}"),
+                );
                 return 1;
             }
         };
@@ -231,7 +234,7 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
         match run(cfg, opts, listener, shutdown).await {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("regtrust agent: {e}");
+                crate::cli::print_error("agent", &e);
                 1
             }
         }

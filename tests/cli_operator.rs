@@ -47,6 +47,8 @@ fn ca_forms_and_the_last_good_ca() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("host");
     fs::create_dir_all(root.join("etc/docker")).unwrap();
+    // A docker node, as auto-detection sees one.
+    fs::write(root.join("etc/docker/daemon.json"), "{}").unwrap();
     let root = s(&root);
     let ca = dir.path().join("ca.pem");
     fs::write(&ca, ca_pem("Forms CA")).unwrap();

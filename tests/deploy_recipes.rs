@@ -90,6 +90,7 @@ fn the_projected_layout_is_read_by_the_agent() {
     }
     let root = tmp.path().join("host");
     fs::create_dir_all(root.join("etc/docker")).unwrap();
+    fs::write(root.join("etc/docker/daemon.json"), "{}").unwrap();
     let list = ["harbor-robot", "quay-robot"]
         .iter()
         .map(|n| vol.join(n).display().to_string())

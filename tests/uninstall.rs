@@ -54,7 +54,13 @@ fn listing(root: &Path) -> Vec<String> {
 
 fn install(root: &Path, ca: &Path) {
     let out = bin()
-        .args(["sync", "--prune", "--host-root"])
+        .args([
+            "sync",
+            "--prune",
+            "--runtime",
+            "docker,containerd,crio",
+            "--host-root",
+        ])
         .arg(root)
         .arg("--ca")
         .arg(format!("a.local:5000={}", ca.display()))
