@@ -37,5 +37,7 @@ bench-aggregator:
 	$(CARGO) test --locked --test aggregator_bench -- --ignored --nocapture
 
 # The quick start: a registry with a private CA, the aggregator and an agent, on loopback.
+# `make demo ARGS=--exit` stops after showing ok (scripts, CI); Ctrl-C ends it with exit 0.
+ARGS ?=
 demo:
-	./scripts/quickstart.sh
+	./scripts/quickstart.sh $(ARGS)

@@ -6,8 +6,10 @@
 # docker-registry) with it, starts the aggregator (embedded SQLite) and an agent against a
 # scratch host root, shows the node at `unknown_authority` because it does not have the CA,
 # gives the agent the CA the way a Kubernetes Secret volume update does, and shows `ok`.
-# Then it prints the fleet page URL and keeps everything running until Ctrl-C
-# (`--exit` stops at once instead, for scripts and CI).
+# Then it prints the fleet page URL and keeps everything running until Ctrl-C, which ends it
+# with exit 0 (`--exit` stops at once instead, for scripts and CI: `make demo ARGS=--exit`).
+# It installs only what it runs (openssl, docker-registry, curl, python3), not the test suite's
+# tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,22 +27,37 @@ die() {
 }
 
 say "installing what the quick start needs (Debian packages; only the missing ones)"
-./ci/install-deps.sh
-command -v python3 >/dev/null || die "python3 is needed to pick free ports"
+missing=()
+for pair in openssl:openssl docker-registry:docker-registry curl:curl python3:python3; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: run as root, or: sudo apt-get install ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+[ -n "${REGTRUST_BIN:-}" ] || command -v cargo >/dev/null \
+  || die "cargo is needed to build regtrust (rustup, or Debian's cargo)"
 
-say "building regtrust"
-cargo build --release --locked --bin regtrust
-bin=$PWD/target/release/regtrust
+if [ -n "${REGTRUST_BIN:-}" ]; then
+  # A build already made (tests/quickstart.rs passes its own).
+  bin=$(realpath "$REGTRUST_BIN")
+else
+  say "building regtrust"
+  cargo build --release --locked --bin regtrust
+  bin=$PWD/target/release/regtrust
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/regtrust-quickstart.XXXXXX")
 pids=()
+tty_mode=
 cleanup() {
+  [ -n "$tty_mode" ] && stty "$tty_mode" 2>/dev/null
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 0' INT TERM
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -130,11 +147,26 @@ ln -s ..data/ca.crt ca-secret/ca.crt
 wait_for "the node to turn ok" 30 "$bin" report --url "$aggregator"
 "$bin" report --url "$aggregator"
 echo
-echo "installed on the node:"
-find node/etc -name ca.crt -o -name hosts.toml | sed 's/^/  /'
-
-say "fleet page: $aggregator/   (agent metrics: http://127.0.0.1:$agent_port/metrics)"
-if [ $stay -eq 1 ]; then
-  echo "Everything keeps running; Ctrl-C stops it and removes $work."
-  wait
+if [ $stay -eq 0 ]; then
+  # --exit: everything stops and $work is removed now; name the files, not where they were.
+  echo "installed on the node (in the scratch dir, removed as the demo exits):"
+  (cd node && find etc -name ca.crt -o -name hosts.toml) | sed 's/^/  \//'
+  say "done: the node went from unknown_authority to ok"
+  exit 0
 fi
+echo "installed on the node:"
+find "$work/node/etc" -name ca.crt -o -name hosts.toml | sed 's/^/  /'
+say "fleet page: $aggregator/   (agent metrics: http://127.0.0.1:$agent_port/metrics)"
+echo "Everything keeps running; Ctrl-C stops it and removes $work."
+if [ -t 0 ]; then
+  # Ctrl-C is read as a key, not sent as SIGINT: make (`make demo`) then sees a clean exit 0
+  # instead of dying with "Interrupt".
+  tty_mode=$(stty -g)
+  stty -isig -icanon -echo min 1
+  while IFS= read -r -s -n 1 key; do
+    [ "$key" = $'\003' ] && break
+  done
+  echo "stopping"
+  exit 0
+fi
+wait

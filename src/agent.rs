@@ -190,6 +190,9 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
             return 2;
         }
     };
+    if args.uninstall {
+        return crate::uninstall::run(&cfg, args.exit, args.listen);
+    }
     let opts = match Options::from_args(args) {
         Ok(o) => o,
         Err(e) => {

@@ -47,26 +47,32 @@ pub enum Command {
     /// fails or is stale.
     Report(ReportArgs),
     /// The DaemonSet process: sync, watch the inputs and owned trust files, probe, push
-    /// reports, serve /healthz, /readyz, /metrics and /report.
+    /// reports, serve /healthz, /readyz, /metrics and /report. Its inputs are the node's
+    /// whole desired state: it prunes what it installed once no input names it (a hand-run
+    /// `sync` does that only with --prune). `--uninstall` removes everything it owns.
     Agent(AgentArgs),
 }
 
 /// The inputs and outputs shared by `sync`, `probe` and `agent` (SPEC, Inputs and Outputs).
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// A pull secret: a dockerconfigjson / config.json / legacy dockercfg file, or a mounted
-    /// Secret directory. Repeatable; in the environment, a comma-separated list.
+    /// A pull secret: a dockerconfigjson / config.json / legacy dockercfg file, a Secret
+    /// object as `kubectl get secret X -o json` prints it, or a mounted Secret directory.
+    /// Repeatable, and takes a comma-separated list (so does REGTRUST_PULL_SECRET).
     #[arg(
         long = "pull-secret",
         env = "REGTRUST_PULL_SECRET",
         value_delimiter = ','
     )]
     pub pull_secret: Vec<PathBuf>,
-    /// `[HOST=]PATH`: a PEM bundle, or a directory holding `ca.crt`. With `HOST=` it applies to
-    /// that host and manages it; without, to every managed host with no host-specific CA.
+    /// `[HOST=]PATH`: a PEM bundle, or a directory holding `ca.crt`. With `HOST=` (a bare
+    /// host[:port], or its https:// URL) it applies to that host and manages it; without,
+    /// to every managed host with no host-specific CA. Repeatable, and takes a
+    /// comma-separated list (so does REGTRUST_CA).
     #[arg(long = "ca", env = "REGTRUST_CA", value_delimiter = ',')]
     pub ca: Vec<String>,
-    /// Manage (and probe) a host that no pull secret names. Repeatable.
+    /// Manage (and probe) a host that no pull secret names. Repeatable, and takes a
+    /// comma-separated list (so does REGTRUST_REGISTRY).
     #[arg(long = "registry", env = "REGTRUST_REGISTRY", value_delimiter = ',')]
     pub registry: Vec<String>,
     /// Where the node's filesystem is mounted (`/host` in the DaemonSet).
@@ -75,8 +81,8 @@ pub struct InputArgs {
     /// Where the ownership ledger lives (default `<host-root>/var/lib/regtrust`).
     #[arg(long, env = "REGTRUST_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// `auto` (each runtime whose etc dir exists under the host root) or a comma list of
-    /// `docker`, `containerd`, `crio`.
+    /// `auto` (each runtime whose etc dir exists under the host root) or a comma-separated
+    /// list of `docker`, `containerd`, `crio` (given once; not repeatable).
     #[arg(long, env = "REGTRUST_RUNTIME", default_value = "auto")]
     pub runtime: String,
     /// Take over foreign trust files whose certificates differ (otherwise a conflict).
@@ -93,6 +99,61 @@ pub struct InputArgs {
         value_delimiter = ','
     )]
     pub go_version: Vec<String>,
+}
+
+/// The inputs `probe` reads: those of sync less what only a writer uses (`--state-dir`,
+/// `--replace-foreign`), so `probe --help` lists only what probe uses.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeInputArgs {
+    /// A pull secret (as for sync): its hosts are probed and its credentials sent.
+    /// Repeatable, and takes a comma-separated list (so does REGTRUST_PULL_SECRET).
+    #[arg(
+        long = "pull-secret",
+        env = "REGTRUST_PULL_SECRET",
+        value_delimiter = ','
+    )]
+    pub pull_secret: Vec<PathBuf>,
+    /// `[HOST=]PATH`: the CA regtrust would install, so fixes can say whether it verifies.
+    /// Repeatable, and takes a comma-separated list (so does REGTRUST_CA).
+    #[arg(long = "ca", env = "REGTRUST_CA", value_delimiter = ',')]
+    pub ca: Vec<String>,
+    /// Probe a host that no pull secret names. Repeatable, and takes a comma-separated
+    /// list (so does REGTRUST_REGISTRY).
+    #[arg(long = "registry", env = "REGTRUST_REGISTRY", value_delimiter = ',')]
+    pub registry: Vec<String>,
+    /// Where the node's filesystem is mounted; the runtimes' trust dirs are read there.
+    #[arg(long, env = "REGTRUST_HOST_ROOT", default_value = "/")]
+    pub host_root: PathBuf,
+    /// `auto` or a comma-separated list of `docker`, `containerd`, `crio`.
+    #[arg(long, env = "REGTRUST_RUNTIME", default_value = "auto")]
+    pub runtime: String,
+    /// The node name written into the report.
+    #[arg(long, env = "REGTRUST_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// The Go release a runtime's verdict follows, `RUNTIME=X.Y` (e.g. `containerd=1.22`),
+    /// over what its binary's build info says. Repeatable, and takes a comma-separated list.
+    #[arg(
+        long = "go-version",
+        env = "REGTRUST_GO_VERSION",
+        value_delimiter = ','
+    )]
+    pub go_version: Vec<String>,
+}
+
+impl ProbeInputArgs {
+    pub fn to_input_args(&self) -> InputArgs {
+        InputArgs {
+            pull_secret: self.pull_secret.clone(),
+            ca: self.ca.clone(),
+            registry: self.registry.clone(),
+            host_root: self.host_root.clone(),
+            state_dir: None,
+            runtime: self.runtime.clone(),
+            replace_foreign: false,
+            node_name: self.node_name.clone(),
+            go_version: self.go_version.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -118,7 +179,7 @@ pub struct ProbeArgs {
     #[arg(value_name = "HOST")]
     pub hosts: Vec<String>,
     #[command(flatten)]
-    pub inputs: InputArgs,
+    pub inputs: ProbeInputArgs,
     #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// How long each registry may take (`10s`, `1500ms`, `1m`); registries are probed
@@ -178,7 +239,12 @@ pub struct AggregatorArgs {
     /// A node silent for longer than this is `stale` (e.g. 90s, 3m, 1h).
     #[arg(long, env = "REGTRUST_STALE_AFTER", default_value = "3m", value_parser = parse_duration)]
     pub stale_after: std::time::Duration,
-    /// Verdict transitions older than this, and nodes silent for longer, are forgotten.
+    /// A node silent for longer than this is forgotten (gone from the view and /metrics;
+    /// it reappears with its next report). Must exceed --stale-after.
+    #[arg(long, env = "REGTRUST_FORGET_AFTER", default_value = "24h", value_parser = parse_duration)]
+    pub forget_after: std::time::Duration,
+    /// Verdict transitions older than this are dropped (and nodes silent for longer, if
+    /// --forget-after is longer).
     #[arg(long, env = "REGTRUST_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub retention: std::time::Duration,
     /// Largest report accepted (larger: 413).
@@ -199,13 +265,19 @@ pub enum ReportOutput {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    /// The aggregator's base URL (http://... or https://... with --ca-file).
+    /// The aggregator's base URL, e.g. http://regtrust-aggregator.regtrust-system:9811
+    /// (https:// verifies with --ca-file, else the system bundle).
     #[arg(long, env = "REGTRUST_URL")]
     pub url: String,
-    /// File holding the aggregator's read token (--read-token-file there).
+    /// File holding the aggregator's read token (--read-token-file there); with --forget,
+    /// the agents' write token (--token-file there).
     #[arg(long, env = "REGTRUST_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
-    /// PEM CA bundle to verify an https aggregator (no system roots are used).
+    /// Remove NODE from the fleet view now (`DELETE /api/v1/nodes/NODE`, write token): for a
+    /// node that is gone for good; one that still runs reappears with its next report.
+    #[arg(long, value_name = "NODE")]
+    pub forget: Option<String>,
+    /// PEM CA bundle to verify an https aggregator (default: the system bundle).
     #[arg(long, env = "REGTRUST_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Only this registry.
@@ -301,6 +373,14 @@ pub struct AgentArgs {
     /// Address for /healthz, /readyz, /metrics and /report.
     #[arg(long, env = "REGTRUST_LISTEN", default_value = "0.0.0.0:9810")]
     pub listen: SocketAddr,
+    /// Instead of running: remove every file regtrust owns on this node (the ledger's), the
+    /// host dirs it created once empty and its state dir, then idle until stopped (the
+    /// Helm pre-delete hook). Edited files are left in place and said so.
+    #[arg(long, env = "REGTRUST_UNINSTALL")]
+    pub uninstall: bool,
+    /// With --uninstall: exit after the pass instead of idling (0 clean, 1 something stayed).
+    #[arg(long, requires = "uninstall")]
+    pub exit: bool,
 }
 
 const HOUR: u64 = 3600;
@@ -322,49 +402,78 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     parse_bounded(value, Duration::from_secs(366 * DAY), "a year")
 }
 
-/// A duration as a sum of whole numbers with units, Go style plus days: `500ms`, `60s`,
-/// `10m`, `1h30m`, `7d`. Zero is refused (an interval of zero would spin), and so is
-/// anything over `max`. The one parser behind every duration flag.
+/// A duration as Go's `time.ParseDuration` reads it, plus days: a sum of numbers (a
+/// fraction allowed) with units, `500ms`, `90s`, `1m30s`, `1.5m`, `1h30m`, `7d`. Zero is
+/// refused (an interval of zero would spin), and so is anything over `max`. The one parser
+/// behind every duration flag.
 fn parse_bounded(value: &str, max: Duration, max_words: &str) -> Result<Duration, String> {
     let expected =
-        "expected a whole number with a unit (ms, s, m, h, d), e.g. 500ms, 60s, 10m, 1h30m, 7d";
+        "expected a number with a unit (ms, s, m, h, d), e.g. 500ms, 90s, 1m30s, 1.5m, 1h30m, 7d";
     let s = value.trim();
     if s.is_empty() {
         return Err(format!("empty duration; {expected}"));
     }
-    let mut total = Duration::ZERO;
+    let max_ns = max.as_nanos();
+    let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int, tail) = rest.split_at(int_len);
+        let (frac, tail) = match tail.strip_prefix('.') {
+            Some(t) => {
+                let n = t.bytes().take_while(u8::is_ascii_digit).count();
+                t.split_at(n)
+            }
+            None => ("", tail),
+        };
+        if int.is_empty() && frac.is_empty() {
             return Err(format!("{value:?}: {expected}"));
         }
-        let (number, tail) = rest.split_at(digits);
         let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
         let (unit, tail) = tail.split_at(unit_len);
-        let per_unit = match unit {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(HOUR),
-            "d" => Duration::from_secs(DAY),
+        let per_unit: u128 = match unit {
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60 * 1_000_000_000,
+            "h" => u128::from(HOUR) * 1_000_000_000,
+            "d" => u128::from(DAY) * 1_000_000_000,
             "" => return Err(format!("{value:?}: missing unit; {expected}")),
             other => return Err(format!("{value:?}: unknown unit {other:?}; {expected}")),
         };
-        let n: u32 = number
-            .parse()
-            .map_err(|_| format!("{value:?}: number too large; at most {max_words}"))?;
-        total = per_unit
-            .checked_mul(n)
+        let too_long = || format!("{value:?}: longer than {max_words}");
+        // More digits than any bound needs: refused before any arithmetic.
+        if int.len() > 20 {
+            return Err(format!("{value:?}: number too large; at most {max_words}"));
+        }
+        let whole: u128 = if int.is_empty() {
+            0
+        } else {
+            int.parse::<u32>()
+                .map_err(|_| format!("{value:?}: number too large; at most {max_words}"))?
+                .into()
+        };
+        // The fraction to nanosecond precision; further digits cannot change the result.
+        let frac = &frac[..frac.len().min(18)];
+        let part = if frac.is_empty() {
+            0
+        } else {
+            let f: u128 = frac.parse().map_err(|_| format!("{value:?}: {expected}"))?;
+            per_unit * f / 10u128.pow(frac.len() as u32)
+        };
+        total = whole
+            .checked_mul(per_unit)
+            .and_then(|w| w.checked_add(part))
             .and_then(|d| total.checked_add(d))
-            .filter(|d| *d <= max)
-            .ok_or_else(|| format!("{value:?}: longer than {max_words}"))?;
+            .filter(|d| *d <= max_ns)
+            .ok_or_else(too_long)?;
         rest = tail;
     }
-    if total.is_zero() {
+    if total == 0 {
         return Err(format!("{value:?}: must be longer than zero"));
     }
-    Ok(total)
+    let secs = u64::try_from(total / 1_000_000_000)
+        .map_err(|_| format!("{value:?}: longer than {max_words}"))?;
+    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
 }
 
 #[cfg(test)]
@@ -400,6 +509,14 @@ mod tests {
             (" 5s ", Duration::from_secs(5)),
             ("168h", Duration::from_secs(7 * DAY)),
             ("7d", Duration::from_secs(7 * DAY)),
+            // What operators type (issue 15): Go's forms, fractions included.
+            ("90s", Duration::from_secs(90)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1.5m", Duration::from_secs(90)),
+            ("1.5h", Duration::from_secs(5400)),
+            (".5s", Duration::from_millis(500)),
+            ("2.25s", Duration::from_millis(2250)),
+            ("0.1ms", Duration::from_nanos(100_000)),
         ];
         for (v, d) in ok {
             assert_eq!(parse_interval(v), Ok(d), "{v}");
@@ -410,7 +527,9 @@ mod tests {
             ("0s", "longer than zero"),
             ("0ms0s", "longer than zero"),
             ("-5s", "expected"),
-            ("1.5s", "missing unit"),
+            ("1.5", "missing unit"),
+            (".s", "expected"),
+            ("1..5m", "expected"),
             ("5 s", "missing unit"),
             ("5sec", "unknown unit"),
             ("5y", "unknown unit"),

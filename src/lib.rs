@@ -33,4 +33,5 @@ pub mod runtime;
 pub mod sync;
 pub mod sync_mode;
 pub mod trust;
+pub mod uninstall;
 pub mod watch;

@@ -25,6 +25,8 @@ pub enum ConfigError {
         host: String,
         source: crate::host::HostError,
     },
+    #[error("--ca {value:?}: HOST must be a bare host[:port] (a CA applies to the whole registry, not a repository path): give --ca {host}=PATH")]
+    CaHostPath { value: String, host: String },
     #[error("--ca {0:?}: empty path")]
     CaEmpty(String),
     #[error("--registry {value:?}: {source}")]
@@ -48,21 +50,53 @@ pub struct CaSpec {
 }
 
 impl CaSpec {
-    /// `HOST=PATH` when the part before the first `=` has no `/` (a path always has one
-    /// or is relative without `=`); otherwise the whole value is a path.
+    /// `HOST=PATH` when the part before the first `=` has no `/`, or is a URL
+    /// (`https://host[:port][/]`, accepted as `--registry` accepts it); `host/path=PATH`
+    /// is refused (a CA is per host, not per repository); otherwise the whole value is a
+    /// path (`./dir=x/ca.crt`, `/etc/ca=1.pem`).
     pub fn parse(value: &str) -> Result<CaSpec, ConfigError> {
         if let Some((host, path)) = value.split_once('=') {
-            if !host.contains('/') && !host.is_empty() {
-                let host = RegistryHost::parse(host).map_err(|source| ConfigError::CaHost {
+            let lower = host.to_ascii_lowercase();
+            let url = lower.starts_with("https://") || lower.starts_with("http://");
+            let host_then_path = !url
+                && host.contains('/')
+                && !host.starts_with(['/', '.', '~'])
+                && host.split('/').next().is_some_and(|h| {
+                    (h.contains('.') || h.contains(':')) && RegistryHost::parse(h).is_ok()
+                })
+                && !std::path::Path::new(value).exists();
+            if host_then_path {
+                return Err(ConfigError::CaHostPath {
                     value: value.to_string(),
-                    host: host.to_string(),
-                    source,
+                    host: host.split('/').next().unwrap_or_default().to_string(),
+                });
+            }
+            if url || (!host.contains('/') && !host.is_empty()) {
+                let parsed = RegistryHost::parse(host).map_err(|source| match source {
+                    crate::host::HostError::HasPath(_) => ConfigError::CaHostPath {
+                        value: value.to_string(),
+                        host: RegistryHost::parse(
+                            lower
+                                .trim_start_matches("https://")
+                                .trim_start_matches("http://")
+                                .split('/')
+                                .next()
+                                .unwrap_or_default(),
+                        )
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|_| "HOST".into()),
+                    },
+                    source => ConfigError::CaHost {
+                        value: value.to_string(),
+                        host: host.to_string(),
+                        source,
+                    },
                 })?;
                 if path.is_empty() {
                     return Err(ConfigError::CaEmpty(value.to_string()));
                 }
                 return Ok(CaSpec {
-                    host: Some(host),
+                    host: Some(parsed),
                     path: PathBuf::from(path),
                 });
             }
@@ -180,6 +214,7 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
 
     let mut global: Option<CaChoice> = None;
     let mut per_host: BTreeMap<RegistryHost, CaChoice> = BTreeMap::new();
+    let mut invalid = Vec::new();
     let mut complete = complete;
     for spec in &cfg.cas {
         if is_unfilled_secret_volume(&spec.path) {
@@ -197,10 +232,7 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
                 let source = format!("CA input {}", spec.path.display());
                 let full = e.to_string();
                 let why = full.strip_prefix(&format!("{source}: ")).unwrap_or(&full);
-                problems.push(Problem::new(
-                    source,
-                    format!("{why}; the last good CA stays installed"),
-                ));
+                invalid.push((spec.host.clone(), source, why.to_string()));
                 CaChoice::Invalid {
                     source: spec.path.display().to_string(),
                 }
@@ -228,6 +260,26 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
             .unwrap_or(CaChoice::None);
         hosts.insert(h.clone(), choice);
     }
+    for (host, source, why) in invalid {
+        // "The last good CA stays installed" only where one is (issue 15 point 4).
+        let affected: Vec<&RegistryHost> = match &host {
+            Some(h) => vec![h],
+            None => hosts
+                .iter()
+                .filter(|(h, _)| !per_host.contains_key(*h))
+                .map(|(h, _)| h)
+                .collect(),
+        };
+        let installed = affected.iter().any(|h| ca_installed(cfg, h));
+        let tail = if installed {
+            "; the last good CA stays installed".to_string()
+        } else if affected.is_empty() {
+            "; no registry uses it yet".to_string()
+        } else {
+            "; no CA was installed for it before, so none is installed now".to_string()
+        };
+        problems.push(Problem::new(source, format!("{why}{tail}")));
+    }
     if hosts.len() > MAX_MANAGED_HOSTS {
         // A secret with thousands of keys must not fill the node's /etc, its probe rounds
         // and its report: manage the first hosts in sorted order, report the rest, and
@@ -254,6 +306,19 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
         problems,
         complete,
     }
+}
+
+/// Whether any selected runtime has a `ca.crt` for `host` now.
+fn ca_installed(cfg: &Config, host: &RegistryHost) -> bool {
+    cfg.runtimes.iter().any(|&rt| {
+        host.dir_names().iter().any(|d| {
+            let rel = layout::host_dir(rt, d).join(layout::CA_FILE);
+            matches!(
+                apply::observe(&cfg.host_root, &rel),
+                crate::trust::plan::OnDisk::File { .. }
+            )
+        })
+    })
 }
 
 /// A directory with no entries at all: what kubelet mounts for an optional Secret volume
@@ -575,6 +640,29 @@ mod tests {
             let s = CaSpec::parse(v).unwrap();
             assert_eq!(s.host.as_ref().map(|h| h.as_str()), host, "{v}");
             assert_eq!(s.path, PathBuf::from(path), "{v}");
+        }
+        // URLs, as --registry takes them.
+        for (v, host) in [
+            ("https://harbor.local=ca.pem", "harbor.local"),
+            ("https://Harbor.Local:8443/=ca.pem", "harbor.local:8443"),
+            ("http://10.0.0.5:5000=ca.pem", "10.0.0.5:5000"),
+        ] {
+            let s = CaSpec::parse(v).unwrap();
+            assert_eq!(s.host.as_ref().map(|h| h.as_str()), Some(host), "{v}");
+            assert_eq!(s.path, PathBuf::from("ca.pem"), "{v}");
+        }
+        for (v, want) in [
+            ("harbor.local/library=ca.pem", "give --ca harbor.local=PATH"),
+            (
+                "https://harbor.local:8443/v2/x=ca.pem",
+                "give --ca harbor.local:8443=PATH",
+            ),
+        ] {
+            let e = CaSpec::parse(v).unwrap_err().to_string();
+            assert!(
+                e.contains("HOST must be a bare host[:port]") && e.contains(want),
+                "{v}: {e}"
+            );
         }
         for bad in ["", "harbor.local=", "a b=ca.crt", "..=ca.crt"] {
             assert!(CaSpec::parse(bad).is_err(), "{bad}");

@@ -118,9 +118,17 @@ impl Target {
         if answer.status.is_success() {
             return Ok(());
         }
+        let mut error = answer.error_text();
+        if answer.status == reqwest::StatusCode::METHOD_NOT_ALLOWED {
+            // POST to the aggregator's base URL hits the page (GET only) (issue 15).
+            error.push_str(
+                "; --report-url must be the aggregator's reports endpoint: add /api/v1/reports \
+                 (e.g. http://regtrust-aggregator.regtrust-system:9811/api/v1/reports)",
+            );
+        }
         Err(PushError::Status {
             status: answer.status,
-            error: answer.error_text(),
+            error,
         })
     }
 }

@@ -44,6 +44,10 @@ pub enum ClientError {
     Connect { url: String, why: String },
     #[error("{url}: the aggregator refused the read token (401); pass --token-file with the token of its --read-token-file")]
     Unauthorized { url: String },
+    #[error("{url}: the aggregator needs a read token (401); pass --token-file with the token of its --read-token-file")]
+    NeedsToken { url: String },
+    #[error("{url}: the aggregator refused the token (401); --forget needs --token-file with the agents' write token (the aggregator's --token-file)")]
+    WriteRefused { url: String },
     #[error("{url}: HTTP {status}: {message}")]
     Status {
         url: String,
@@ -70,7 +74,9 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
             return 2;
         }
     };
-    let result = if args.preflight.is_some() {
+    let result = if let Some(node) = &args.forget {
+        rt.block_on(forget(args, node))
+    } else if args.preflight.is_some() {
         rt.block_on(run_preflight(args))
     } else if args.image.is_some() {
         rt.block_on(run_image(args))
@@ -119,6 +125,47 @@ async fn run_fleet(args: &ReportArgs) -> Result<u8, ClientError> {
     Ok(exit_code(&doc))
 }
 
+/// `regtrust report --forget NODE`: `DELETE /api/v1/nodes/NODE` with the write token.
+/// 0 forgotten, 1 not known, 2 (an error) otherwise.
+async fn forget(args: &ReportArgs, node: &str) -> Result<u8, ClientError> {
+    let mut url = base_url(args)?;
+    url.path_segments_mut()
+        .map_err(|_| ClientError::Url {
+            url: args.url.clone(),
+            why: "not a base URL".into(),
+        })?
+        .pop_if_empty()
+        .extend(["api", "v1", "nodes", node]);
+    let http = client(args, &url)?;
+    let shown = url.to_string();
+    let answer = http
+        .call(reqwest::Method::DELETE, url, None, MAX_ANSWER)
+        .await
+        .map_err(|e| ClientError::Connect {
+            url: shown.clone(),
+            why: e.to_string(),
+        })?;
+    match answer.status {
+        s if s.is_success() => {
+            println!("forgot node {node:?}: it is gone from the fleet view until it reports again");
+            Ok(0)
+        }
+        reqwest::StatusCode::NOT_FOUND => {
+            eprintln!("regtrust report: node {node:?} is not known to {shown}");
+            Ok(1)
+        }
+        reqwest::StatusCode::UNAUTHORIZED if args.token_file.is_some() => {
+            Err(ClientError::WriteRefused { url: shown })
+        }
+        reqwest::StatusCode::UNAUTHORIZED => Err(ClientError::NeedsToken { url: shown }),
+        s => Err(ClientError::Status {
+            url: shown,
+            status: s.as_u16(),
+            message: answer.error_text(),
+        }),
+    }
+}
+
 /// 1 when any listed node fails or is stale.
 pub fn exit_code(doc: &NodesDoc) -> u8 {
     u8::from(doc.nodes.iter().any(|n| n.state.needs_attention()))
@@ -126,7 +173,27 @@ pub fn exit_code(doc: &NodesDoc) -> u8 {
 
 /// The base URL, checked: http or https, no credentials, no query or fragment.
 fn base_url(args: &ReportArgs) -> Result<reqwest::Url, ClientError> {
+    let bad = |why: String| ClientError::Url {
+        url: args.url.clone(),
+        why,
+    };
+    const GIVE: &str =
+        "give the aggregator's base URL, e.g. http://regtrust-aggregator.regtrust-system:9811";
+    if !args.url.contains("://") {
+        return Err(bad(format!("no scheme; {GIVE}")));
+    }
     let url = fleetapi::parse_url("--url", &args.url)?;
+    let path = url.path().trim_end_matches('/');
+    if path.ends_with("/api/v1/reports") {
+        return Err(bad(format!(
+            "that is where agents post reports (their --report-url); {GIVE} (without /api/v1/reports)"
+        )));
+    }
+    if path.ends_with("/report") || path.ends_with("/healthz") || url.port() == Some(9810) {
+        return Err(bad(format!(
+            "that looks like an agent's own endpoint (port 9810, /report); `regtrust report` reads the aggregator: {GIVE}"
+        )));
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ClientError::Url {
             url: args.url.clone(),
@@ -236,7 +303,12 @@ async fn call_json<T: serde::de::DeserializeOwned>(
             },
         })?;
     if answer.status == reqwest::StatusCode::UNAUTHORIZED {
-        return Err(ClientError::Unauthorized { url: shown });
+        // "Refused" only when a token was sent (issue 15).
+        return Err(if args.token_file.is_some() {
+            ClientError::Unauthorized { url: shown }
+        } else {
+            ClientError::NeedsToken { url: shown }
+        });
     }
     if !answer.status.is_success() {
         let mut message = answer.error_text();
@@ -663,7 +735,9 @@ mod tests {
             (vec!["--url", "http://robot:pw@agg"], Err("credentials")),
             (vec!["--url", "https://agg", "--ca-file", "ca.pem"], Ok("https://agg/api/v1/nodes")),
             (vec!["--url", "ftp://agg"], Err("scheme \"ftp\"")),
-            (vec!["--url", "agg:9811"], Err("scheme \"agg\"")),
+            (vec!["--url", "agg:9811"], Err("no scheme; give the aggregator's base URL")),
+            (vec!["--url", "http://agg:9811/api/v1/reports"], Err("that is where agents post reports")),
+            (vec!["--url", "http://10.0.0.7:9810"], Err("an agent's own endpoint")),
             (vec!["--url", "not a url"], Err("--url")),
             (vec!["--url", ""], Err("--url")),
             (vec!["--url", "http://agg/?x=1"], Err("base URL only")),

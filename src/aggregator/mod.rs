@@ -45,6 +45,9 @@ pub struct Config {
     pub read_token: Option<api::Token>,
     pub stale_after: Duration,
     pub retention: Duration,
+    /// A node silent for longer than this is forgotten (autoscaled-away nodes stop being
+    /// `stale` in a day, not after the retention).
+    pub forget_after: Duration,
     pub body_limit: usize,
     pub bounds: Bounds,
 }
@@ -91,6 +94,11 @@ pub enum ConfigError {
     Db(String),
     #[error("{flag} must be at least 1")]
     Bound { flag: &'static str },
+    #[error("--forget-after {forget_after:?} must be longer than --stale-after {stale_after:?}: a node is first stale, then forgotten")]
+    ForgetAfter {
+        forget_after: Duration,
+        stale_after: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,12 +208,19 @@ impl Config {
                 store::DbTarget::Sqlite(args.db.clone())
             }
         };
+        if args.forget_after <= args.stale_after {
+            return Err(ConfigError::ForgetAfter {
+                forget_after: args.forget_after,
+                stale_after: args.stale_after,
+            });
+        }
         Ok(Config {
             db,
             write_token,
             read_token,
             stale_after: args.stale_after,
             retention: args.retention,
+            forget_after: args.forget_after,
             body_limit: args.body_limit,
             bounds: Bounds {
                 limits: store::Limits {
@@ -248,8 +263,10 @@ pub async fn serve(
         db = %config.db.describe(),
         read_token = config.read_token.is_some(),
         stale_after_secs = config.stale_after.as_secs(),
+        forget_after_secs = config.forget_after.as_secs(),
         "aggregator listening"
     );
+    let forgetter = tokio::spawn(forget_silent(store.clone(), config.forget_after));
     let state = Arc::new(api::AppState {
         store,
         write_token: config.write_token,
@@ -277,9 +294,31 @@ pub async fn serve(
     )
     .await;
     // The router (and every Store handle in it) is gone: the thread drains and exits.
+    forgetter.abort();
+    let _ = forgetter.await;
     closer.finish().await;
     served?;
     Ok(())
+}
+
+/// `--forget-after`: every so often (a quarter of it, between 1 s and a minute), forget
+/// the nodes silent for longer, through the same delete as `DELETE /api/v1/nodes/NODE`.
+async fn forget_silent(store: store::Store, forget_after: Duration) {
+    let every = (forget_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let after_ms = i64::try_from(forget_after.as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Ok(rows) = store.fleet().await else {
+            continue;
+        };
+        let cutoff = fleet::now_ms().saturating_sub(after_ms);
+        for row in rows.iter().filter(|r| r.received_ms < cutoff) {
+            if let Ok(true) = store.delete(row.node.clone()).await {
+                tracing::info!(node = %row.node, forget_after_secs = forget_after.as_secs(), "silent node forgotten (--forget-after)");
+            }
+        }
+    }
 }
 
 /// `regtrust aggregator`: returns the process exit code (0 clean stop, 1 the server failed,

@@ -133,7 +133,45 @@ pub async fn probe_all(
     out.into_iter()
         .zip(hosts)
         .map(|(r, h)| r.unwrap_or_else(|| failed_report(h, "the probe task failed")))
+        .map(|mut r| {
+            for p in &mut r.probes {
+                p.fix = paste_safe_fix(&p.fix, &cfg.host_root, r.harbor.is_some());
+            }
+            r
+        })
         .collect()
+}
+
+/// A fix line as an operator pastes it (issue 15 points 2 and 4): the `regtrust sync`
+/// it names carries the probe's `--host-root` when that is not `/`, and Harbor's getcert
+/// hint stays only where the registry was seen to be Harbor (its `/api/v2.0/health`).
+fn paste_safe_fix(fix: &str, host_root: &std::path::Path, harbor: bool) -> String {
+    let mut out = fix.to_string();
+    if !harbor {
+        if let Some(at) = out.find("; Harbor publishes it at ") {
+            let end = out[at..]
+                .find("getcert")
+                .map(|i| at + i + "getcert".len())
+                .unwrap_or(out.len());
+            out.replace_range(at..end, "");
+        }
+    }
+    if host_root != std::path::Path::new("/") {
+        let root = host_root.display().to_string();
+        let quoted = if root
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@".contains(&b))
+        {
+            root
+        } else {
+            format!("'{}'", root.replace('\'', r"'\''"))
+        };
+        out = out.replace(
+            "`regtrust sync --ca ",
+            &format!("`regtrust sync --host-root {quoted} --ca "),
+        );
+    }
+    out
 }
 
 /// The credentials kubelet would try for `host`, in its order; entries without any are
@@ -499,7 +537,7 @@ pub struct Plan {
 /// `--registry`), else, with no input at all, from the user's docker config. With no
 /// `--pull-secret`, the docker config is also where credentials come from (SPEC, Inputs).
 pub fn plan(args: &ProbeArgs) -> Result<Plan, ProbeSetupError> {
-    let mut cfg = Config::from_args(&args.inputs)?;
+    let mut cfg = Config::from_args(&args.inputs.to_input_args())?;
     let mut arg_hosts: Vec<RegistryHost> = Vec::new();
     for v in &args.hosts {
         let h = RegistryHost::parse(v).map_err(|source| ProbeSetupError::Host {
@@ -734,6 +772,27 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fix_lines_are_safe_to_paste() {
+        let fix =
+            "install the registry's CA (\"CN=x\") for docker: /etc/docker/certs.d/h:5000/ca.crt \
+                   (`regtrust sync --ca h:5000=CA.crt`; Harbor publishes it at \
+                   https://h:5000/api/v2.0/systeminfo/getcert)";
+        let plain = paste_safe_fix(fix, std::path::Path::new("/"), false);
+        assert!(
+            !plain.contains("Harbor") && plain.ends_with("=CA.crt`)"),
+            "{plain}"
+        );
+        let harbor = paste_safe_fix(fix, std::path::Path::new("/host"), true);
+        assert!(harbor.contains("getcert"), "{harbor}");
+        assert!(
+            harbor.contains("`regtrust sync --host-root /host --ca h:5000=CA.crt`"),
+            "{harbor}"
+        );
+        let odd = paste_safe_fix(fix, std::path::Path::new("/my node"), false);
+        assert!(odd.contains("--host-root '/my node' --ca"), "{odd}");
+    }
 
     /// The agent spawns `probe_all` on its runtime: its future must be `Send`.
     #[allow(dead_code)]

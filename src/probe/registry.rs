@@ -348,6 +348,14 @@ pub async fn check(
     };
     let mut out = classify_v2(&url, &answer);
     out.challenges = answer.challenges.clone();
+    if out.verdict == Verdict::Ok && creds.is_empty() && answer.status.as_u16() == 401 {
+        // Probed without credentials (issue 15): say what that means for a pull.
+        out.warnings.push(format!(
+            "GET {url} answered 401: the registry requires authentication and no pull secret \
+             names this host, so anonymous pulls get 401 Unauthorized (except from public \
+             repositories); give --pull-secret with credentials for it"
+        ));
+    }
     if out.verdict != Verdict::Ok || creds.is_empty() {
         return out;
     }

@@ -99,6 +99,7 @@ impl InProcess {
             read_token: opts.read_token.map(Token::new),
             stale_after: opts.stale_after,
             retention: Duration::from_secs(7 * 86400),
+            forget_after: Duration::from_secs(86400),
             body_limit: opts.body_limit,
             bounds: opts.bounds,
         };
