@@ -9,7 +9,7 @@
 //! threads.
 
 use super::layout::Target;
-use super::ledger::{Ledger, Owned};
+use super::ledger::{self, Journal, Ledger, Owned};
 use super::plan::{self, Action, OnDisk, StaleAction, WriteReason};
 use crate::ca;
 use crate::report::TrustState;
@@ -73,6 +73,28 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         }
     };
     let before = ledger.clone();
+    // A pass killed (or failing to save) after a rename: take over what it wrote, and
+    // clear the temp files it left (ledger's journal; issue 9 point 5).
+    let (intents, journal_problems) = ledger::pending_intents(req.state_dir);
+    out.ledger_problems.extend(journal_problems);
+    for rel in ledger.adopt(&intents, |rel| match observe(req.host_root, rel) {
+        OnDisk::File {
+            bytes,
+            truncated: false,
+        } => Some(ca::sha256_hex(&bytes)),
+        _ => None,
+    }) {
+        tracing::info!(path = %rel.display(), "adopted a file an interrupted pass wrote");
+    }
+    let dirs: BTreeSet<&Path> = (req.targets.iter().map(|t| t.rel_path.as_path()))
+        .chain(ledger.files.keys().map(PathBuf::as_path))
+        .chain(intents.iter().map(|i| i.path.as_path()))
+        .filter_map(Path::parent)
+        .collect();
+    for dir in dirs {
+        remove_stray_temps(req.host_root, dir);
+    }
+    let mut journal = Journal::new(req.state_dir);
 
     let wanted: BTreeSet<&Path> = req.targets.iter().map(|t| t.rel_path.as_path()).collect();
     for t in req.targets {
@@ -85,16 +107,9 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
             Action::KeepForeign(why) => (TrustState::Unchanged, why, false),
             Action::Conflict(why) => (TrustState::Conflict, why, false),
             Action::Error(why) => (TrustState::Error, why, false),
-            Action::Write(reason) => match write_target(req.host_root, t) {
-                Ok(()) => {
-                    ledger.files.insert(
-                        t.rel_path.clone(),
-                        Owned {
-                            sha256: ca::sha256_hex(&t.content),
-                            host: t.host.to_string(),
-                            runtime: t.runtime.as_str().to_string(),
-                        },
-                    );
+            Action::Write(reason) => match write_owned(req.host_root, t, &mut journal) {
+                Ok(owned) => {
+                    ledger.files.insert(t.rel_path.clone(), owned);
                     let detail = match reason {
                         WriteReason::New => "",
                         WriteReason::Update => "updated",
@@ -137,6 +152,9 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         let disk = observe(req.host_root, &rel);
         let (state, detail, wrote) = match plan::decide_stale(&disk, &owned) {
             StaleAction::Forget => {
+                // Gone: a pass killed between the unlink and the dir's removal leaves the
+                // host dir it emptied; it goes now.
+                remove_empty_host_dir(req.host_root, &rel);
                 ledger.files.remove(&rel);
                 continue;
             }
@@ -163,7 +181,7 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         });
     }
 
-    if ledger != before {
+    if ledger != before || !intents.is_empty() {
         if let Err(e) = ledger.save(req.state_dir) {
             out.ledger_problems.push(format!(
                 "{e}; files written in this pass are not recorded as owned"
@@ -274,6 +292,66 @@ fn check_parents(host_root: &Path, rel: &Path) -> Result<(), OnDisk> {
 /// swapped in after the `symlink_metadata` check.
 fn nofollow() -> i32 {
     libc::O_NOFOLLOW | libc::O_NONBLOCK
+}
+
+/// Record the intent (and keep the content as the last good copy), then write. Nothing is
+/// written when the intent cannot be recorded: the file would not be provably ours.
+fn write_owned(host_root: &Path, t: &Target, journal: &mut Journal) -> Result<Owned, String> {
+    let owned = Owned {
+        sha256: ca::sha256_hex(&t.content),
+        host: t.host.to_string(),
+        runtime: t.runtime.as_str().to_string(),
+    };
+    journal
+        .record(&t.rel_path, &owned, &t.content)
+        .map_err(|e| {
+            format!("not written: {e}; regtrust writes only a file it can record as its own")
+        })?;
+    write_target(host_root, t).map_err(|e| format!("cannot write: {e}"))?;
+    Ok(owned)
+}
+
+/// Remove the temp files an interrupted write left in a trust dir (`write_atomic`'s
+/// `.<name>.regtrust-<pid>-<n>.tmp`). Only under the pass lock, so none is in use.
+fn remove_stray_temps(host_root: &Path, rel_dir: &Path) {
+    if check_parents(host_root, &rel_dir.join("x")).is_err() {
+        return;
+    }
+    let dir = host_root.join(rel_dir);
+    match fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        _ => return,
+    }
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = [super::layout::CA_FILE, super::layout::HOSTS_TOML]
+            .iter()
+            .any(|f| name.starts_with(&format!(".{f}.regtrust-")) && name.ends_with(".tmp"));
+        if ours {
+            match fs::remove_file(e.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %e.path().display(), "removed a temp file an interrupted pass left")
+                }
+                Err(err) => {
+                    tracing::warn!(path = %e.path().display(), error = %err, "cannot remove a stray temp file")
+                }
+            }
+        }
+    }
+}
+
+/// The host dir of a stale owned file, if it is empty (never certs.d itself).
+fn remove_empty_host_dir(host_root: &Path, rel: &Path) {
+    if check_parents(host_root, rel).is_err() {
+        return;
+    }
+    if let Some(dir) = rel.parent() {
+        let _ = fs::remove_dir(host_root.join(dir));
+    }
 }
 
 fn write_target(host_root: &Path, t: &Target) -> io::Result<()> {
