@@ -94,9 +94,16 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
     for dir in dirs {
         remove_stray_temps(req.host_root, dir);
     }
+    let wanted: BTreeSet<&Path> = req.targets.iter().map(|t| t.rel_path.as_path()).collect();
+    // An intent never carried out for a host no longer wanted: the host dir it made (if
+    // it got that far) is empty now and goes, as a stale host dir would.
+    for i in &intents {
+        if !wanted.contains(i.path.as_path()) && ledger.owned(&i.path).is_none() {
+            remove_empty_host_dir(req.host_root, &i.path);
+        }
+    }
     let mut journal = Journal::new(req.state_dir);
 
-    let wanted: BTreeSet<&Path> = req.targets.iter().map(|t| t.rel_path.as_path()).collect();
     for t in req.targets {
         let disk = observe(req.host_root, &t.rel_path);
         let owned = ledger.owned(&t.rel_path).cloned();

@@ -208,11 +208,8 @@ pub fn pending_intents(state_dir: &Path) -> (Vec<Intent>, Vec<String>) {
     };
     let mut intents = Vec::new();
     let mut problems = Vec::new();
-    let complete = bytes.ends_with(b"\n");
-    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let last = lines.len().saturating_sub(1);
-    for (n, line) in lines.iter().enumerate() {
-        if line.is_empty() || (n == last && !complete) {
+    for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
             continue;
         }
         match serde_json::from_slice::<Intent>(line) {
@@ -223,6 +220,8 @@ pub fn pending_intents(state_dir: &Path) -> (Vec<Intent>, Vec<String>) {
                 n + 1,
                 i.path
             )),
+            // A line a kill tore in half: the write it announced never started.
+            Err(e) if e.is_eof() => {}
             Err(e) => problems.push(format!(
                 "intent journal {} line {}: {e}; ignored",
                 path.display(),
@@ -274,12 +273,23 @@ impl Journal {
         line.push(b'\n');
         if self.file.is_none() {
             let f = fs::OpenOptions::new()
+                .read(true)
                 .append(true)
                 .create(true)
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&path)
                 .map_err(io)?;
+            // A line torn by a kill: end it, so this pass's first line stands on its own.
+            let len = f.metadata().map_err(io)?.len();
+            let mut last = [0u8; 1];
+            if len > 0 {
+                use std::os::unix::fs::FileExt;
+                f.read_exact_at(&mut last, len - 1).map_err(io)?;
+                if last != *b"\n" {
+                    line.insert(0, b'\n');
+                }
+            }
             // The journal's own dir entry must outlive a power cut too.
             fs::File::open(&self.state_dir)
                 .and_then(|d| d.sync_all())
@@ -543,6 +553,94 @@ mod tests {
         ] {
             assert_eq!(is_trust_path(Path::new(p)), ok, "{p}");
         }
+    }
+
+    fn owned(sha: &str) -> Owned {
+        Owned {
+            sha256: sha.into(),
+            host: "h".into(),
+            runtime: "docker".into(),
+        }
+    }
+
+    #[test]
+    fn the_journal_survives_torn_lines_and_adopts_only_matching_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            Path::new("etc/docker/certs.d/a/ca.crt"),
+            Path::new("etc/docker/certs.d/b/ca.crt"),
+        );
+        let (sha_x, sha_y) = (crate::ca::sha256_hex(b"x"), crate::ca::sha256_hex(b"y"));
+        let mut j = Journal::new(dir.path());
+        j.record(a, &owned(&sha_x), b"x").unwrap();
+        // A kill in the middle of the next append.
+        let path = dir.path().join(JOURNAL_FILE);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.extend_from_slice(br#"{"path":"etc/docker/certs.d/c/ca.crt","sha2"#);
+        fs::write(&path, &bytes).unwrap();
+        // The next pass appends after the torn line, not glued to it.
+        let mut j = Journal::new(dir.path());
+        j.record(b, &owned(&sha_y), b"y").unwrap();
+        let (intents, problems) = pending_intents(dir.path());
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(
+            intents.iter().map(|i| i.path.as_path()).collect::<Vec<_>>(),
+            [a, b]
+        );
+        assert_eq!(last_good(dir.path(), &sha_x).unwrap(), b"x");
+
+        // a's content is on disk: adopted; b's rename never happened: not.
+        let mut l = Ledger::default();
+        let adopted = l.adopt(&intents, |p| (p == a).then(|| sha_x.clone()));
+        assert_eq!(adopted, [a.to_path_buf()]);
+        assert_eq!(l.owned(a), Some(&owned(&sha_x)));
+        assert_eq!(l.owned(b), None);
+
+        // A saved ledger empties the journal and drops copies nobody owns.
+        l.version = VERSION;
+        l.save(dir.path()).unwrap();
+        assert!(!path.exists());
+        assert!(last_good(dir.path(), &sha_x).is_some());
+        assert!(last_good(dir.path(), &sha_y).is_none());
+
+        // Hostile lines name nothing outside the trust dirs.
+        fs::write(
+            &path,
+            format!("{{\"path\":\"etc/shadow\",\"sha256\":\"{sha_x}\",\"host\":\"h\",\"runtime\":\"docker\"}}\n[1]\n"),
+        )
+        .unwrap();
+        let (intents, problems) = pending_intents(dir.path());
+        assert!(intents.is_empty());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn state_dir_links_are_refused_and_the_lock_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("var")).unwrap();
+        std::os::unix::fs::symlink("/tmp", root.join("var/lib")).unwrap();
+        let err = check_state_dir(&root.join("var/lib/regtrust"), &root).unwrap_err();
+        assert!(matches!(err, StateDirError::Symlink { .. }), "{err}");
+        let state = dir.path().join("state");
+        let held = PassLock::acquire(&state, &root, LockWait::Forever, |_| {}).unwrap();
+        let mut waited = false;
+        let err = PassLock::acquire(
+            &state,
+            &root,
+            LockWait::For(Duration::from_millis(10)),
+            |_| waited = true,
+        )
+        .unwrap_err();
+        assert!(waited && matches!(err, LockError::Busy { .. }), "{err}");
+        drop(held);
+        PassLock::acquire(
+            &state,
+            &root,
+            LockWait::For(Duration::from_millis(10)),
+            |_| {},
+        )
+        .unwrap();
     }
 
     #[test]
