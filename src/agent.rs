@@ -31,7 +31,7 @@ use crate::report::{rfc3339, RegistryReport, Report, TrustState};
 use crate::sync::{sync_once, CaChoice, Config, Inputs};
 use crate::watch::{self as dirwatch, Watch};
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -131,13 +131,17 @@ where
     );
     let server = {
         let mut stop = stop_rx.clone();
-        tokio::spawn(
-            axum::serve(listener, http::router(shared.clone()))
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .into_future(),
-        )
+        // Bounded connections and header timeouts: a flood cannot take the sync loop's
+        // file descriptors (crate::listen).
+        tokio::spawn(crate::listen::serve(
+            "agent",
+            listener,
+            http::router(shared.clone()),
+            crate::listen::Limits::AGENT,
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ))
     };
     let prober = tokio::spawn(probe_loop(
         shared.clone(),
@@ -911,6 +915,9 @@ mod tests {
                     ca_days_left: None,
                     trusted: vec![],
                     anchor: None,
+                    runtime_version: String::new(),
+                    go_version: String::new(),
+                    runtime_message: String::new(),
                 })
                 .collect(),
             ca: None,

@@ -85,16 +85,33 @@ pub struct InputArgs {
     /// The node name written into reports (default `$NODE_NAME`, then the hostname).
     #[arg(long, env = "REGTRUST_NODE_NAME")]
     pub node_name: Option<String>,
+    /// The Go release a runtime's verdict follows, `RUNTIME=X.Y` (e.g. `containerd=1.22`),
+    /// over what its binary's build info says; repeatable.
+    #[arg(
+        long = "go-version",
+        env = "REGTRUST_GO_VERSION",
+        value_delimiter = ','
+    )]
+    pub go_version: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
     #[command(flatten)]
     pub inputs: InputArgs,
+    /// Also remove the files regtrust owns that this pass does not name (other registries,
+    /// runtimes not selected): the inputs become the node's whole desired state, as the
+    /// agent treats them. Without it, sync only adds and updates.
+    #[arg(long, env = "REGTRUST_PRUNE")]
+    pub prune: bool,
+    /// Print the plan (what would be written, kept, removed) and change nothing; exit 1
+    /// when the node differs from the plan.
+    #[arg(long, env = "REGTRUST_DRY_RUN")]
+    pub dry_run: bool,
     #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// How long to wait while another pass (the agent, another sync) holds the state dir's
-    /// lock; then exit 2, having read and written nothing.
+    /// lock; then exit 2, having written nothing.
     #[arg(long, env = "REGTRUST_LOCK_WAIT", default_value = "30s", value_parser = parse_timeout)]
     pub lock_wait: std::time::Duration,
 }

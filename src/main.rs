@@ -9,6 +9,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // As Go runtimes do since 1.19: the soft open-file limit up to the hard limit.
+    regtrust::listen::raise_nofile_limit();
     let code = match cli.command {
         Command::Sync(args) => regtrust::sync::run_cli(&args),
         Command::Probe(args) => regtrust::probe::run_cli(&args),

@@ -341,6 +341,9 @@ mod tests {
             ca_days_left: None,
             trusted: vec![],
             anchor: None,
+            runtime_version: String::new(),
+            go_version: String::new(),
+            runtime_message: String::new(),
         }
     }
 
@@ -387,6 +390,7 @@ mod tests {
                     days_left: None,
                 },
             ],
+            notes: Vec::new(),
         });
         r.trust = vec![TrustEntry {
             runtime: "docker".into(),

@@ -134,6 +134,10 @@ pub struct PullSecrets {
     /// Files that could not be read as a whole (missing, unreadable, empty, not JSON): the
     /// hosts they name are unknown this pass, so nothing may be treated as stale.
     pub incomplete: Vec<PathBuf>,
+    /// Files whose key set cannot be trusted (a key that is not a registry, or a file that
+    /// is not a pull secret as given: a whole Secret object refused, a base64 file): a pass
+    /// writes and removes nothing while any is listed (issue 15 point 1).
+    pub held: Vec<PathBuf>,
 }
 
 impl PullSecrets {
@@ -167,6 +171,8 @@ impl PullSecrets {
             source,
             out: PullSecrets::default(),
             kubelet_rejects: false,
+            context: String::new(),
+            kubelet_sees: true,
         };
         doc.read(bytes);
         if doc.kubelet_rejects {
@@ -195,6 +201,7 @@ impl PullSecrets {
         }
         self.problems.extend(other.problems);
         self.incomplete.extend(other.incomplete);
+        self.held.extend(other.held);
     }
 }
 
@@ -266,10 +273,18 @@ struct Document<'a> {
     out: PullSecrets,
     /// kubelet's decoding of this document fails (see `PullSecrets::parse`).
     kubelet_rejects: bool,
+    /// Where in the file the document being read sits (`Secret "x" .data[".dockerconfigjson"]: `
+    /// for a whole Secret object), empty for the file itself.
+    context: String,
+    /// Whether kubelet would read these bytes as they are: false for the wrapper of a whole
+    /// Secret object (kubelet reads its decoded `.data`, never the object), so the
+    /// whole-secret sentence is only said about what kubelet would see.
+    kubelet_sees: bool,
 }
 
 impl Document<'_> {
     fn problem(&mut self, message: String) {
+        let message = format!("{}{message}", self.context);
         self.out.problems.push(problem(self.source, message));
     }
 
@@ -288,7 +303,19 @@ impl Document<'_> {
     /// A problem that makes kubelet refuse the whole document.
     fn fatal(&mut self, message: String) {
         self.kubelet_rejects = true;
-        self.problem(format!("{message}: {WHOLE_SECRET}"));
+        if self.kubelet_sees {
+            self.problem(format!("{message}: {WHOLE_SECRET}"));
+        } else {
+            self.problem(message);
+        }
+    }
+
+    /// The file is not a pull secret as given: say what it is and how to get one, read
+    /// nothing from it, and hold the pass (nothing written or removed).
+    fn refuse(&mut self, message: String) {
+        self.problem(message);
+        self.out.incomplete.push(self.source.to_path_buf());
+        self.out.held.push(self.source.to_path_buf());
     }
 
     fn read(&mut self, bytes: &[u8]) {
@@ -312,6 +339,10 @@ impl Document<'_> {
         let value: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
+                if let Some(why) = secret_object::not_json(self.source, body) {
+                    self.refuse(why);
+                    return;
+                }
                 // serde_json's messages name a position, never the content.
                 self.fatal(format!("not valid JSON ({e})"));
                 self.out.incomplete.push(self.source.to_path_buf());
@@ -326,6 +357,19 @@ impl Document<'_> {
             self.out.incomplete.push(self.source.to_path_buf());
             return;
         };
+        if top.contains_key("kind") && top.contains_key("apiVersion") && self.context.is_empty() {
+            // A whole Kubernetes object (`kubectl get secret X -o json`), never a dockercfg
+            // whose keys would be `apiversion`, `data`, `kind`, `metadata` and `type`.
+            match secret_object::unwrap(&top) {
+                Ok((context, inner)) => {
+                    self.context = context;
+                    self.kubelet_sees = true;
+                    self.read(&inner);
+                }
+                Err(why) => self.refuse(why),
+            }
+            return;
+        }
         let config_json = ["auths", "credsStore", "credHelpers", "HttpHeaders"]
             .iter()
             .any(|k| top.contains_key(*k));
@@ -390,7 +434,11 @@ impl Document<'_> {
         let key = match host::parse_key(raw_key) {
             Ok(k) => k,
             Err(e) => {
-                self.problem(format!("key {shown}: {e}"));
+                self.problem(format!(
+                    "key {shown}: {e}; nothing is written or removed while a pull secret \
+                     names a key that is not a registry"
+                ));
+                self.out.held.push(self.source.to_path_buf());
                 return;
             }
         };
@@ -516,7 +564,7 @@ fn decode_entry(entry: &Value) -> Result<Entry, EntryError> {
 /// value, only where it went wrong.
 fn decode_auth(field: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
     let padded = field.trim().ends_with('=');
-    let decoded = ca::go_base64(field.as_bytes(), padded).map_err(|e| {
+    let decoded = crate::go::pem::go_base64(field.as_bytes(), padded).map_err(|e| {
         let at = match e {
             base64::DecodeError::InvalidByte(at, _)
             | base64::DecodeError::InvalidLastSymbol(at, _) => format!(" at input byte {at}"),
@@ -639,6 +687,193 @@ fn compile_glob(pattern: &str) -> Option<Vec<Glob>> {
         }
     }
     Some(out)
+}
+
+/// Whole Kubernetes Secret objects and base64 files given as `--pull-secret` (issue 15
+/// point 1): what `kubectl get secret X -o json|yaml` and `-o jsonpath='{.data...}'` print.
+mod secret_object {
+    use serde_json::{Map, Value};
+    use std::path::Path;
+
+    /// The Secret keys kubelet reads, in its order (kubernetes pkg/credentialprovider/
+    /// secrets: `.dockerconfigjson` for `kubernetes.io/dockerconfigjson`, `.dockercfg` for
+    /// `kubernetes.io/dockercfg`).
+    const KEYS: [&str; 2] = [".dockerconfigjson", ".dockercfg"];
+
+    /// `'...'` for a shell, so the printed command can be pasted as is.
+    pub(super) fn shell_quote(s: &str) -> String {
+        if !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@,".contains(&b))
+        {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    }
+
+    /// The command that turns a Secret in the cluster into a file regtrust (and kubelet)
+    /// reads.
+    fn decode_command(name: &str, namespace: Option<&str>, key: &str) -> String {
+        let ns = namespace
+            .map(|n| format!(" -n {}", shell_quote(n)))
+            .unwrap_or_default();
+        let path = key.replace('.', r"\.");
+        format!(
+            "kubectl get secret {}{ns} -o jsonpath='{{.data.{path}}}' | base64 -d > config.json",
+            shell_quote(name)
+        )
+    }
+
+    /// For bytes that are not JSON: a YAML Secret object or a base64-encoded file, said as
+    /// such with the command that gives the file to use. None: some other non-JSON.
+    pub(super) fn not_json(source: &Path, body: &[u8]) -> Option<String> {
+        let text = std::str::from_utf8(body).ok()?;
+        // YAML: recognised by its top-level `kind: Secret` line, never parsed (regtrust
+        // reads JSON only; `-o json` prints the same object as JSON).
+        let kind = text
+            .lines()
+            .find_map(|l| l.strip_prefix("kind:"))
+            .map(|k| k.trim().trim_matches(|c| c == '"' || c == '\''));
+        if let Some(kind) = kind {
+            let (name, namespace) = yaml_metadata(text);
+            let name = name.unwrap_or_else(|| "NAME".to_string());
+            return Some(if kind == "Secret" {
+                format!(
+                    "a Kubernetes Secret object in YAML, not the pull secret itself; regtrust \
+                     reads such an object as JSON: `kubectl get secret {} {}-o json > secret.json` \
+                     and --pull-secret secret.json, or decode its data: `{}`",
+                    shell_quote(&name),
+                    namespace
+                        .as_deref()
+                        .map(|n| format!("-n {} ", shell_quote(n)))
+                        .unwrap_or_default(),
+                    decode_command(&name, namespace.as_deref(), KEYS[0])
+                )
+            } else {
+                format!(
+                    "a Kubernetes {} object in YAML, not a pull secret; give a Secret of type \
+                     kubernetes.io/dockerconfigjson (its decoded .dockerconfigjson, or the \
+                     object as `kubectl get secret NAME -o json` prints it)",
+                    super::show_key(kind)
+                )
+            });
+        }
+        let trimmed = text.trim();
+        let base64ish = trimmed.len() >= 4
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=\r\n".contains(&b));
+        if !base64ish {
+            return None;
+        }
+        let padded = trimmed.ends_with('=');
+        let decoded = crate::go::pem::go_base64(trimmed.as_bytes(), padded).ok()?;
+        let first = decoded.iter().find(|b| !b.is_ascii_whitespace())?;
+        (*first == b'{').then(|| {
+            let file = shell_quote(&source.display().to_string());
+            format!(
+                "the file is base64-encoded JSON (a Secret's .data value as `kubectl get secret \
+                 -o jsonpath` prints it), not the JSON itself; decode it first: \
+                 `base64 -d {file} > config.json` and --pull-secret config.json"
+            )
+        })
+    }
+
+    /// `metadata.name` and `metadata.namespace` of a YAML object, read from the indented
+    /// lines right under a top-level `metadata:` (for the command only; a miss gives NAME).
+    fn yaml_metadata(text: &str) -> (Option<String>, Option<String>) {
+        let mut in_meta = false;
+        let (mut name, mut namespace) = (None, None);
+        for line in text.lines() {
+            if !line.starts_with(' ') && !line.starts_with('\t') {
+                in_meta = line.trim_end() == "metadata:";
+                continue;
+            }
+            if !in_meta {
+                continue;
+            }
+            let l = line.trim();
+            let value = |v: &str| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+            if let Some(v) = l.strip_prefix("name:") {
+                name.get_or_insert_with(|| value(v));
+            } else if let Some(v) = l.strip_prefix("namespace:") {
+                namespace.get_or_insert_with(|| value(v));
+            }
+        }
+        (
+            name.filter(|n| !n.is_empty()),
+            namespace.filter(|n| !n.is_empty()),
+        )
+    }
+
+    /// A JSON object with `kind` and `apiVersion`: a Secret's pull-secret document (its
+    /// `stringData` value, else its base64 `data` value) and the context its problems are
+    /// named with, or why it is refused.
+    pub(super) fn unwrap(top: &Map<String, Value>) -> Result<(String, Vec<u8>), String> {
+        let kind = top.get("kind").and_then(Value::as_str).unwrap_or("");
+        let meta = top.get("metadata").and_then(Value::as_object);
+        let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str);
+        let name = field("name").unwrap_or("NAME").to_string();
+        let namespace = field("namespace");
+        if kind != "Secret" {
+            return Err(format!(
+                "a Kubernetes {} object, not a pull secret; give a Secret of type \
+                 kubernetes.io/dockerconfigjson (as `kubectl get secret NAME -o json` prints \
+                 it), or its decoded .dockerconfigjson",
+                super::show_key(kind)
+            ));
+        }
+        let shown = super::show_key(&name);
+        // stringData wins over data, as the API server merges it on write.
+        for key in KEYS {
+            if let Some(v) = top
+                .get("stringData")
+                .and_then(Value::as_object)
+                .and_then(|m| m.get(key))
+            {
+                return match v {
+                    Value::String(s) => Ok((
+                        format!("Secret {shown} .stringData[{key:?}]: "),
+                        s.as_bytes().to_vec(),
+                    )),
+                    other => Err(format!(
+                        "Secret {shown} .stringData[{key:?}] is {}, expected a string",
+                        super::json_kind(other)
+                    )),
+                };
+            }
+        }
+        for key in KEYS {
+            let Some(v) = top
+                .get("data")
+                .and_then(Value::as_object)
+                .and_then(|m| m.get(key))
+            else {
+                continue;
+            };
+            let decoded = v.as_str().and_then(|s| {
+                crate::go::pem::go_base64(s.as_bytes(), s.trim().ends_with('=')).ok()
+            });
+            return match decoded {
+                Some(bytes) => Ok((format!("Secret {shown} .data[{key:?}]: "), bytes)),
+                None => Err(format!(
+                    "Secret {shown} .data[{key:?}] is not base64 text; decode it by hand to \
+                     see what it holds: `{}`",
+                    decode_command(&name, namespace, key)
+                )),
+            };
+        }
+        let ty = top.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+        Err(format!(
+            "Secret {shown} (type {}) has no .data[\".dockerconfigjson\"] or \
+             .data[\".dockercfg\"]; kubelet uses only Secrets of type \
+             kubernetes.io/dockerconfigjson as pull secrets; create one with \
+             `kubectl create secret docker-registry` or give the decoded file: `{}`",
+            super::show_key(ty),
+            decode_command(&name, namespace, KEYS[0])
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -935,6 +1170,97 @@ mod tests {
                 assert_no_secret(case, &s, a);
             }
         }
+    }
+
+    #[test]
+    fn whole_secret_objects_and_base64_files() {
+        let auth = b64(format!("robot:{PASSWORD}").as_bytes());
+        let inner = format!(r#"{{"auths":{{"harbor.local":{{"auth":"{auth}"}}}}}}"#);
+        let data = b64(inner.as_bytes());
+        let object = |data: &str, extra: &str| {
+            format!(
+                r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"regcred","namespace":"ci"}},"type":"kubernetes.io/dockerconfigjson","data":{data}{extra}}}"#
+            )
+        };
+        // `kubectl get secret -o json`: the .dockerconfigjson inside is read; no trust dir
+        // named after the object's own fields.
+        let s = parse(&object(&format!(r#"{{".dockerconfigjson":"{data}"}}"#), ""));
+        assert_eq!(s.hosts.keys().collect::<Vec<_>>(), [&host("harbor.local")]);
+        assert_eq!(s.credentials.len(), 1);
+        assert!(
+            s.problems.is_empty() && s.held.is_empty(),
+            "{:?}",
+            s.problems
+        );
+        assert_no_secret("secret object", &s, &auth);
+        // Legacy .dockercfg inside, and stringData (which wins, as the API server merges it).
+        let legacy = b64(format!(r#"{{"old.local":{{"auth":"{auth}"}}}}"#).as_bytes());
+        let s = parse(&object(&format!(r#"{{".dockercfg":"{legacy}"}}"#), ""));
+        assert_eq!(s.hosts.keys().collect::<Vec<_>>(), [&host("old.local")]);
+        let string_data = format!(
+            r#","stringData":{{".dockerconfigjson":{}}}"#,
+            serde_json::to_string(r#"{"auths":{"plain.local":{}}}"#).unwrap()
+        );
+        let s = parse(&object(r#"{}"#, &string_data));
+        assert_eq!(s.hosts.keys().collect::<Vec<_>>(), [&host("plain.local")]);
+        // A problem inside says where it is, and the kubelet sentence applies (kubelet
+        // reads that decoded document).
+        let bad_inner = b64(br#"{"auths":{"h.local":{"auth":"%%%"}}}"#);
+        let s = parse(&object(
+            &format!(r#"{{".dockerconfigjson":"{bad_inner}"}}"#),
+            "",
+        ));
+        let text = format!("{:?}", s.problems);
+        assert!(
+            text.contains(r#"Secret \"regcred\" .data[\".dockerconfigjson\"]: key \"h.local\": malformed auth"#)
+                && text.contains("kubelet rejects the whole secret"),
+            "{text}"
+        );
+        // Refused, with the exact decode command, nothing read, the pass held; no kubelet
+        // sentence (kubelet never reads the object as a file).
+        let refused = [
+            (
+                object(r#"{".dockerconfigjson":"not base64!"}"#, ""),
+                r#"is not base64 text; decode it by hand to see what it holds: `kubectl get secret regcred -n ci -o jsonpath='{.data.\.dockerconfigjson}' | base64 -d > config.json`"#,
+            ),
+            (
+                r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"tls"},"type":"kubernetes.io/tls","data":{"tls.crt":"AA=="}}"#.to_string(),
+                r#"Secret "tls" (type "kubernetes.io/tls") has no .data[".dockerconfigjson"]"#,
+            ),
+            (
+                r#"{"apiVersion":"v1","kind":"ConfigMap","data":{}}"#.to_string(),
+                r#"a Kubernetes "ConfigMap" object, not a pull secret"#,
+            ),
+            (
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\n  namespace: ci\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: eyJ9\n".to_string(),
+                "a Kubernetes Secret object in YAML, not the pull secret itself; regtrust reads such an object as JSON: `kubectl get secret regcred -n ci -o json > secret.json`",
+            ),
+            (
+                data.clone(),
+                "the file is base64-encoded JSON (a Secret's .data value as `kubectl get secret -o jsonpath` prints it), not the JSON itself; decode it first: `base64 -d /in/.dockerconfigjson > config.json`",
+            ),
+            (format!("{data}\n"), "base64 -d /in/.dockerconfigjson"),
+        ];
+        for (doc, want) in refused {
+            let s = parse(&doc);
+            let text = s
+                .problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(text.contains(want), "{doc}:\n{text}");
+            assert!(!text.contains("kubelet rejects"), "{doc}:\n{text}");
+            assert!(s.hosts.is_empty() && s.credentials.is_empty(), "{doc}");
+            assert_eq!(s.held.len(), 1, "{doc}");
+            assert_eq!(s.incomplete.len(), 1, "{doc}");
+        }
+        // A key that is no registry holds the pass too; a good document holds nothing.
+        let s = parse(r#"{"auths":{"../etc":{},"good.local":{}}}"#);
+        assert_eq!(s.held.len(), 1);
+        assert!(format!("{:?}", s.problems).contains("nothing is written or removed"));
+        assert!(parse(r#"{"auths":{"good.local":{}}}"#).held.is_empty());
+        assert_eq!(secret_object::shell_quote("it's"), r"'it'\''s'");
     }
 
     #[test]

@@ -181,6 +181,18 @@ pub struct ProbeEntry {
     /// it did not verify, the top of the presented chain (`unknown_authority`'s other side).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<ChainAnchor>,
+    /// The runtime's own version, from its binary's build info or the distribution's
+    /// package database (empty when unknown).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runtime_version: String,
+    /// The Go release its binary was built with (`go1.19.8`), or `--go-version`'s; the
+    /// verdict follows that Go's rules (the newest modelled when empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub go_version: String,
+    /// What the runtime prints when it differs from `message` (Go >= 1.20:
+    /// `tls: failed to verify certificate: x509: ...`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runtime_message: String,
 }
 
 /// A CA a runtime trusts for a host, and the file it reads it from.
@@ -232,6 +244,10 @@ pub struct ChainCert {
 pub struct CaSummary {
     pub source: String,
     pub certificates: Vec<CaCert>,
+    /// What regtrust dropped or normalised reading the input (a BOM, CRLF, text between
+    /// blocks, non-certificate blocks, duplicates); the files are written without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,21 +276,103 @@ impl Problem {
 }
 
 /// Text from outside (a certificate's subject, a registry's error message) made safe to
-/// print and to log: control characters (ESC, CR, BEL, newline, ...) are written escaped
-/// (`\u{1b}`), so such text can neither drive an admin's terminal nor fake report lines.
+/// print and to log: control characters (ESC, CR, BEL, newline, ...), bidirectional
+/// controls (U+202E RIGHT-TO-LEFT OVERRIDE, the isolates) and zero-width or other invisible
+/// format characters are written escaped (`\u{1b}`, `\u{202e}`), so such text can neither
+/// drive an admin's terminal, nor fake report lines, nor show one thing and be another.
 pub fn printable(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(needs_escape) {
         return s.to_string();
     }
     s.chars()
         .map(|c| {
-            if c.is_control() {
+            if needs_escape(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// Control characters, and the Unicode format characters (category Cf) that reorder or
+/// hide text: bidi embeddings, overrides, isolates and marks; zero-width space, joiners,
+/// word joiner, invisible operators, BOM; soft hyphen; Arabic/Syriac format marks; tags.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61c}'
+                | '\u{6dd}'
+                | '\u{70f}'
+                | '\u{890}'..='\u{891}'
+                | '\u{8e2}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{110bd}'
+                | '\u{110cd}'
+                | '\u{13430}'..='\u{1343f}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0001}'
+                | '\u{e0020}'..='\u{e007f}'
+        )
+}
+
+/// `s` with the userinfo of every URL in it (`https://robot:PASSWORD@harbor.local`) replaced
+/// by `***` (SPEC: a report never carries credentials). A string without whitespace and
+/// without a scheme is read as a pull-secret key (`robot:PASSWORD@harbor.local/path`, which
+/// kubelet reads as `https://...`): its userinfo goes too.
+pub fn redact_userinfo(s: &str) -> String {
+    fn authority_end(rest: &str) -> usize {
+        rest.find(|c: char| {
+            matches!(
+                c,
+                '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | ')' | ']' | ','
+            ) || c.is_whitespace()
+                || c.is_control()
+        })
+        .unwrap_or(rest.len())
+    }
+    fn redact_authority(out: &mut String, authority: &str) {
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+    }
+    if !s.contains('@') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    if !s.contains("://") {
+        if s.chars().any(|c| c.is_whitespace()) {
+            return s.to_string();
+        }
+        let end = authority_end(s);
+        redact_authority(&mut out, &s[..end]);
+        out.push_str(&s[end..]);
+        return out;
+    }
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = authority_end(rest);
+        redact_authority(&mut out, &rest[..end]);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// RFC 3339 in UTC with whole seconds, the way every timestamp in the report is written.
@@ -332,6 +430,9 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for r in &self.registries {
+            for note in r.ca.iter().flat_map(|c| &c.notes) {
+                let _ = writeln!(out, "{:<28} ca note: {note}", r.host);
+            }
             for t in &r.trust {
                 let detail = if t.detail.is_empty() {
                     String::new()
@@ -388,6 +489,54 @@ pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_bidi_and_zero_width() {
+        // "evil\u{202e}gpj.exe" shows as "evilexe.jpg" in a terminal or a browser.
+        let cases = [
+            ("evil\u{202e}gpj.exe", "evil\\u{202e}gpj.exe"),
+            (
+                "a\u{200b}b\u{200d}c\u{2060}d\u{feff}",
+                "a\\u{200b}b\\u{200d}c\\u{2060}d\\u{feff}",
+            ),
+            (
+                "\u{2066}x\u{2069}\u{200e}\u{61c}",
+                "\\u{2066}x\\u{2069}\\u{200e}\\u{61c}",
+            ),
+            ("tag\u{e0041}", "tag\\u{e0041}"),
+            ("ünïcødé 日本 ok", "ünïcødé 日本 ok"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(printable(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn userinfo_is_redacted() {
+        let cases = [
+            (
+                "https://robot:PASSWORD@harbor.local",
+                "https://***@harbor.local",
+            ),
+            ("robot:PASSWORD@harbor.local/v2/", "***@harbor.local/v2/"),
+            ("http://u:p@h:5000/x?y=a@b", "http://***@h:5000/x?y=a@b"),
+            (
+                "GET https://a:b@realm/token: x and https://c@d/e",
+                "GET https://***@realm/token: x and https://***@d/e",
+            ),
+            (
+                "key \"https://u:p@h\" is bad",
+                "key \"https://***@h\" is bad",
+            ),
+            ("mail me at a@b.c", "mail me at a@b.c"),
+            ("harbor.local:5000", "harbor.local:5000"),
+            ("https://u:p:q@@h", "https://***@h"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_userinfo(input), want, "{input}");
+            assert!(!redact_userinfo(input).contains("PASSWORD"));
+        }
+    }
 
     #[test]
     fn printable_escapes_control_characters() {

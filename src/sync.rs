@@ -34,6 +34,8 @@ pub enum ConfigError {
     Runtime(#[from] layout::RuntimeSpecError),
     #[error("--host-root {0}: not a directory")]
     HostRoot(PathBuf),
+    #[error("{0}")]
+    GoVersion(String),
     #[error("--state-dir: {0}")]
     StateDir(#[from] ledger::StateDirError),
 }
@@ -86,6 +88,8 @@ pub struct Config {
     pub pull_secrets: Vec<PathBuf>,
     pub cas: Vec<CaSpec>,
     pub registries: Vec<RegistryHost>,
+    /// `--go-version RUNTIME=X.Y`: the Go a runtime's verdict follows, over its binary's.
+    pub go_versions: Vec<(String, crate::go::GoVersion)>,
 }
 
 impl Config {
@@ -108,6 +112,11 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let runtimes = layout::select_runtimes(&a.runtime, &a.host_root)?;
+        let go_versions = a
+            .go_version
+            .iter()
+            .map(|v| crate::probe::runtime_go::parse_override(v).map_err(ConfigError::GoVersion))
+            .collect::<Result<Vec<_>, _>>()?;
         let state_dir = a
             .state_dir
             .clone()
@@ -122,6 +131,7 @@ impl Config {
             pull_secrets: a.pull_secret.clone(),
             cas,
             registries,
+            go_versions,
         })
     }
 }
@@ -251,22 +261,60 @@ pub struct SyncResult {
     pub inputs: Inputs,
 }
 
-/// One pass, holding the state dir's lock (waiting for a pass that holds it: the agent's
-/// way). When the lock cannot be taken at all, the pass writes and removes nothing and its
-/// report says why.
+/// How a pass treats what it does not name (issue 15 point 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassMode {
+    /// Remove owned files the pass does not want (the agent: its inputs are the whole
+    /// desired state). Without it, nothing owned is removed: a hand-run `sync --ca H=CA`
+    /// adds H and leaves every other registry, and every other runtime, as it is.
+    pub prune: bool,
+    /// Print the plan, change nothing.
+    pub dry_run: bool,
+}
+
+impl PassMode {
+    /// The agent's passes.
+    pub const AGENT: PassMode = PassMode {
+        prune: true,
+        dry_run: false,
+    };
+}
+
+/// One agent pass (prunes what its inputs no longer name).
 pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
+    sync_pass(cfg, now, PassMode::AGENT)
+}
+
+/// One pass, holding the state dir's lock (waiting for a pass that holds it: the agent's
+/// way; issue 9 point 5). When the lock cannot be taken at all, the pass writes and
+/// removes nothing and its report says why.
+pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> SyncResult {
+    let inputs = read_inputs(cfg);
+    if !needs_lock(mode, &inputs) {
+        return sync_locked(cfg, now, mode, inputs, None);
+    }
     let waiting = |lock: &std::path::Path| {
         tracing::info!(lock = %lock.display(), "another regtrust pass holds the lock; waiting for it");
     };
     match PassLock::acquire(&cfg.state_dir, &cfg.host_root, LockWait::Forever, waiting) {
-        Ok(lock) => sync_locked(cfg, now, &lock),
-        Err(e) => refused_pass(cfg, now, &e),
+        Ok(lock) => sync_locked(cfg, now, mode, inputs, Some(&lock)),
+        Err(e) => refused_pass(cfg, now, inputs, &e),
     }
 }
 
+/// A dry run, or a pass held by its pull secrets, changes nothing on disk, not even the
+/// state dir (its lock file): it takes no lock.
+pub fn needs_lock(mode: PassMode, inputs: &Inputs) -> bool {
+    crate::sync_mode::hold_reason(mode, &inputs.secrets).is_none()
+}
+
 /// A pass that could not lock the state dir: the inputs as read, nothing done.
-fn refused_pass(cfg: &Config, now: time::OffsetDateTime, e: &ledger::LockError) -> SyncResult {
-    let inputs = read_inputs(cfg);
+fn refused_pass(
+    cfg: &Config,
+    now: time::OffsetDateTime,
+    inputs: Inputs,
+    e: &ledger::LockError,
+) -> SyncResult {
     let mut report = Report::new(cfg.node.clone(), now);
     report.registries = inputs
         .hosts
@@ -293,9 +341,15 @@ fn refused_pass(cfg: &Config, now: time::OffsetDateTime, e: &ledger::LockError) 
     }
 }
 
-/// One pass; the caller holds the state dir's lock (`_lock` proves it).
-pub fn sync_locked(cfg: &Config, now: time::OffsetDateTime, _lock: &PassLock) -> SyncResult {
-    let inputs = read_inputs(cfg);
+/// One pass on inputs read just before; the caller holds the state dir's lock (`lock`;
+/// None only when `needs_lock` says so).
+pub fn sync_locked(
+    cfg: &Config,
+    now: time::OffsetDateTime,
+    mode: PassMode,
+    inputs: Inputs,
+    lock: Option<&PassLock>,
+) -> SyncResult {
     let mut targets = Vec::new();
     let mut retained = BTreeSet::new();
     let owned_now = ledger::Ledger::load(&cfg.state_dir).ok();
@@ -310,12 +364,14 @@ pub fn sync_locked(cfg: &Config, now: time::OffsetDateTime, _lock: &PassLock) ->
             CaChoice::Invalid { .. } => {
                 retained.insert(host.to_string());
                 if let Some(l) = &owned_now {
-                    targets.extend(last_good_targets(cfg, l, host));
+                    targets.extend(last_good_targets(cfg, l, host, lock.is_some()));
                 }
             }
             CaChoice::None => {}
         }
     }
+    let kept = crate::sync_mode::keep_unnamed(cfg, mode, &targets, &mut retained);
+    let hold = crate::sync_mode::hold_reason(mode, &inputs.secrets);
     let outcome = apply::apply(&apply::ApplyRequest {
         host_root: &cfg.host_root,
         state_dir: &cfg.state_dir,
@@ -323,6 +379,7 @@ pub fn sync_locked(cfg: &Config, now: time::OffsetDateTime, _lock: &PassLock) ->
         retained_hosts: &retained,
         remove_stale: inputs.complete,
         replace_foreign: cfg.replace_foreign,
+        hold: hold.as_deref(),
     });
     let wrote = outcome.files.iter().any(|f| f.wrote);
 
@@ -380,7 +437,7 @@ pub fn sync_locked(cfg: &Config, now: time::OffsetDateTime, _lock: &PassLock) ->
             .and_then(|h| inputs.hosts.get(&h))
         {
             match entry.state {
-                TrustState::Unchanged => {
+                TrustState::Unchanged if entry.detail.is_empty() => {
                     entry.detail =
                         format!("CA input {source} is invalid; the last good CA stays installed")
                 }
@@ -396,8 +453,15 @@ pub fn sync_locked(cfg: &Config, now: time::OffsetDateTime, _lock: &PassLock) ->
         }
         r.trust.push(entry);
     }
+    crate::sync_mode::report_kept(cfg, &kept, &mut by_host);
     report.registries = by_host.into_values().collect();
     report.problems.extend(inputs.problems.iter().cloned());
+    if let (Some(why), false) = (&hold, mode.dry_run) {
+        report.problems.push(Problem::new(
+            "pull secrets",
+            format!("nothing written or removed: {why}"),
+        ));
+    }
     let hosts: Vec<RegistryHost> = inputs.hosts.keys().cloned().collect();
     report
         .problems
@@ -424,11 +488,13 @@ fn apply_ledger_source(cfg: &Config) -> String {
 
 /// For a host whose CA input is invalid: the files regtrust owns for it, with the content
 /// it last wrote (kept in the state dir), so one deleted or edited is restored. A ledger
-/// from before the copies were kept: the copy is taken from the disk while it still matches.
+/// from before the copies were kept: the copy is taken from the disk while it still
+/// matches (`keep`: not in a dry run).
 fn last_good_targets(
     cfg: &Config,
     owned: &ledger::Ledger,
     host: &RegistryHost,
+    keep: bool,
 ) -> Vec<layout::Target> {
     let mut out = Vec::new();
     for (rel, o) in &owned.files {
@@ -450,7 +516,9 @@ fn last_good_targets(
                         bytes,
                         truncated: false,
                     } if crate::ca::sha256_hex(&bytes) == o.sha256 => {
-                        ledger::keep_last_good(&cfg.state_dir, &bytes).ok()?;
+                        if keep {
+                            ledger::keep_last_good(&cfg.state_dir, &bytes).ok()?;
+                        }
                         Some(bytes)
                     }
                     _ => None,
@@ -506,29 +574,54 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
             return 2;
         }
     };
-    let waiting = |lock: &std::path::Path| {
-        eprintln!(
-            "regtrust sync: another regtrust pass (the agent, or another sync) holds {}; waiting up to {:?}",
-            lock.display(),
-            args.lock_wait
-        );
+    if cfg.runtimes.is_empty() {
+        eprintln!("regtrust sync: {}", crate::sync_mode::no_runtime(&cfg));
+        return 1;
+    }
+    let mode = PassMode {
+        prune: args.prune,
+        dry_run: args.dry_run,
     };
-    let lock = match PassLock::acquire(
-        &cfg.state_dir,
-        &cfg.host_root,
-        LockWait::For(args.lock_wait),
-        waiting,
-    ) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("regtrust sync: {e}");
-            return 2;
+    // The lock (not for a pass that changes nothing): waiting at most --lock-wait for
+    // another pass, then exit 2 having written nothing.
+    let inputs = read_inputs(&cfg);
+    let lock = if !needs_lock(mode, &inputs) {
+        None
+    } else {
+        let waiting = |lock: &std::path::Path| {
+            eprintln!(
+                "regtrust sync: another regtrust pass (the agent, or another sync) holds {}; waiting up to {:?}",
+                lock.display(),
+                args.lock_wait
+            );
+        };
+        match PassLock::acquire(
+            &cfg.state_dir,
+            &cfg.host_root,
+            LockWait::For(args.lock_wait),
+            waiting,
+        ) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("regtrust sync: {e}");
+                return 2;
+            }
         }
     };
-    let result = sync_locked(&cfg, time::OffsetDateTime::now_utc(), &lock);
+    let result = sync_locked(
+        &cfg,
+        time::OffsetDateTime::now_utc(),
+        mode,
+        inputs,
+        lock.as_ref(),
+    );
     drop(lock);
     match args.output {
         Output::Json => crate::cli::emit(&format!("{}\n", result.report.to_json())),
+        Output::Text if mode.dry_run => crate::cli::emit(&format!(
+            "dry run: nothing is written or removed; the plan:\n{}",
+            result.report.to_text()
+        )),
         Output::Text => crate::cli::emit(&result.report.to_text()),
     }
     u8::from(result.report.needs_attention())

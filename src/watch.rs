@@ -505,6 +505,7 @@ mod tests {
                 })
                 .collect(),
             registries: vec![],
+            go_versions: Vec::new(),
         }
     }
 

@@ -121,6 +121,7 @@ impl Node {
                 .iter()
                 .map(|h| regtrust::host::RegistryHost::parse(h).unwrap())
                 .collect(),
+            go_versions: Vec::new(),
         }
     }
 
@@ -128,7 +129,7 @@ impl Node {
         sync_once(&self.config(hosts, ca), time::OffsetDateTime::now_utc()).report
     }
 
-    /// `regtrust sync` for these hosts with the global CA `ca`.
+    /// `regtrust sync --prune` (as the agent does) for these hosts with the global CA `ca`.
     fn command(&self, hosts: &[String], ca: Option<&Path>) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_regtrust"));
         for (k, _) in std::env::vars_os() {
@@ -141,7 +142,13 @@ impl Node {
             .arg(&self.root)
             .arg("--state-dir")
             .arg(&self.state)
-            .args(["--runtime", "docker,containerd,crio", "--output", "json"])
+            .args([
+                "--runtime",
+                "docker,containerd,crio",
+                "--output",
+                "json",
+                "--prune",
+            ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null());
         if !hosts.is_empty() {
@@ -488,6 +495,7 @@ fn a_state_dir_that_is_a_symlink_is_refused() {
         runtime: "auto".into(),
         replace_foreign: false,
         node_name: Some("n".into()),
+        go_version: Vec::new(),
     };
     // --state-dir itself a link; the default state dir a link; a dir on its way a link.
     let link = node.inputs.join("state-link");

@@ -183,6 +183,7 @@ fn bench_probe_vs_skopeo_and_a_sweep_of_50() {
         runtime: "crio".into(),
         replace_foreign: false,
         node_name: Some("bench".into()),
+        go_version: Vec::new(),
     };
     let cfg = regtrust::sync::Config::from_args(&args).unwrap();
     let inputs = regtrust::sync::read_inputs(&cfg);

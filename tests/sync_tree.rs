@@ -166,6 +166,7 @@ impl Fixture {
                 .map(|(h, p)| CaSpec::parse(&format!("{h}={}", p.display())).unwrap())
                 .collect(),
             registries: vec![],
+            go_versions: Vec::new(),
         }
     }
 
@@ -537,6 +538,7 @@ fn hosts_from_pull_secrets_get_the_global_ca_and_survive_a_broken_secret() {
     std::os::unix::fs::symlink("..data/.dockerconfigjson", vol.join(".dockerconfigjson")).unwrap();
 
     let cfg = fx.config_with_secrets(&[&vol], &ca);
+    let empty = snapshot(&fx.root);
     let report = sync_once(&cfg, time::OffsetDateTime::now_utc()).report;
     let hosts: Vec<&str> = report.registries.iter().map(|r| r.host.as_str()).collect();
     assert_eq!(
@@ -544,10 +546,6 @@ fn hosts_from_pull_secrets_get_the_global_ca_and_survive_a_broken_secret() {
         ["harbor.local:8443"],
         "wildcards and bad keys install nothing"
     );
-    assert!(fx
-        .root
-        .join("etc/docker/certs.d/harbor.local:8443/ca.crt")
-        .is_file());
     assert!(
         report
             .problems
@@ -556,6 +554,15 @@ fn hosts_from_pull_secrets_get_the_global_ca_and_survive_a_broken_secret() {
         "{:#?}",
         report.problems
     );
+    // A key that is not a registry holds the whole pass (issue 15 point 1).
+    assert_eq!(diff(&empty, &snapshot(&fx.root)), Vec::<String>::new());
+    let secret = secret.replace(r#","../etc":{"auth":"dXNlcjpwYXNz"}"#, "");
+    fs::write(data.join(".dockerconfigjson"), secret).unwrap();
+    sync_once(&cfg, time::OffsetDateTime::now_utc());
+    assert!(fx
+        .root
+        .join("etc/docker/certs.d/harbor.local:8443/ca.crt")
+        .is_file());
     assert!(!fx.root.join("etc/docker/etc").exists() && !fx.root.join("etc/etc").exists());
     let good = snapshot(&fx.root);
 
@@ -639,7 +646,13 @@ fn hostile_pull_secret_keys_write_nothing_outside_the_trust_dirs() {
     // `harbor/../../x` is host `harbor` with a path, as kubelet reads it: the path only
     // narrows which images the credentials apply to and never reaches the filesystem.
     assert_eq!(hosts, ["good.local:5000", "harbor"]);
-    assert!(fx.root.join("etc/docker/certs.d/harbor/ca.crt").is_file());
+    // Keys that are not registries hold the pass: nothing written at all (issue 15).
+    assert!(!fx.root.join("etc/docker/certs.d/harbor/ca.crt").exists());
+    assert!(
+        diff(&before, &after).is_empty(),
+        "{:?}",
+        diff(&before, &after)
+    );
     // Every bad key is reported, naming the file and the key.
     let bad = keys.len() - 2;
     let named: Vec<_> = report

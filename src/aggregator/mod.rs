@@ -171,9 +171,16 @@ pub async fn serve(
         counters: fleet::Counters::default(),
     });
     let app = api::router(state);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Bounded connections and header timeouts: idle or slow clients cannot lock agents out
+    // (crate::listen).
+    let served = crate::listen::serve(
+        "aggregator",
+        listener,
+        app,
+        crate::listen::Limits::AGGREGATOR,
+        shutdown,
+    )
+    .await;
     // The router (and every Store handle in it) is gone: the thread drains and exits.
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     served?;

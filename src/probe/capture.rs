@@ -6,6 +6,8 @@
 //! leaf's key is taken from its SubjectPublicKeyInfo alone (`gox509::spki_of_certificate`,
 //! parsed as Go parses keys) and checked with `signature`. It does not judge the chain (the
 //! chain is accepted here on purpose) and sends nothing secret over the connection on its own.
+//! `JudgedVerifier` is its strict sibling for every connection that carries credentials: it
+//! accepts a chain only when the runtime's trust view does (`credtls`).
 //!
 //! Signature schemes offered: ECDSA P-256/SHA-256, P-384/SHA-384, Ed25519, RSA-PSS and
 //! RSA PKCS#1 with SHA-256/384/512. Go 1.19 also offers SHA-1 schemes for TLS 1.2 and
@@ -153,6 +155,75 @@ pub fn verify_handshake_signature(
             "cannot check the server's handshake signature: {what}"
         ))),
     }
+}
+
+/// Decides whether one connection may carry the pull secret's credentials: `chain` is what
+/// the server presented (leaf first, DER), `server` the name (or IP) dialed. `Err` holds why
+/// not (the connection is then refused before a request is written).
+pub trait ConnectionJudge: Send + Sync + std::fmt::Debug {
+    fn judge(&self, chain: &[Vec<u8>], server: &ServerName<'_>) -> Result<(), String>;
+}
+
+/// The verifier of every connection that may carry credentials: unlike [`CaptureVerifier`]
+/// it accepts a chain only when its [`ConnectionJudge`] (the trust view of the runtime being
+/// judged, with Go's rules) does. Handshake signatures are checked as the capture does.
+#[derive(Debug)]
+pub struct JudgedVerifier {
+    judge: Arc<dyn ConnectionJudge>,
+}
+
+impl ServerCertVerifier for JudgedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        let mut chain = Vec::with_capacity(1 + intermediates.len());
+        chain.push(end_entity.to_vec());
+        chain.extend(intermediates.iter().map(|c| c.to_vec()));
+        self.judge
+            .judge(&chain, server_name)
+            .map(|()| ServerCertVerified::assertion())
+            .map_err(Error::General)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_handshake_signature(message, cert, dss.scheme, dss.signature(), false)
+            .map(|()| HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_handshake_signature(message, cert, dss.scheme, dss.signature(), true)
+            .map(|()| HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        SCHEMES.to_vec()
+    }
+}
+
+/// A client config like [`client_config`] whose verifier is `judge`: for the connections
+/// that carry credentials (registry and token realm, first and later connections alike).
+pub fn judged_config(judge: Arc<dyn ConnectionJudge>) -> Result<rustls::ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(JudgedVerifier { judge }))
+        .with_no_client_auth())
 }
 
 fn unadvertised() -> Error {

@@ -3,14 +3,29 @@
 //! admin can act on. Also the expiry warnings (under 30 days, even when the verdict is a
 //! failure). Pure: no I/O; `mod.rs` gathers the inputs.
 
-use super::goverify::{self, AuthorityCause, CertRef, GoVerifyError, VerifyOptions};
+use super::cause::{self, AuthorityCause};
+use super::goverify::{self, CertRef, GoVerifyError, VerifyOptions};
 use super::trustview::{Anchor, RuntimeView, SystemRoots};
 use crate::ca::{CaBundle, CertFacts};
+use crate::go::{GoDebug, GoVersion};
 use crate::host::RegistryHost;
 use crate::report::{rfc3339, ChainAnchor, ChainCert, TrustedCa, Verdict};
 use std::collections::HashSet;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+impl From<crate::go::verify::Verdict> for Verdict {
+    fn from(v: crate::go::verify::Verdict) -> Verdict {
+        use crate::go::verify::Verdict as Go;
+        match v {
+            Go::UnknownAuthority => Verdict::UnknownAuthority,
+            Go::Expired => Verdict::Expired,
+            Go::HostnameMismatch => Verdict::HostnameMismatch,
+            Go::LegacyCommonName => Verdict::LegacyCommonName,
+            Go::TlsError => Verdict::TlsError,
+        }
+    }
+}
 
 /// Days left under which an expiry is a warning (SPEC, Probe verdicts).
 pub const WARN_DAYS: i64 = 30;
@@ -104,12 +119,24 @@ impl Presented {
     }
 }
 
+/// The Go a runtime runs on: the release its binary was built with (the newest modelled
+/// when unknown) and the GODEBUG switches of its environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GoRuntime {
+    pub go: GoVersion,
+    pub godebug: GoDebug,
+}
+
 /// What one runtime would decide about the TLS part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsDecision {
     /// `Ok` when the runtime accepts the server.
     pub verdict: Verdict,
+    /// The bare `x509: ...` text (SPEC: `message`).
     pub message: String,
+    /// What this runtime prints (Go >= 1.20 wraps Verify errors, see
+    /// `GoVerifyError::runtime_message`).
+    pub runtime_message: String,
     pub cause: String,
     pub fix: String,
     pub anchor: Option<ChainAnchor>,
@@ -124,11 +151,13 @@ pub fn decide_tls(
     host: &RegistryHost,
     now: OffsetDateTime,
     expected: Option<&CaBundle>,
+    go: &GoRuntime,
 ) -> TlsDecision {
     if let Some(fatal) = &view.fatal {
         return TlsDecision {
             verdict: Verdict::TlsError,
             message: fatal.clone(),
+            runtime_message: String::new(),
             cause: String::new(),
             fix: fatal_fix(fatal, view),
             anchor: None,
@@ -138,6 +167,7 @@ pub fn decide_tls(
         return TlsDecision {
             verdict: Verdict::Ok,
             message: String::new(),
+            runtime_message: String::new(),
             cause: String::new(),
             fix: String::new(),
             anchor: None,
@@ -145,7 +175,8 @@ pub fn decide_tls(
     }
     let roots = chain.candidate_roots(view.roots(system));
     let root_ders: Vec<&[u8]> = roots.iter().map(|a| a.der()).collect();
-    let opts = VerifyOptions::new(host.name(), now);
+    let mut opts = VerifyOptions::new(host.name(), now).with_go(go.go);
+    opts.godebug = go.godebug;
     match goverify::verify(&chain.ders, &root_ders, &opts) {
         Ok(v) => {
             let anchor = v
@@ -163,12 +194,13 @@ pub fn decide_tls(
             TlsDecision {
                 verdict: Verdict::Ok,
                 message: String::new(),
+                runtime_message: String::new(),
                 cause: String::new(),
                 fix: String::new(),
                 anchor,
             }
         }
-        Err(e) => rejected(e, view, system, chain, host, now, expected, &roots),
+        Err(e) => rejected(e, view, system, chain, host, &opts, expected, &roots),
     }
 }
 
@@ -179,14 +211,16 @@ fn rejected(
     system: &SystemRoots,
     chain: &Presented,
     host: &RegistryHost,
-    now: OffsetDateTime,
+    opts: &VerifyOptions<'_>,
     expected: Option<&CaBundle>,
     roots: &[&Anchor],
 ) -> TlsDecision {
-    let verdict = e.verdict();
+    let now = opts.now;
+    let verdict = Verdict::from(e.verdict());
     let message = e.message();
     let mut d = TlsDecision {
         verdict,
+        runtime_message: e.runtime_message(opts.go),
         message,
         cause: String::new(),
         fix: String::new(),
@@ -215,7 +249,7 @@ fn rejected(
         }
         GoVerifyError::UnknownAuthority { .. } => {
             let installed: Vec<&[u8]> = view.host_cas.iter().map(|a| a.der()).collect();
-            let cause = goverify::unknown_authority_cause(&chain.ders, &installed);
+            let cause = cause::unknown_authority_cause(&chain.ders, &installed, opts);
             d.cause = cause.code().to_string();
             d.anchor = Some(server_top(chain, &cause));
             d.fix = match hint_fix(&d.message) {
@@ -669,7 +703,7 @@ mod tests {
         ];
         for (name, chain, cas, want, cause) in cases {
             let v = view(cas);
-            let d = decide_tls(&v, &system, chain, &host, now, None);
+            let d = decide_tls(&v, &system, chain, &host, now, None, &GoRuntime::default());
             assert_eq!(d.verdict, want, "{name}: {d:?}");
             assert_eq!(d.cause, cause, "{name}");
             if want == Verdict::Ok {
@@ -684,7 +718,15 @@ mod tests {
         // A fatal view is a tls_error in the runtime's words; skip_verify accepts anything.
         let mut fatal = view(vec![]);
         fatal.fatal = Some("missing client certificate ca.cert for key ca.key".into());
-        let d = decide_tls(&fatal, &system, &full, &host, now, None);
+        let d = decide_tls(
+            &fatal,
+            &system,
+            &full,
+            &host,
+            now,
+            None,
+            &GoRuntime::default(),
+        );
         assert_eq!(
             (d.verdict, d.message.as_str()),
             (
@@ -696,12 +738,29 @@ mod tests {
         let mut skip = view(vec![]);
         skip.skip_verify = true;
         assert_eq!(
-            decide_tls(&skip, &system, &full, &host, now, None).verdict,
+            decide_tls(
+                &skip,
+                &system,
+                &full,
+                &host,
+                now,
+                None,
+                &GoRuntime::default()
+            )
+            .verdict,
             Verdict::Ok
         );
         // A wrong name is reported before trust, as Go does.
         let other = RegistryHost::parse("other.example").unwrap();
-        let d = decide_tls(&view(vec![]), &system, &full, &other, now, None);
+        let d = decide_tls(
+            &view(vec![]),
+            &system,
+            &full,
+            &other,
+            now,
+            None,
+            &GoRuntime::default(),
+        );
         assert_eq!(d.verdict, Verdict::HostnameMismatch);
         assert!(d.fix.contains("DNS:other.example"), "{}", d.fix);
     }

@@ -8,15 +8,14 @@
 //! Layout:
 //! - `trustview`: what each runtime trusts for a host, from disk, with the file of each CA.
 //! - `net`: resolve, connect, handshake; failures in Go's words.
-//! - `gox509`: Go's certificate parser mirrored (what Go accepts, with Go's error text).
-//! - `signature`: signature checks with Go's acceptance (RSA of any size, PSS, ECDSA,
-//!   Ed25519) over ring.
-//! - `goverify`: Go's `x509.Certificate.Verify`, the verdict of record, and the `cause` of an
-//!   unknown authority.
+//! - `crate::go` (re-exported here as `gox509`, `signature`, `goverify`): the Go port, the
+//!   verdict of record.
+//! - `cause`: the `cause` of an unknown authority (regtrust's analysis, not Go's).
 //! - `capture`: a permissive rustls verifier that records the presented chain and checks
 //!   handshake signatures itself.
 //! - `classify`: one runtime's TLS verdict, cause, fix and expiry warnings.
 //! - `registry`: `GET /v2/`, challenges, token and basic-auth checks of the pull secret.
+//! - `credtls`: the trust every connection carrying credentials is verified with.
 //! - `harbor`: Harbor's `/api/v2.0/health`.
 //! - `text`: the report for people.
 //!
@@ -24,23 +23,23 @@
 //! (`regtrust probe`).
 
 pub mod capture;
+pub mod cause;
 pub mod classify;
-pub mod goverify;
-pub mod gox509;
+pub mod credtls;
 pub mod harbor;
 pub mod net;
 pub mod registry;
-pub mod signature;
+pub mod runtime_go;
 pub mod text;
 pub mod trustview;
 
-#[cfg(test)]
-#[path = "../../tests/support/gopki.rs"]
-pub(crate) mod pki;
+// The Go port moved to `crate::go`; these names keep the probe's own spellings.
+pub use crate::go::signature;
+pub use crate::go::verify as goverify;
+pub use crate::go::x509 as gox509;
 
 #[cfg(test)]
-#[path = "../../tests/support/gocases.rs"]
-pub(crate) mod gocases;
+pub(crate) use crate::go::pki;
 
 use crate::ca::CaBundle;
 use crate::cli::{Output, ProbeArgs};
@@ -73,6 +72,7 @@ pub async fn probe_all(
 ) -> Vec<RegistryReport> {
     let host_root = cfg.host_root.clone();
     let runtimes = cfg.runtimes.clone();
+    let go_overrides = cfg.go_versions.clone();
     let hs = hosts.to_vec();
     // Reading the trust files is plain blocking I/O: off the async threads.
     let loaded = tokio::task::spawn_blocking(move || {
@@ -90,10 +90,17 @@ pub async fn probe_all(
                 }
             })
             .collect();
-        (system, views)
+        // The Go of each runtime, read once per round (the binaries are cached by stamp).
+        let root = crate::runtime::HostRoot::new(&host_root);
+        let mut gos: BTreeMap<String, runtime_go::RuntimeGo> = BTreeMap::new();
+        for v in views.iter().flatten() {
+            gos.entry(v.runtime.clone())
+                .or_insert_with(|| runtime_go::runtime_go(&root, &v.runtime, &go_overrides));
+        }
+        (system, views, gos)
     })
     .await;
-    let (system, views) = match loaded {
+    let (system, views, gos) = match loaded {
         Ok(v) => v,
         Err(e) => {
             return hosts
@@ -102,9 +109,11 @@ pub async fn probe_all(
                 .collect()
         }
     };
+    let gos = Arc::new(gos);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (host, views)) in hosts.iter().cloned().zip(views).enumerate() {
         let job = HostJob {
+            gos: gos.clone(),
             creds: credentials(inputs, &host),
             expected: match inputs.hosts.get(&host) {
                 Some(CaChoice::Valid(b)) => Some(b.clone()),
@@ -154,12 +163,20 @@ fn failed_report(host: &RegistryHost, why: &str) -> RegistryReport {
 }
 
 struct HostJob {
+    /// The Go of each runtime, by wire name.
+    gos: Arc<BTreeMap<String, runtime_go::RuntimeGo>>,
     host: RegistryHost,
     views: Vec<RuntimeView>,
     system: Arc<SystemRoots>,
     creds: Vec<Cred>,
     expected: Option<Arc<CaBundle>>,
     timeout: Duration,
+}
+
+impl HostJob {
+    fn go_of(&self, view: &RuntimeView) -> runtime_go::RuntimeGo {
+        self.gos.get(&view.runtime).cloned().unwrap_or_default()
+    }
 }
 
 async fn probe_host(job: HostJob) -> RegistryReport {
@@ -211,18 +228,34 @@ async fn probe_host(job: HostJob) -> RegistryReport {
                         &dial,
                         now,
                         job.expected.as_deref(),
+                        &job.go_of(v).go,
                     )
                 })
                 .collect();
-            let http = if decisions.iter().any(|d| d.verdict == Verdict::Ok) {
-                let (http, h) = http_check(&dial, hs.addr, &job.creds, deadline).await;
+            // The HTTP check's connections are judged by the views that accepted the
+            // first one (`credtls`); `slot[i]` is view i's place among them.
+            let mut accepting = Vec::new();
+            let mut slot = vec![None; job.views.len()];
+            for (i, (v, d)) in job.views.iter().zip(&decisions).enumerate() {
+                if d.verdict == Verdict::Ok {
+                    slot[i] = Some(accepting.len());
+                    accepting.push((v.clone(), job.go_of(v).go));
+                }
+            }
+            let judge = credtls::ViewJudge::new(&dial, accepting, job.system.clone(), now);
+            let http = if slot.iter().any(Option::is_some) {
+                let (http, h) =
+                    http_check(&dial, hs.addr, &job.creds, judge.clone(), deadline).await;
                 harbor = h;
                 Some(http)
             } else {
                 None
             };
-            for (view, d) in job.views.iter().zip(decisions) {
+            for (i, (view, d)) in job.views.iter().zip(decisions).enumerate() {
+                let refused = slot[i].and_then(|k| judge.rejection(k));
                 let mut e = entry(view, now);
+                e.runtime_version = job.go_of(view).runtime_version;
+                e.go_version = job.go_of(view).go_version;
                 e.server_chain = chain.server_chain();
                 e.server_days_left = chain.leaf().map(|l| l.days_left(now));
                 e.warnings =
@@ -230,13 +263,25 @@ async fn probe_host(job: HostJob) -> RegistryReport {
                 e.warnings.extend(view.notes.iter().cloned());
                 e.anchor = d.anchor;
                 match (&http, d.verdict) {
+                    (Some(_), Verdict::Ok) if refused.is_some() => {
+                        if let Some(r) = refused {
+                            e.verdict = r.verdict;
+                            e.message = r.message;
+                            e.cause = r.cause;
+                            e.fix = r.fix;
+                        }
+                    }
                     (Some(h), Verdict::Ok) => {
                         e.verdict = h.verdict;
                         e.message = h.message.clone();
                         e.fix = h.fix.clone();
+                        e.warnings.extend(h.warnings.iter().cloned());
                     }
                     _ => {
                         e.verdict = d.verdict;
+                        if d.runtime_message != d.message {
+                            e.runtime_message = d.runtime_message;
+                        }
                         e.message = d.message;
                         e.cause = d.cause;
                         e.fix = d.fix;
@@ -287,6 +332,9 @@ fn entry(view: &RuntimeView, now: OffsetDateTime) -> ProbeEntry {
         ca_days_left: view.host_cas.iter().map(|a| a.facts().days_left(now)).min(),
         trusted: classify::trusted(view, now),
         anchor: None,
+        runtime_version: String::new(),
+        go_version: String::new(),
+        runtime_message: String::new(),
     }
 }
 
@@ -312,19 +360,21 @@ fn ca_summary(
     Some(CaSummary {
         source: file.display().to_string(),
         certificates,
+        notes: Vec::new(),
     })
 }
 
 /// `/v2/` and the credentials over a second connection pinned to the address the handshake
-/// used; Harbor's health when the challenge says Harbor.
+/// used; Harbor's health when the challenge says Harbor. Every connection (this one, the
+/// token realm's, any later one) is verified by `judge` before a byte is written.
 async fn http_check(
     host: &RegistryHost,
     addr: std::net::SocketAddr,
     creds: &[Cred],
+    judge: Arc<credtls::ViewJudge>,
     deadline: Instant,
 ) -> (HttpVerdict, Option<HarborHealth>) {
-    // The chain was judged on the first connection; this one only needs to get through.
-    let tls = match capture::client_config(&capture::ChainCapture::new()) {
+    let tls = match capture::judged_config(judge.clone()) {
         Ok(c) => c,
         Err(e) => {
             return (
@@ -333,6 +383,7 @@ async fn http_check(
                     message: format!("tls: cannot build a client config: {e}"),
                     fix: String::new(),
                     challenges: Vec::new(),
+                    warnings: Vec::new(),
                 },
                 None,
             )
@@ -343,7 +394,7 @@ async fn http_check(
         .no_proxy()
         .http1_only()
         .user_agent(concat!("regtrust/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::limited(10));
+        .redirect(registry::redirect_policy());
     if !host.is_ip() {
         builder = builder.resolve(host.name(), addr);
     }
@@ -356,6 +407,7 @@ async fn http_check(
                     message: format!("cannot build an HTTP client: {e}"),
                     fix: String::new(),
                     challenges: Vec::new(),
+                    warnings: Vec::new(),
                 },
                 None,
             )
@@ -363,6 +415,8 @@ async fn http_check(
     };
     let base = format!("https://{host}");
     let verdict = registry::check(&client, &base, creds, deadline).await;
+    // Harbor's health is regtrust's own request, not the runtime's: it judges nothing.
+    judge.freeze();
     let health = if harbor::looks_like_harbor(&verdict.challenges) {
         harbor::health(&client, &base, deadline).await
     } else {

@@ -76,14 +76,19 @@ pub async fn resolve(
 }
 
 /// getaddrinfo's answer in Go's words: NXDOMAIN and "no address" are `no such host`;
-/// anything else (no resolver reachable) keeps the resolver's reason.
+/// anything else (no resolver reachable) keeps the resolver's reason, in glibc's words
+/// whichever libc the binary links (the image's is musl: packaging/image/build.sh).
 fn dns_message(name: &str, e: &std::io::Error) -> String {
     let text = e.to_string();
+    // glibc (resolv/gai_strerror-strs.h), BSD/macOS, and musl 1.2.3
+    // (src/network/gai_strerror.c: EAI_NONAME "Name does not resolve", EAI_NODATA "Name has
+    // no usable address").
     let not_found = [
         "Name or service not known",
         "No address associated with hostname",
         "nodename nor servname provided",
         "Name has no usable address",
+        "Name does not resolve",
     ];
     if not_found.iter().any(|n| text.contains(n)) {
         format!("dial tcp: lookup {name}: no such host")
@@ -91,6 +96,12 @@ fn dns_message(name: &str, e: &std::io::Error) -> String {
         let reason = text
             .strip_prefix("failed to lookup address information: ")
             .unwrap_or(&text);
+        // musl's EAI_AGAIN text; glibc's for the same answer (no resolver reachable, SERVFAIL).
+        let reason = if reason == "Try again" {
+            "Temporary failure in name resolution"
+        } else {
+            reason
+        };
         format!("dial tcp: lookup {name}: {reason}")
     }
 }
@@ -366,6 +377,19 @@ mod tests {
             ),
             (
                 "failed to lookup address information: Temporary failure in name resolution",
+                "dial tcp: lookup h.invalid: Temporary failure in name resolution",
+            ),
+            // musl (the static image): the same answers in musl's words read the same.
+            (
+                "failed to lookup address information: Name does not resolve",
+                "dial tcp: lookup h.invalid: no such host",
+            ),
+            (
+                "failed to lookup address information: Name has no usable address",
+                "dial tcp: lookup h.invalid: no such host",
+            ),
+            (
+                "failed to lookup address information: Try again",
                 "dial tcp: lookup h.invalid: Temporary failure in name resolution",
             ),
         ];

@@ -5,9 +5,12 @@
 //! scope is asked), a Basic challenge → `/v2/` again with basic auth (semantics-protocols.md
 //! §1). kubelet tries every matching credential in turn, so one accepted is enough.
 //!
-//! It does not dial or judge TLS (`net`, `classify`); the client it is given accepts any
-//! certificate because the chain was already judged on the first connection. Credentials
-//! never appear in a message: only the user name and the pull-secret file.
+//! It does not dial or judge TLS (`net`, `classify`); the client it is given verifies every
+//! connection with the judged runtimes' trust (`credtls`), so credentials only go where a
+//! runtime would send them. They never go over plain HTTP: a token realm `http://...` is
+//! not asked, and the auth is reported as not checked, as a warning (the runtime would send
+//! the password in clear); a redirect to `http://` is not followed. Credentials never appear
+//! in a message: only the user name and the pull-secret file.
 
 use crate::report::Verdict;
 use std::fmt;
@@ -180,6 +183,8 @@ pub struct HttpVerdict {
     pub fix: String,
     /// The challenges `/v2/` answered with (to recognise Harbor).
     pub challenges: Vec<Challenge>,
+    /// What the admin should know although the verdict stands (auth not checked).
+    pub warnings: Vec<String>,
 }
 
 impl HttpVerdict {
@@ -189,8 +194,30 @@ impl HttpVerdict {
             message: message.into(),
             fix: fix.into(),
             challenges: Vec::new(),
+            warnings: Vec::new(),
         }
     }
+}
+
+/// Most redirects followed (Go's http.Client stops after 10).
+const MAX_REDIRECTS: usize = 10;
+
+/// Follow up to [`MAX_REDIRECTS`] redirects, never one to a URL that is not `https`: the
+/// request may carry the pull secret's credentials (reqwest drops `Authorization` only when
+/// the host or port changes, not the scheme).
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.url().scheme() != "https" {
+            let to = crate::report::redact_userinfo(attempt.url().as_str());
+            attempt.error(format!(
+                "refusing to follow a redirect to {to}: not HTTPS (credentials would go in clear)"
+            ))
+        } else if attempt.previous().len() >= MAX_REDIRECTS {
+            attempt.error(format!("stopped after {MAX_REDIRECTS} redirects"))
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// A response, its body capped at [`MAX_BODY`].
@@ -334,6 +361,10 @@ pub async fn check(
         };
         match attempt {
             Attempt::Accepted => return out,
+            Attempt::NotChecked(warning) => {
+                out.warnings.push(warning);
+                return out;
+            }
             Attempt::Rejected(message) => rejected.push((cred, message)),
             Attempt::Failed(mut v) => {
                 v.challenges = out.challenges;
@@ -355,6 +386,7 @@ pub async fn check(
             who.join("; ")
         ),
         challenges: out.challenges,
+        warnings: Vec::new(),
     }
 }
 
@@ -396,6 +428,8 @@ fn classify_v2(url: &str, a: &Answer) -> HttpVerdict {
 
 enum Attempt {
     Accepted,
+    /// Not asked, on purpose: the warning says why.
+    NotChecked(String),
     /// The credentials were refused: the message says where.
     Rejected(String),
     /// Something else went wrong: that is the verdict.
@@ -421,7 +455,10 @@ async fn token_request(
         _ => {
             return Attempt::Failed(HttpVerdict::new(
                 Verdict::RegistryError,
-                format!("the Bearer challenge's realm {realm:?} is not an http(s) URL"),
+                format!(
+                    "the Bearer challenge's realm {:?} is not an http(s) URL",
+                    crate::report::printable(&crate::report::redact_userinfo(realm))
+                ),
                 "the registry's token auth is misconfigured (check Harbor's external_url)",
             ))
         }
@@ -429,7 +466,17 @@ async fn token_request(
     if let Some(service) = ch.param("service") {
         url.query_pairs_mut().append_pair("service", service);
     }
-    let shown = url.to_string();
+    let shown = crate::report::redact_userinfo(url.as_str());
+    if url.scheme() != "https" {
+        // containerd and docker would send the password to a plain-HTTP realm; we do not.
+        return Attempt::NotChecked(format!(
+            "auth not checked: the registry's Bearer challenge names the token realm {shown}, \
+             which is plain HTTP; regtrust does not send the pull secret's password (user {:?} \
+             from {}) there, but the runtime would, in clear, on every pull: serve the token \
+             service over HTTPS (Harbor: an https:// external_url)",
+            cred.username, cred.source
+        ));
+    }
     match get(client, url.as_str(), Some(cred), deadline).await {
         Err(GetError::Timeout) => Attempt::Failed(timeout(&shown, "token request")),
         Err(GetError::Other(e)) => Attempt::Failed(HttpVerdict::new(

@@ -199,6 +199,9 @@ mod tests {
             ca_days_left: None,
             trusted: vec![],
             anchor: None,
+            runtime_version: String::new(),
+            go_version: String::new(),
+            runtime_message: String::new(),
         }
     }
 

@@ -3,22 +3,22 @@
 //! stale owned files and their then-empty host dir, and keeps the ledger in step.
 //!
 //! Safety: every path is `host_root` + a relative path built from `layout` (fixed dir names
-//! and a validated host), and every dir on the way below the host root is checked with
-//! `symlink_metadata`: a symlink or non-dir there is an error for that file, never
-//! something to write through. Plain synchronous code; the agent calls it off its async
-//! threads.
+//! and a validated host), and every read, write, rename, mkdir and unlink goes through
+//! `runtime::HostRoot` dir handles opened `O_NOFOLLOW|O_DIRECTORY` from the host root down:
+//! a symlink or non-dir on the way is an error for that file, never something to write
+//! through, even when it is swapped in mid-pass. Plain synchronous code; the agent calls it
+//! off its async threads.
 
 use super::layout::Target;
 use super::ledger::{self, Journal, Ledger, Owned};
 use super::plan::{self, Action, OnDisk, StaleAction, WriteReason};
 use crate::ca;
 use crate::report::TrustState;
+use crate::runtime::root::{Dir, HostRoot, Kind, ReadError, RootError};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// Largest trust file regtrust reads back; a CA input is at most 1 MiB.
 const READ_CAP: u64 = ca::MAX_CA_BYTES + 4096;
@@ -57,6 +57,10 @@ pub struct ApplyRequest<'a> {
     /// because the missing input may still name those hosts.
     pub remove_stale: bool,
     pub replace_foreign: bool,
+    /// Plan only (`sync --dry-run`, or a pass held by a pull secret with invalid keys): each
+    /// outcome says what would happen and why not, and nothing on disk changes (no write,
+    /// no removal, no ledger save or set-aside).
+    pub hold: Option<&'a str>,
 }
 
 pub fn apply(req: &ApplyRequest) -> Outcome {
@@ -65,7 +69,9 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         Ok(l) => l,
         Err(e) => {
             out.ledger_problems.push(e.to_string());
-            set_aside_ledger(req.state_dir, &mut out);
+            if req.hold.is_none() {
+                set_aside_ledger(req.state_dir, &mut out);
+            }
             Ledger {
                 version: 1,
                 files: Default::default(),
@@ -74,7 +80,7 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
     };
     let before = ledger.clone();
     // A pass killed (or failing to save) after a rename: take over what it wrote, and
-    // clear the temp files it left (ledger's journal; issue 9 point 5).
+    // clear what it left half done (ledger's journal; issue 9 point 5).
     let (intents, journal_problems) = ledger::pending_intents(req.state_dir);
     out.ledger_problems.extend(journal_problems);
     for rel in ledger.adopt(&intents, |rel| match observe(req.host_root, rel) {
@@ -86,21 +92,9 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
     }) {
         tracing::info!(path = %rel.display(), "adopted a file an interrupted pass wrote");
     }
-    let dirs: BTreeSet<&Path> = (req.targets.iter().map(|t| t.rel_path.as_path()))
-        .chain(ledger.files.keys().map(PathBuf::as_path))
-        .chain(intents.iter().map(|i| i.path.as_path()))
-        .filter_map(Path::parent)
-        .collect();
-    for dir in dirs {
-        remove_stray_temps(req.host_root, dir);
-    }
     let wanted: BTreeSet<&Path> = req.targets.iter().map(|t| t.rel_path.as_path()).collect();
-    // An intent never carried out for a host no longer wanted: the host dir it made (if
-    // it got that far) is empty now and goes, as a stale host dir would.
-    for i in &intents {
-        if !wanted.contains(i.path.as_path()) && ledger.owned(&i.path).is_none() {
-            remove_empty_host_dir(req.host_root, &i.path);
-        }
+    if req.hold.is_none() {
+        clean_up_interrupted(req, &ledger, &intents, &wanted);
     }
     let mut journal = Journal::new(req.state_dir);
 
@@ -114,6 +108,20 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
             Action::KeepForeign(why) => (TrustState::Unchanged, why, false),
             Action::Conflict(why) => (TrustState::Conflict, why, false),
             Action::Error(why) => (TrustState::Error, why, false),
+            Action::Write(reason) if req.hold.is_some() => (
+                TrustState::Missing,
+                format!(
+                    "would write ({}); not written: {}",
+                    match reason {
+                        WriteReason::New => "new",
+                        WriteReason::Update => "update",
+                        WriteReason::Restore => "restore",
+                        WriteReason::TakeOver => "take over, --replace-foreign",
+                    },
+                    req.hold.unwrap_or_default()
+                ),
+                false,
+            ),
             Action::Write(reason) => match write_owned(req.host_root, t, &mut journal) {
                 Ok(owned) => {
                     ledger.files.insert(t.rel_path.clone(), owned);
@@ -129,7 +137,7 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
                     };
                     (TrustState::Installed, detail.to_string(), true)
                 }
-                Err(e) => (TrustState::Error, format!("cannot write: {e}"), false),
+                Err(why) => (TrustState::Error, why, false),
             },
         };
         out.files.push(FileOutcome {
@@ -161,7 +169,9 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
             StaleAction::Forget => {
                 // Gone: a pass killed between the unlink and the dir's removal leaves the
                 // host dir it emptied; it goes now.
-                remove_empty_host_dir(req.host_root, &rel);
+                if req.hold.is_none() {
+                    remove_empty_host_dir(req.host_root, &rel);
+                }
                 ledger.files.remove(&rel);
                 continue;
             }
@@ -170,6 +180,14 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
                 (TrustState::Unchanged, why, false)
             }
             StaleAction::Error(why) => (TrustState::Error, why, false),
+            StaleAction::Remove if req.hold.is_some() => (
+                TrustState::Unchanged,
+                format!(
+                    "would remove (no longer managed); not removed: {}",
+                    req.hold.unwrap_or_default()
+                ),
+                false,
+            ),
             StaleAction::Remove => match remove_owned(req.host_root, &rel) {
                 Ok(()) => {
                     ledger.files.remove(&rel);
@@ -188,7 +206,7 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         });
     }
 
-    if ledger != before || !intents.is_empty() {
+    if (ledger != before || !intents.is_empty()) && req.hold.is_none() {
         if let Err(e) = ledger.save(req.state_dir) {
             out.ledger_problems.push(format!(
                 "{e}; files written in this pass are not recorded as owned"
@@ -219,86 +237,44 @@ fn set_aside_ledger(state_dir: &Path, out: &mut Outcome) {
     }
 }
 
-/// Look at a target without following symlinks anywhere below the host root.
+/// Look at a target without following symlinks anywhere below the host root: every dir on
+/// the way is opened with `O_NOFOLLOW|O_DIRECTORY` from the host root down (`HostRoot`).
 pub fn observe(host_root: &Path, rel: &Path) -> OnDisk {
-    if let Err(why) = check_parents(host_root, rel) {
-        return why;
-    }
-    let path = host_root.join(rel);
-    let meta = match fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return OnDisk::Absent,
-        Err(e) => return OnDisk::Unreadable(format!("cannot stat: {e}")),
+    let root = HostRoot::new(host_root);
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return OnDisk::UnsafeParent(format!("{} is not a plain relative path", rel.display()));
     };
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        return OnDisk::Symlink;
-    }
-    if ft.is_dir() {
-        return OnDisk::NotAFile("directory");
-    }
-    if !ft.is_file() {
-        return OnDisk::NotAFile("special file");
-    }
-    let file = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nofollow())
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return OnDisk::Absent,
-        Err(e) => return OnDisk::Unreadable(format!("cannot read: {e}")),
-    };
-    let mut bytes = Vec::new();
-    if let Err(e) = file.take(READ_CAP + 1).read_to_end(&mut bytes) {
-        return OnDisk::Unreadable(format!("cannot read: {e}"));
-    }
-    let truncated = bytes.len() as u64 > READ_CAP;
-    OnDisk::File { bytes, truncated }
-}
-
-/// Every dir between the host root and the file must be a real dir (or not exist yet).
-fn check_parents(host_root: &Path, rel: &Path) -> Result<(), OnDisk> {
-    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err(OnDisk::UnsafeParent(format!(
-            "{} is not a plain relative path",
-            rel.display()
-        )));
-    }
-    let mut dir = host_root.to_path_buf();
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    for c in parent.components() {
-        dir.push(c);
-        match fs::symlink_metadata(&dir) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(OnDisk::UnsafeParent(format!(
-                    "{} is a symlink; regtrust does not write through links",
-                    dir.display()
-                )))
-            }
-            Ok(m) if !m.is_dir() => {
-                return Err(OnDisk::UnsafeParent(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )))
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(OnDisk::Unreadable(format!(
-                    "cannot stat {}: {e}",
-                    dir.display()
-                )))
-            }
+    let dir = match root.open_dir(parent) {
+        Ok(d) => d,
+        Err(RootError::Missing(_)) => return OnDisk::Absent,
+        Err(e @ (RootError::Symlink(_) | RootError::NotADir(_) | RootError::NotRelative(_))) => {
+            return OnDisk::UnsafeParent(e.to_string())
         }
+        Err(e) => return OnDisk::Unreadable(format!("cannot open: {e}")),
+    };
+    match dir.kind(name) {
+        Ok(Kind::Absent) => return OnDisk::Absent,
+        Ok(Kind::Symlink) => return OnDisk::Symlink,
+        Ok(Kind::Dir) => return OnDisk::NotAFile("directory"),
+        Ok(Kind::Special) => return OnDisk::NotAFile("special file"),
+        Ok(Kind::File) => {}
+        Err(e) => return OnDisk::Unreadable(format!("cannot stat: {e}")),
     }
-    Ok(())
-}
-
-/// Open flags for reading a trust file: never through a link, and never waiting on a FIFO
-/// swapped in after the `symlink_metadata` check.
-fn nofollow() -> i32 {
-    libc::O_NOFOLLOW | libc::O_NONBLOCK
+    match dir.read_file(name, READ_CAP) {
+        Ok(bytes) => OnDisk::File {
+            bytes,
+            truncated: false,
+        },
+        Err(ReadError::TooLarge { .. }) => OnDisk::File {
+            bytes: Vec::new(),
+            truncated: true,
+        },
+        Err(ReadError::Missing) => OnDisk::Absent,
+        // Swapped between the stat and the open.
+        Err(ReadError::Symlink) => OnDisk::Symlink,
+        Err(ReadError::NotAFile) => OnDisk::NotAFile("special file"),
+        Err(e) => OnDisk::Unreadable(format!("cannot read: {e}")),
+    }
 }
 
 /// Record the intent (and keep the content as the last good copy), then write. Nothing is
@@ -318,124 +294,113 @@ fn write_owned(host_root: &Path, t: &Target, journal: &mut Journal) -> Result<Ow
     Ok(owned)
 }
 
-/// Remove the temp files an interrupted write left in a trust dir (`write_atomic`'s
-/// `.<name>.regtrust-<pid>-<n>.tmp`). Only under the pass lock, so none is in use.
-fn remove_stray_temps(host_root: &Path, rel_dir: &Path) {
-    if check_parents(host_root, &rel_dir.join("x")).is_err() {
-        return;
-    }
-    let dir = host_root.join(rel_dir);
-    match fs::symlink_metadata(&dir) {
-        Ok(m) if m.is_dir() => {}
-        _ => return,
-    }
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let ours = [super::layout::CA_FILE, super::layout::HOSTS_TOML]
-            .iter()
-            .any(|f| name.starts_with(&format!(".{f}.regtrust-")) && name.ends_with(".tmp"));
-        if ours {
-            match fs::remove_file(e.path()) {
-                Ok(()) => {
-                    tracing::info!(path = %e.path().display(), "removed a temp file an interrupted pass left")
-                }
-                Err(err) => {
-                    tracing::warn!(path = %e.path().display(), error = %err, "cannot remove a stray temp file")
+/// Under the pass lock, what an interrupted pass left: its temp files
+/// (`.<name>.regtrust-<pid>-<n>.tmp`, `Dir::write_atomic`) in every dir this pass, the
+/// ledger or the journal names, and the host dir an intent never carried out had made,
+/// when that host is not wanted any more and the dir is empty.
+fn clean_up_interrupted(
+    req: &ApplyRequest,
+    ledger: &Ledger,
+    intents: &[ledger::Intent],
+    wanted: &BTreeSet<&Path>,
+) {
+    let root = HostRoot::new(req.host_root);
+    let dirs: BTreeSet<&Path> = (req.targets.iter().map(|t| t.rel_path.as_path()))
+        .chain(ledger.files.keys().map(PathBuf::as_path))
+        .chain(intents.iter().map(|i| i.path.as_path()))
+        .filter_map(Path::parent)
+        .collect();
+    for rel_dir in dirs {
+        let Ok(dir) = root.open_dir(rel_dir) else {
+            continue;
+        };
+        for name in dir.list().unwrap_or_default() {
+            let ours = [super::layout::CA_FILE, super::layout::HOSTS_TOML]
+                .iter()
+                .any(|f| name.starts_with(&format!(".{f}.regtrust-")) && name.ends_with(".tmp"));
+            if ours && matches!(dir.kind(&name), Ok(Kind::File | Kind::Symlink)) {
+                match dir.remove_file(&name) {
+                    Ok(()) => {
+                        tracing::info!(dir = %rel_dir.display(), file = %name, "removed a temp file an interrupted pass left")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot remove a stray temp file"),
                 }
             }
         }
     }
+    for i in intents {
+        if !wanted.contains(i.path.as_path()) && ledger.owned(&i.path).is_none() {
+            remove_empty_host_dir(req.host_root, &i.path);
+        }
+    }
 }
 
-/// The host dir of a stale owned file, if it is empty (never certs.d itself).
+/// The host dir of an owned file, if it is empty (never certs.d itself), relative to its
+/// parent's handle: a symlink there fails with ENOTDIR and nothing else is removed.
 fn remove_empty_host_dir(host_root: &Path, rel: &Path) {
-    if check_parents(host_root, rel).is_err() {
-        return;
-    }
-    if let Some(dir) = rel.parent() {
-        let _ = fs::remove_dir(host_root.join(dir));
-    }
-}
-
-fn write_target(host_root: &Path, t: &Target) -> io::Result<()> {
-    let rel_dir = t.rel_path.parent().unwrap_or(Path::new(""));
-    ensure_dirs(host_root, rel_dir)?;
-    write_atomic(&host_root.join(&t.rel_path), &t.content, FILE_MODE)
-}
-
-/// Create the missing dirs below the host root, 0755, refusing symlinks on the way.
-fn ensure_dirs(host_root: &Path, rel_dir: &Path) -> io::Result<()> {
-    let mut dir = host_root.to_path_buf();
-    for c in rel_dir.components() {
-        dir.push(c);
-        match fs::symlink_metadata(&dir) {
-            Ok(m) if m.is_dir() && !m.file_type().is_symlink() => continue,
-            Ok(_) => {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory (or is a symlink)",
-                    dir.display()
-                )))
+    let root = HostRoot::new(host_root);
+    let Some(host_dir) = rel.parent() else { return };
+    if let (Some(parent), Some(name)) = (host_dir.parent(), host_dir.file_name()) {
+        if let Ok(p) = root.open_dir(parent) {
+            if p.remove_empty_dir(name).is_ok() {
+                let _ = p.sync();
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match fs::DirBuilder::new().mode(DIR_MODE).create(&dir) {
-                    Ok(()) => fs::set_permissions(&dir, fs::Permissions::from_mode(DIR_MODE))?,
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
         }
     }
-    Ok(())
 }
 
-static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+/// Create the missing dirs (0755) and write the file, all relative to dir handles opened
+/// without following links: a dir swapped for a symlink fails the write, never redirects it.
+fn write_target(host_root: &Path, t: &Target) -> io::Result<()> {
+    let root = HostRoot::new(host_root);
+    let (Some(rel_dir), Some(name)) = (t.rel_path.parent(), t.rel_path.file_name()) else {
+        return Err(io::Error::other(format!(
+            "{} is not a plain relative path",
+            t.rel_path.display()
+        )));
+    };
+    let dir = root.ensure_dir(rel_dir, DIR_MODE)?;
+    dir.write_atomic(name, &t.content, FILE_MODE)
+}
 
-/// Write `bytes` to `path` so that a reader sees the old file or the new one, never a part:
-/// a temp file in the same dir (created exclusively, never through a link), fsync, chmod
-/// (umask-proof), rename over the target, fsync the dir.
+/// Write `bytes` to `path` (outside any host root: the state dir) so that a reader sees the
+/// old file or the new one, never a part; see [`Dir::write_atomic`]. The dir's own path is
+/// the operator's and may contain links; the file is handled relative to the dir's handle.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.regtrust-{}-{}.tmp",
-        std::process::id(),
-        TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(nofollow())
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+        .ok_or_else(|| io::Error::other(format!("{}: no file name", path.display())))?;
+    Dir::open_path(dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
+        .write_atomic(name, bytes, mode)
 }
 
-/// Remove an owned file, then its host dir if that is now empty.
+/// Remove an owned file, then its host dir if that is now empty: the unlink is relative to
+/// the host dir's handle and the rmdir relative to its parent's, both opened without
+/// following links, so a swapped-in symlink fails the removal instead of steering it.
 fn remove_owned(host_root: &Path, rel: &Path) -> io::Result<()> {
-    let path = host_root.join(rel);
-    fs::remove_file(&path)?;
-    if let Some(dir) = path.parent() {
-        // Only the host dir, never certs.d itself; ENOTEMPTY is the normal case.
-        let _ = fs::remove_dir(dir);
-        let _ = fs::File::open(dir.parent().unwrap_or(dir)).and_then(|d| d.sync_all());
+    let root = HostRoot::new(host_root);
+    let (Some(host_dir), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Err(io::Error::other(format!(
+            "{} is not a plain relative path",
+            rel.display()
+        )));
+    };
+    let dir = root.open_dir(host_dir)?;
+    dir.remove_file(name)?;
+    dir.sync()?;
+    if let (Some(parent), Some(dir_name)) = (host_dir.parent(), host_dir.file_name()) {
+        // Only the host dir, never certs.d itself; ENOTEMPTY is the normal case. rmdir of
+        // a name that is now a symlink fails with ENOTDIR: nothing else is ever removed.
+        if let Ok(p) = root.open_dir(parent) {
+            if p.remove_empty_dir(dir_name).is_ok() {
+                let _ = p.sync();
+            }
+        }
     }
     Ok(())
 }

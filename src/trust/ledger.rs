@@ -425,7 +425,7 @@ pub enum LockError {
     StateDir(#[from] StateDirError),
     #[error("pass lock {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("pass lock {path}: another regtrust pass (the agent, or another `regtrust sync`) has held it for {waited:?}; nothing was read or written. Run again when that pass has finished")]
+    #[error("pass lock {path}: another regtrust pass (the agent, or another `regtrust sync`) has held it for {waited:?}; nothing was written. Run again when that pass has finished")]
     Busy { path: PathBuf, waited: Duration },
 }
 

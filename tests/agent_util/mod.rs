@@ -219,6 +219,7 @@ impl Node {
             runtime: "auto".into(),
             replace_foreign: false,
             node_name: Some("test-node".into()),
+            go_version: Vec::new(),
         })
         .unwrap()
     }

@@ -13,6 +13,7 @@
 //! - `image`: the hand-built OCI layout and its push with `skopeo copy`.
 //! - `skopeo`: `skopeo_inspect`, a Go client's verdict on a cert dir.
 //! - `containerd`: `Containerd`, a private daemon, and `ctr_pull` with a hosts dir.
+//! - `tinytls`: a tiny HTTPS server choosing its certificate per connection, recording requests.
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code, unused_imports)]
@@ -22,6 +23,7 @@ pub mod image;
 pub mod pki;
 pub mod registry;
 pub mod skopeo;
+pub mod tinytls;
 
 pub use containerd::{write_hosts_toml, Containerd};
 pub use pki::{Ca, KeyKind, Leaf, Pki};

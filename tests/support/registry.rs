@@ -187,6 +187,12 @@ impl RegistryBuilder {
         self
     }
 
+    /// Listen on `ip` (an address the test configured, e.g. a veth end) instead of loopback.
+    pub fn on_ip(mut self, ip: IpAddr) -> Self {
+        self.ip = ip;
+        self
+    }
+
     /// Require basic auth with this user (bcrypt entry made by `htpasswd -Bbn`).
     pub fn htpasswd(mut self, user: &str, password: &str) -> Self {
         self.auth = Some((user.to_string(), password.to_string()));

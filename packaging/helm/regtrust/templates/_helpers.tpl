@@ -41,12 +41,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- .Values.aggregator.readToken.existingSecret | default (printf "%s-read-token" (include "regtrust.fullname" .)) -}}
 {{- end -}}
 
-{{/* Where agents push: an explicit URL, else this release's aggregator, else nowhere. */}}
+{{/* Where agents push: an explicit URL, else this release's aggregator, else nowhere.
+     $(POD_NAMESPACE) is expanded by kubelet from the agent's env, as in the kustomize base. */}}
 {{- define "regtrust.reportUrl" -}}
 {{- if .Values.agent.report.url -}}
 {{ .Values.agent.report.url }}
 {{- else if .Values.aggregator.enabled -}}
-http://{{ include "regtrust.aggregatorName" . }}.{{ .Release.Namespace }}.svc:{{ .Values.aggregator.service.port }}/api/v1/reports
+http://{{ include "regtrust.aggregatorName" . }}.$(POD_NAMESPACE).svc:{{ .Values.aggregator.service.port }}/api/v1/reports
 {{- end -}}
 {{- end -}}
 
@@ -78,4 +79,33 @@ checkov.io/skip1: CKV_K8S_15=IfNotPresent so pods restart while the registry is 
 {{- if not .Values.image.digest }}
 checkov.io/skip2: CKV_K8S_43=the image is built by the operator; set image.digest to pull by digest
 {{- end }}
+{{- end -}}
+
+{{/* The agent's host dirs besides /etc, /usr and the state dir, in mount order (a parent
+     before what is mounted inside it), from hostPaths: name, path, type, readOnly. */}}
+{{- define "regtrust.hostDirs" -}}
+{{- $dirs := list -}}
+{{- range .Values.hostPaths.trustDirs -}}
+{{- if eq . "containerd" -}}
+{{- $dirs = append $dirs (dict "name" "containerd-certs" "path" "/etc/containerd/certs.d" "type" "DirectoryOrCreate") -}}
+{{- else if eq . "crio" -}}
+{{- $dirs = append $dirs (dict "name" "containers-certs" "path" "/etc/containers/certs.d" "type" "DirectoryOrCreate") -}}
+{{- else if eq . "docker" -}}
+{{- $dirs = append $dirs (dict "name" "docker-certs" "path" "/etc/docker/certs.d" "type" "DirectoryOrCreate") -}}
+{{- else if or (eq . "k3s") (eq . "rke2") -}}
+{{- $base := printf "/var/lib/rancher/%s/agent/etc/containerd" . -}}
+{{- $dirs = append $dirs (dict "name" (printf "%s-containerd" .) "path" $base "type" "Directory" "readOnly" true) -}}
+{{- $dirs = append $dirs (dict "name" (printf "%s-certs" .) "path" (printf "%s/certs.d" $base) "type" "DirectoryOrCreate") -}}
+{{- else if eq . "microk8s" -}}
+{{- $dirs = append $dirs (dict "name" "microk8s-args" "path" "/var/snap/microk8s/current/args" "type" "Directory" "readOnly" true) -}}
+{{- $dirs = append $dirs (dict "name" "microk8s-certs" "path" "/var/snap/microk8s/current/args/certs.d" "type" "DirectoryOrCreate") -}}
+{{- end -}}
+{{- end -}}
+{{- range $i, $p := .Values.hostPaths.extraTrustDirs -}}
+{{- $dirs = append $dirs (dict "name" (printf "extra-trust-%d" $i) "path" $p "type" "DirectoryOrCreate") -}}
+{{- end -}}
+{{- if .Values.hostPaths.suseTrustStore -}}
+{{- $dirs = append $dirs (dict "name" "suse-ca-certificates" "path" "/var/lib/ca-certificates" "type" "Directory" "readOnly" true) -}}
+{{- end -}}
+{{- toYaml $dirs -}}
 {{- end -}}

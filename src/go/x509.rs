@@ -10,6 +10,7 @@
 //! length, prefix and range but its on-curve check is done with plain big-integer
 //! arithmetic (same result as Go's, slower).
 
+use super::version::{GoDebug, GoVersion};
 use std::fmt::Write as _;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use x509_parser::num_bigint::BigUint;
@@ -698,16 +699,23 @@ fn err<T>(msg: &str) -> PResult<T> {
     Err(msg.to_string())
 }
 
-/// `x509.ParseCertificate`: the certificate, or Go's error text (`x509: ...`).
+/// `x509.ParseCertificate` of the newest modelled Go: the certificate, or Go's error text
+/// (`x509: ...`).
 pub fn parse_certificate(der: &[u8]) -> PResult<Certificate> {
-    let cert = parse_certificate_inner(der)?;
+    parse_certificate_as(der, GoVersion::NEWEST, GoDebug::default())
+}
+
+/// `x509.ParseCertificate` as Go `go` with `godebug` parses it (the parse-time refusals added
+/// by later releases are gated on `go`).
+pub fn parse_certificate_as(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResult<Certificate> {
+    let cert = parse_certificate_inner(der, go, godebug)?;
     if der.len() != cert.raw.len() {
         return err("x509: trailing data");
     }
     Ok(cert)
 }
 
-fn parse_certificate_inner(der: &[u8]) -> PResult<Certificate> {
+fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResult<Certificate> {
     let mut input = Der::new(der);
     let raw = input
         .read_element(tag::SEQUENCE)
@@ -755,6 +763,10 @@ fn parse_certificate_inner(der: &[u8]) -> PResult<Certificate> {
         .read_integer_bytes()
         .ok_or("x509: malformed serial number")?
         .to_vec();
+    // go1.23.5 parser.go:872-878: a negative serial is refused unless x509negativeserial=1.
+    if go.at_least(23) && serial[0] & 0x80 != 0 && !godebug.x509negativeserial {
+        return err("x509: negative serial number");
+    }
 
     let sig_ai_seq = tbs
         .read(tag::SEQUENCE)
@@ -806,6 +818,13 @@ fn parse_certificate_inner(der: &[u8]) -> PResult<Certificate> {
                     let ext = seq.read(tag::SEQUENCE).ok_or("x509: malformed extension")?;
                     let ext = parse_extension(ext)?;
                     if extensions.iter().any(|e: &Extension| e.id == ext.id) {
+                        // go1.23.5 parser.go:992 names the OID; go1.19.8 did not.
+                        if go.at_least(23) {
+                            return Err(format!(
+                                "x509: certificate contains duplicate extension with OID \"{}\"",
+                                oid_string(&ext.id)
+                            ));
+                        }
                         return err("x509: certificate contains duplicate extensions");
                     }
                     extensions.push(ext);
@@ -851,7 +870,7 @@ fn parse_certificate_inner(der: &[u8]) -> PResult<Certificate> {
         unhandled_critical_extensions: Vec::new(),
         signature,
     };
-    process_extensions(&mut cert)?;
+    process_extensions(&mut cert, go)?;
     Ok(cert)
 }
 
@@ -1371,7 +1390,7 @@ pub(crate) fn uri_host(uri: &str) -> &str {
 }
 
 /// `parseSANExtension`.
-fn parse_san(cert: &mut Certificate, value: &[u8]) -> PResult<()> {
+fn parse_san(cert: &mut Certificate, value: &[u8], go: GoVersion) -> PResult<()> {
     let mut dns = Vec::new();
     let mut emails = Vec::new();
     let mut ips = Vec::new();
@@ -1388,7 +1407,7 @@ fn parse_san(cert: &mut Certificate, value: &[u8]) -> PResult<()> {
                 let s =
                     ia5(data).map_err(|_| "x509: SAN uniformResourceIdentifier is malformed")?;
                 let host = uri_host(&s);
-                if !host.is_empty() && domain_to_reverse_labels(host).is_none() {
+                if !host.is_empty() && domain_to_reverse_labels(host, go).is_none() {
                     return Err(format!(
                         "x509: cannot parse URI {}: invalid domain",
                         go_quote(s.as_bytes())
@@ -1412,7 +1431,7 @@ fn parse_san(cert: &mut Certificate, value: &[u8]) -> PResult<()> {
 }
 
 /// `domainToReverseLabels`.
-pub(crate) fn domain_to_reverse_labels(domain: &str) -> Option<Vec<&str>> {
+pub(crate) fn domain_to_reverse_labels(domain: &str, go: GoVersion) -> Option<Vec<&str>> {
     let mut labels = Vec::new();
     let mut d = domain;
     while !d.is_empty() {
@@ -1424,6 +1443,11 @@ pub(crate) fn domain_to_reverse_labels(domain: &str) -> Option<Vec<&str>> {
             Some(i) => {
                 labels.push(&d[i + 1..]);
                 d = &d[..i];
+                // go1.23.5 verify.go:370-374: a leading period is an empty first label
+                // (so `.example.com` is no longer a valid domain).
+                if i == 0 && go.at_least(23) {
+                    labels.push("");
+                }
             }
         }
     }
@@ -1458,7 +1482,7 @@ fn is_valid_ip_mask(mask: &[u8]) -> bool {
 }
 
 /// `parseNameConstraintsExtension`: returns `unhandled`.
-fn parse_name_constraints(cert: &mut Certificate, value: &[u8]) -> PResult<bool> {
+fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: GoVersion) -> PResult<bool> {
     let invalid = "x509: invalid NameConstraints extension";
     let mut outer = Der::new(value);
     let toplevel = outer.read(tag::SEQUENCE).ok_or(invalid)?;
@@ -1488,7 +1512,7 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8]) -> PResult<bool>
                     let domain =
                         ia5(value).map_err(|e| format!("x509: invalid constraint value: {e}"))?;
                     let trimmed = domain.strip_prefix('.').unwrap_or(&domain);
-                    if domain_to_reverse_labels(trimmed).is_none() {
+                    if domain_to_reverse_labels(trimmed, go).is_none() {
                         return Err(format!(
                             "x509: failed to parse dnsName constraint {}",
                             go_quote(domain.as_bytes())
@@ -1527,12 +1551,12 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8]) -> PResult<bool>
                         )
                     };
                     if c.contains('@') {
-                        if parse_rfc2821_mailbox(&c).is_none() {
+                        if parse_rfc2821_mailbox(&c, go).is_none() {
                             return Err(bad());
                         }
                     } else {
                         let domain = c.strip_prefix('.').unwrap_or(&c);
-                        if domain_to_reverse_labels(domain).is_none() {
+                        if domain_to_reverse_labels(domain, go).is_none() {
                             return Err(bad());
                         }
                     }
@@ -1548,7 +1572,7 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8]) -> PResult<bool>
                         ));
                     }
                     let trimmed = domain.strip_prefix('.').unwrap_or(&domain);
-                    if domain_to_reverse_labels(trimmed).is_none() {
+                    if domain_to_reverse_labels(trimmed, go).is_none() {
                         return Err(format!(
                             "x509: failed to parse URI constraint {}",
                             go_quote(domain.as_bytes())
@@ -1584,7 +1608,7 @@ pub(crate) struct Mailbox {
 }
 
 /// `parseRFC2821Mailbox`.
-pub(crate) fn parse_rfc2821_mailbox(input: &str) -> Option<Mailbox> {
+pub(crate) fn parse_rfc2821_mailbox(input: &str, go: GoVersion) -> Option<Mailbox> {
     let mut inp = input.as_bytes();
     if inp.is_empty() {
         return None;
@@ -1641,7 +1665,7 @@ pub(crate) fn parse_rfc2821_mailbox(input: &str) -> Option<Mailbox> {
         return None;
     }
     let domain = std::str::from_utf8(&inp[1..]).ok()?;
-    domain_to_reverse_labels(domain)?;
+    domain_to_reverse_labels(domain, go)?;
     Some(Mailbox {
         local,
         domain: domain.to_string(),
@@ -1663,7 +1687,17 @@ fn ext_key_usage_from_oid(oid: &[u32]) -> Option<ExtKeyUsage> {
 }
 
 /// `processExtensions`.
-fn process_extensions(cert: &mut Certificate) -> PResult<()> {
+fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
+    // go1.22.12 parser.go:337-347 dropped the " a"/" b"/" c" suffixes go1.19.8 printed
+    // (1.20 and 1.21 not read: judged as 1.19).
+    let bc = |suffix: &'static str| -> &'static str {
+        match (go.at_least(22), suffix) {
+            (true, _) => "x509: invalid basic constraints",
+            (false, "a") => "x509: invalid basic constraints a",
+            (false, "b") => "x509: invalid basic constraints b",
+            _ => "x509: invalid basic constraints c",
+        }
+    };
     let extensions = cert.extensions.clone();
     for e in &extensions {
         let mut unhandled = false;
@@ -1684,24 +1718,22 @@ fn process_extensions(cert: &mut Certificate) -> PResult<()> {
                 }
                 19 => {
                     let mut d = Der::new(&e.value);
-                    let seq = d
-                        .read(tag::SEQUENCE)
-                        .ok_or("x509: invalid basic constraints a")?;
+                    let seq = d.read(tag::SEQUENCE).ok_or(bc("a"))?;
                     let mut seq = Der::new(seq);
                     let mut is_ca = false;
                     if seq.peek(tag::BOOLEAN) {
-                        is_ca = seq.read_bool().ok_or("x509: invalid basic constraints b")?;
+                        is_ca = seq.read_bool().ok_or(bc("b"))?;
                     }
                     let mut max_path_len = -1;
                     if !seq.is_empty() && seq.peek(tag::INTEGER) {
-                        max_path_len = seq.read_i64().ok_or("x509: invalid basic constraints c")?;
+                        max_path_len = seq.read_i64().ok_or(bc("c"))?;
                     }
                     cert.is_ca = is_ca;
                     cert.max_path_len = max_path_len;
                     cert.basic_constraints_valid = true;
                 }
                 17 => {
-                    parse_san(cert, &e.value)?;
+                    parse_san(cert, &e.value, go)?;
                     if cert.dns_names.is_empty()
                         && cert.email_addresses.is_empty()
                         && cert.ip_addresses.is_empty()
@@ -1710,9 +1742,13 @@ fn process_extensions(cert: &mut Certificate) -> PResult<()> {
                         unhandled = true;
                     }
                 }
-                30 => unhandled = parse_name_constraints(cert, &e.value)?,
+                30 => unhandled = parse_name_constraints(cert, &e.value, go)?,
                 31 => parse_crl_distribution_points(&e.value)?,
                 35 => {
+                    // go1.23.5 parser.go:421-424 (parseAuthorityKeyIdentifier).
+                    if go.at_least(23) && e.critical {
+                        return err("x509: authority key identifier incorrectly marked critical");
+                    }
                     let mut d = Der::new(&e.value);
                     let akid = d
                         .read(tag::SEQUENCE)
@@ -1743,6 +1779,10 @@ fn process_extensions(cert: &mut Certificate) -> PResult<()> {
                     cert.unknown_ext_key_usage = unknown;
                 }
                 14 => {
+                    // go1.23.5 parser.go:757-760.
+                    if go.at_least(23) && e.critical {
+                        return err("x509: subject key identifier incorrectly marked critical");
+                    }
                     cert.subject_key_id = Der::new(&e.value)
                         .read(tag::OCTET_STRING)
                         .ok_or("x509: invalid subject key identifier")?
@@ -1755,12 +1795,25 @@ fn process_extensions(cert: &mut Certificate) -> PResult<()> {
                     let mut seq = Der::new(seq);
                     while !seq.is_empty() {
                         let cp = seq.read(tag::SEQUENCE).ok_or(bad)?;
-                        Der::new(cp).read_oid().ok_or(bad)?;
+                        if go.at_least(22) {
+                            // go1.22.12 parser.go:443-451: any minimally encoded OID
+                            // (newOIDFromDER, oid.go:27), arcs of any size.
+                            let v = Der::new(cp).read(tag::OID).ok_or(bad)?;
+                            if !new_oid_from_der_ok(v) {
+                                return err(bad);
+                            }
+                        } else {
+                            Der::new(cp).read_oid().ok_or(bad)?;
+                        }
                     }
                 }
                 _ => unhandled = true,
             }
         } else if id == OID_AIA {
+            // go1.23.5 parser.go:784-787.
+            if go.at_least(23) && e.critical {
+                return err("x509: authority info access incorrectly marked critical");
+            }
             let bad = "x509: invalid authority info access";
             let mut d = Der::new(&e.value);
             let seq = d.read(tag::SEQUENCE).ok_or(bad)?;
@@ -1782,6 +1835,30 @@ fn process_extensions(cert: &mut Certificate) -> PResult<()> {
         }
     }
     Ok(())
+}
+
+/// `newOIDFromDER` (go1.22.12 oid.go:27): non-empty, the last octet ends a subidentifier, no
+/// subidentifier starts with 0x80.
+fn new_oid_from_der_ok(der: &[u8]) -> bool {
+    if der.is_empty() || der[der.len() - 1] & 0x80 != 0 {
+        return false;
+    }
+    let mut start = 0;
+    for (i, &v) in der.iter().enumerate() {
+        if i == start && v == 0x80 {
+            return false;
+        }
+        if v & 0x80 == 0 {
+            start = i + 1;
+        }
+    }
+    true
+}
+
+/// `asn1.ObjectIdentifier.String()`: `2.5.29.19`.
+pub fn oid_string(oid: &[u32]) -> String {
+    let parts: Vec<String> = oid.iter().map(u32::to_string).collect();
+    parts.join(".")
 }
 
 fn parse_crl_distribution_points(value: &[u8]) -> PResult<()> {
@@ -2203,24 +2280,31 @@ mod tests {
     #[test]
     fn domains_and_mailboxes() {
         assert_eq!(
-            domain_to_reverse_labels("a.example.com"),
+            domain_to_reverse_labels("a.example.com", GoVersion::GO1_19),
             Some(vec!["com", "example", "a"])
         );
         for bad in ["example.com.", "a..b", "a b.c", ""] {
             if bad.is_empty() {
-                assert_eq!(domain_to_reverse_labels(bad), Some(vec![]));
+                assert_eq!(
+                    domain_to_reverse_labels(bad, GoVersion::GO1_19),
+                    Some(vec![])
+                );
             } else {
-                assert_eq!(domain_to_reverse_labels(bad), None, "{bad}");
+                assert_eq!(
+                    domain_to_reverse_labels(bad, GoVersion::GO1_19),
+                    None,
+                    "{bad}"
+                );
             }
         }
-        let m = parse_rfc2821_mailbox("ops@example.com").unwrap();
+        let m = parse_rfc2821_mailbox("ops@example.com", GoVersion::GO1_19).unwrap();
         assert_eq!(
             (m.local.as_slice(), m.domain.as_str()),
             (&b"ops"[..], "example.com")
         );
-        assert!(parse_rfc2821_mailbox("\"a b\"@example.com").is_some());
+        assert!(parse_rfc2821_mailbox("\"a b\"@example.com", GoVersion::GO1_19).is_some());
         // Go accepts an empty domain ("a@"): domainToReverseLabels("") succeeds.
-        assert!(parse_rfc2821_mailbox("a@").is_some());
+        assert!(parse_rfc2821_mailbox("a@", GoVersion::GO1_19).is_some());
         for bad in [
             "",
             "@example.com",
@@ -2228,7 +2312,10 @@ mod tests {
             "a..b@example.com",
             "a",
         ] {
-            assert!(parse_rfc2821_mailbox(bad).is_none(), "{bad}");
+            assert!(
+                parse_rfc2821_mailbox(bad, GoVersion::GO1_19).is_none(),
+                "{bad}"
+            );
         }
     }
 

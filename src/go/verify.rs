@@ -19,16 +19,42 @@
 //! policy extensions (33, 36, 54) Go 1.19 calls unhandled, refuse a critical
 //! authorityInfoAccess, and drop the `GODEBUG=x509sha1` escape hatch.
 
-use super::gox509::{
-    self, domain_to_reverse_labels, for_each_san, format_rfc3339, go_ip_string, go_ipnet_string,
-    go_quote, ip_to4, parse_go_ip, parse_rfc2821_mailbox, Certificate, ExtKeyUsage, GoHash, IpNet,
-    Mailbox, PublicKey, PublicKeyAlgorithm, SignatureAlgorithm, KEY_USAGE_CERT_SIGN, NAME_TYPE_DNS,
-    NAME_TYPE_EMAIL, NAME_TYPE_IP, NAME_TYPE_URI,
-};
 use super::signature::{self, Hash, Scheme, SigError};
-use crate::report::Verdict;
+use super::version::{GoDebug, GoVersion};
+use super::x509::{
+    self as gox509, domain_to_reverse_labels, for_each_san, format_rfc3339, go_ip_string,
+    go_ipnet_string, go_quote, ip_to4, parse_go_ip, parse_rfc2821_mailbox, Certificate,
+    ExtKeyUsage, GoHash, IpNet, Mailbox, PublicKey, PublicKeyAlgorithm, SignatureAlgorithm,
+    KEY_USAGE_CERT_SIGN, NAME_TYPE_DNS, NAME_TYPE_EMAIL, NAME_TYPE_IP, NAME_TYPE_URI,
+};
 use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
+
+/// The class of Go's refusal, as regtrust's report names it (SPEC, Probe verdicts): the
+/// caller maps it onto its own verdict type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    UnknownAuthority,
+    Expired,
+    HostnameMismatch,
+    LegacyCommonName,
+    TlsError,
+}
+
+impl Verdict {
+    /// The SPEC wire code (the test tables spell verdicts so; regtrust's report maps the
+    /// class onto its own `Verdict`, where the wire codes are written).
+    #[cfg(test)]
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::UnknownAuthority => "unknown_authority",
+            Verdict::Expired => "expired",
+            Verdict::HostnameMismatch => "hostname_mismatch",
+            Verdict::LegacyCommonName => "legacy_common_name",
+            Verdict::TlsError => "tls_error",
+        }
+    }
+}
 
 /// What the runtime passes to `Verify`.
 #[derive(Debug, Clone)]
@@ -38,18 +64,34 @@ pub struct VerifyOptions<'a> {
     pub server_name: &'a str,
     /// The runtime's clock. Go prints it in the runtime's local zone; pass UTC to get `Z`.
     pub now: OffsetDateTime,
-    /// `GODEBUG=x509sha1=1` in the runtime's environment (Go 1.18–1.23): SHA-1 signatures
-    /// below the root are checked instead of refused.
-    pub allow_sha1: bool,
+    /// The Go release the runtime was built with (judged as `GoVersion::modelled`).
+    pub go: GoVersion,
+    /// The runtime's GODEBUG switches (`x509sha1=1`, `x509negativeserial=1`, ...).
+    pub godebug: GoDebug,
 }
 
 impl<'a> VerifyOptions<'a> {
+    /// Options for the newest modelled Go without GODEBUG switches.
     pub fn new(server_name: &'a str, now: OffsetDateTime) -> Self {
         VerifyOptions {
             server_name,
             now,
-            allow_sha1: false,
+            go: GoVersion::NEWEST,
+            godebug: GoDebug::default(),
         }
+    }
+
+    /// The same options for another Go release.
+    pub fn with_go(mut self, go: GoVersion) -> Self {
+        self.go = go;
+        self
+    }
+
+    /// SHA-1 below the root is checked instead of refused: `GODEBUG=x509sha1=1`, which Go
+    /// 1.24 removed (go1.24 release notes, crypto/x509: "The x509sha1 GODEBUG setting has
+    /// been removed").
+    fn allow_sha1(&self) -> bool {
+        self.godebug.x509sha1 && !self.go.modelled().at_least(24)
     }
 }
 
@@ -98,6 +140,11 @@ pub enum GoVerifyError {
     /// crypto/tls could not parse a presented certificate; the handshake fails before Verify.
     #[error("tls: failed to parse certificate from server: {error}")]
     Parse { index: usize, error: String },
+    /// crypto/tls refuses a presented RSA key over `max` bits before Verify
+    /// (`tlsmaxrsasize`, go1.23.5 crypto/tls/handshake_client.go:1080-1085; since 1.22 and
+    /// backported to 1.19.13, 1.20.8, 1.21.1).
+    #[error("tls: server sent certificate containing RSA key larger than {max} bits")]
+    RsaKeyTooLarge { index: usize, max: usize },
     #[error("x509: unhandled critical extension")]
     UnhandledCriticalExtension { cert: CertRef },
     #[error("{}", invalid_message(*.reason, .detail))]
@@ -170,10 +217,28 @@ fn unknown_authority_message(hint: &Option<Hint>) -> String {
 }
 
 impl GoVerifyError {
-    /// Go's exact text (the bare `x509: ...` form of Go 1.19; Go >= 1.20 prefixes
-    /// `tls: failed to verify certificate: `).
+    /// Go's exact text, the bare `x509: ...` form of the error `Verify` returns (or
+    /// crypto/tls's own text for a failure before or after Verify).
     pub fn message(&self) -> String {
         self.to_string()
+    }
+
+    /// What a crypto/tls client of Go `go` prints: from Go 1.20 a Verify error is wrapped in
+    /// `CertificateVerificationError`, whose `Error()` is `tls: failed to verify
+    /// certificate: ` + the x509 text (go1.23.5 crypto/tls/common.go:1638-1640; go1.19.8
+    /// returned the x509 error itself, handshake_client.go:889).
+    pub fn runtime_message(&self, go: GoVersion) -> String {
+        match self {
+            GoVerifyError::NoCertificates
+            | GoVerifyError::Parse { .. }
+            | GoVerifyError::RsaKeyTooLarge { .. }
+            | GoVerifyError::UnsupportedLeafKey { .. }
+            | GoVerifyError::Undecidable { .. } => self.message(),
+            _ if go.modelled().at_least(20) => {
+                format!("tls: failed to verify certificate: {}", self.message())
+            }
+            _ => self.message(),
+        }
     }
 
     /// The probe verdict (SPEC, Probe verdicts).
@@ -198,6 +263,8 @@ const CONSTRAINT_VIOLATION: &str =
     "x509: invalid signature: parent certificate cannot sign this kind of certificate";
 const ERR_UNSUPPORTED_ALGORITHM: &str = "x509: cannot verify signature: algorithm unimplemented";
 const MAX_CHAIN_SIGNATURE_CHECKS: usize = 100;
+/// crypto/tls `defaultMaxRSAKeySize` (go1.23.5 crypto/tls/handshake_client.go:1046).
+const MAX_RSA_KEY_BITS: usize = 8192;
 const MAX_CONSTRAINT_COMPARISONS: usize = 250_000;
 
 /// A `CertPool`: insertion order, by raw subject, deduplicated by DER.
@@ -248,6 +315,11 @@ enum SigCheck {
 pub struct TrustPool {
     certs: Vec<Option<Certificate>>,
     pool: Pool,
+    /// Every entry as given, to parse again for another release.
+    ders: Vec<Vec<u8>>,
+    /// The release whose `ParseCertificate` decided which entries load.
+    go: GoVersion,
+    godebug: GoDebug,
 }
 
 impl TrustPool {
@@ -256,9 +328,15 @@ impl TrustPool {
     /// when several candidates fail, the first one names the hint. Unparsable entries are
     /// skipped as Go's `AppendCertsFromPEM` does; `CertRef::Root` indexes this list.
     pub fn new(roots: &[impl AsRef<[u8]>]) -> Self {
+        TrustPool::new_as(roots, GoVersion::NEWEST, GoDebug::default())
+    }
+
+    /// `new` for a runtime of Go `go` with `godebug` (what loads depends on the release).
+    pub fn new_as(roots: &[impl AsRef<[u8]>], go: GoVersion, godebug: GoDebug) -> Self {
+        let go = go.modelled();
         let certs: Vec<Option<Certificate>> = roots
             .iter()
-            .map(|d| gox509::parse_certificate(d.as_ref()).ok())
+            .map(|d| gox509::parse_certificate_as(d.as_ref(), go, godebug).ok())
             .collect();
         let mut pool = Pool::new();
         for (i, c) in certs.iter().enumerate() {
@@ -266,7 +344,13 @@ impl TrustPool {
                 pool.add(CertRef::Root(i), c);
             }
         }
-        TrustPool { certs, pool }
+        TrustPool {
+            certs,
+            pool,
+            ders: roots.iter().map(|d| d.as_ref().to_vec()).collect(),
+            go,
+            godebug,
+        }
     }
 
     /// How many entries Go would have added (parsable and distinct).
@@ -299,10 +383,15 @@ pub fn verify(
     roots: &[impl AsRef<[u8]>],
     opts: &VerifyOptions<'_>,
 ) -> Result<Verified, GoVerifyError> {
-    verify_with_pool(presented, &TrustPool::new(roots), opts)
+    verify_with_pool(
+        presented,
+        &TrustPool::new_as(roots, opts.go, opts.godebug),
+        opts,
+    )
 }
 
-/// `verify` with a pool parsed once.
+/// `verify` with a pool parsed once (by `TrustPool::new_as` for the same Go release; a
+/// pool of another release is parsed again).
 pub fn verify_with_pool(
     presented: &[impl AsRef<[u8]>],
     roots: &TrustPool,
@@ -311,12 +400,31 @@ pub fn verify_with_pool(
     if presented.is_empty() {
         return Err(GoVerifyError::NoCertificates);
     }
+    let go = opts.go.modelled();
     let mut certs = Vec::with_capacity(presented.len());
     for (index, der) in presented.iter().enumerate() {
-        let c = gox509::parse_certificate(der.as_ref())
+        let c = gox509::parse_certificate_as(der.as_ref(), go, opts.godebug)
             .map_err(|error| GoVerifyError::Parse { index, error })?;
+        // tlsmaxrsasize (see `RsaKeyTooLarge`), checked as each certificate is parsed.
+        if opts.go.has_backport(22, &[(19, 13), (20, 8), (21, 1)]) {
+            if let PublicKey::Rsa { n, .. } = &c.public_key {
+                if gox509::bit_len(n) > MAX_RSA_KEY_BITS {
+                    return Err(GoVerifyError::RsaKeyTooLarge {
+                        index,
+                        max: MAX_RSA_KEY_BITS,
+                    });
+                }
+            }
+        }
         certs.push(c);
     }
+    let reparsed;
+    let roots = if roots.go == go && roots.godebug == opts.godebug {
+        roots
+    } else {
+        reparsed = TrustPool::new_as(&roots.ders, go, opts.godebug);
+        &reparsed
+    };
     let mut ctx = Ctx {
         presented: certs,
         roots,
@@ -349,7 +457,11 @@ impl Ctx<'_> {
         let leaf = CertRef::Presented(0);
         self.is_valid(leaf, CertType::Leaf, &[])?;
         if !self.opts.server_name.is_empty() {
-            verify_hostname(self.cert(leaf), self.opts.server_name)?;
+            verify_hostname(
+                self.cert(leaf),
+                self.opts.server_name,
+                self.opts.go.modelled(),
+            )?;
         }
         let candidates = if self.roots.pool.contains(self.cert(leaf)) {
             vec![vec![leaf]]
@@ -456,7 +568,15 @@ impl Ctx<'_> {
                 )
                 .collect()
         };
+        let go = self.opts.go.modelled();
         for (kind, cand_ref) in candidates {
+            // go1.22.12 verify.go:905: a candidate whose key Go cannot parse is skipped
+            // (go1.19.8 tried it, and its ErrUnsupportedAlgorithm became the hint).
+            if go.at_least(22)
+                && matches!(self.cert(cand_ref).public_key, PublicKey::Unknown { .. })
+            {
+                continue;
+            }
             if self.already_in_chain(self.cert(cand_ref), chain) {
                 continue;
             }
@@ -483,6 +603,14 @@ impl Ctx<'_> {
                 }
             }
             if let Err(e) = self.is_valid(cand_ref, kind, chain) {
+                // go1.22.12 verify.go:926-931: the first invalid candidate is also the hint.
+                if go.at_least(22) && hint.is_none() {
+                    hint = Some(Hint {
+                        error: e.message(),
+                        cert: cand_ref,
+                        cert_name: hint_cert_name(self.cert(cand_ref)),
+                    });
+                }
                 err = Some(e);
                 continue;
             }
@@ -511,12 +639,12 @@ impl Ctx<'_> {
         if let Some(e) = parent_gate(parent) {
             return SigCheck::Failed(e.into());
         }
-        check_signature(
+        check_signature_as(
             child.signature_algorithm,
             &child.raw_tbs,
             &child.signature,
             &parent.public_key,
-            self.opts.allow_sha1,
+            self.opts,
         )
     }
 
@@ -563,9 +691,18 @@ impl Ctx<'_> {
             if c.has_san_extension() {
                 to_check.push(c);
             }
+            // go1.22.12 verify.go:606: the SANs of every certificate of the chain so far are
+            // checked (go1.19.8: the leaf's and the CA's own only).
+            if self.opts.go.modelled().at_least(22) {
+                to_check = chain
+                    .iter()
+                    .map(|r| self.cert(*r))
+                    .filter(|c| c.has_san_extension())
+                    .collect();
+            }
             for san_cert in to_check {
                 let san = san_cert.san_extension().unwrap_or_default();
-                check_names_against_constraints(r, c, san, &mut count)?;
+                check_names_against_constraints(r, c, san, &mut count, self.opts.go.modelled())?;
             }
         }
         if kind == CertType::Intermediate && !(c.basic_constraints_valid && c.is_ca) {
@@ -599,7 +736,7 @@ fn invalid(cert: CertRef, reason: InvalidReason, detail: String) -> GoVerifyErro
 
 /// The `CheckSignatureFrom` parent gates: v3 without basicConstraints, CA:FALSE, or a key
 /// usage without keyCertSign cannot sign certificates (roots included; only v1 escapes).
-fn parent_gate(parent: &Certificate) -> Option<&'static str> {
+pub fn parent_gate(parent: &Certificate) -> Option<&'static str> {
     if (parent.version == 3 && !parent.basic_constraints_valid)
         || (parent.basic_constraints_valid && !parent.is_ca)
         || (parent.key_usage != 0 && parent.key_usage & KEY_USAGE_CERT_SIGN == 0)
@@ -612,6 +749,85 @@ fn parent_gate(parent: &Certificate) -> Option<&'static str> {
     None
 }
 
+/// `CheckSignatureFrom(parent)` on `child`, Go's error text when it refuses (`Ok` also when
+/// ring cannot check the algorithm: the caller only asks why a known link was refused).
+pub fn check_signature_from(
+    child: &Certificate,
+    parent: &Certificate,
+    opts: &VerifyOptions<'_>,
+) -> Result<(), String> {
+    if let Some(e) = parent_gate(parent) {
+        return Err(e.into());
+    }
+    match check_signature_as(
+        child.signature_algorithm,
+        &child.raw_tbs,
+        &child.signature,
+        &parent.public_key,
+        opts,
+    ) {
+        SigCheck::Failed(e) => Err(e),
+        SigCheck::Ok | SigCheck::Undecidable(_) => Ok(()),
+    }
+}
+
+/// Whether `parent`'s key made `child`'s signature, whatever Go's policy on the algorithm
+/// (SHA-1 included): tells "same CA, refused" from "another CA".
+pub fn key_signed(child: &Certificate, parent: &Certificate) -> bool {
+    let (hash, _) = child.signature_algorithm.details();
+    let hash = match hash {
+        None => None,
+        Some(GoHash::Md5) => return false,
+        Some(GoHash::Sha1) => Some(Hash::Sha1),
+        Some(GoHash::Sha256) => Some(Hash::Sha256),
+        Some(GoHash::Sha384) => Some(Hash::Sha384),
+        Some(GoHash::Sha512) => Some(Hash::Sha512),
+    };
+    let scheme = match (&parent.public_key, hash) {
+        (PublicKey::Rsa { .. }, Some(h)) if child.signature_algorithm.is_rsa_pss() => {
+            Scheme::RsaPss(h)
+        }
+        (PublicKey::Rsa { .. }, Some(h)) => Scheme::RsaPkcs1(h),
+        (PublicKey::Ecdsa { .. }, Some(h)) => Scheme::Ecdsa(h),
+        (PublicKey::Ed25519(_), None) => Scheme::Ed25519,
+        _ => return false,
+    };
+    signature::verify(&parent.public_key, scheme, &child.raw_tbs, &child.signature).is_ok()
+}
+
+/// `checkSignature` of the runtime's Go: SHA-1 as its GODEBUG allows; from Go 1.24 RSA keys
+/// under 1024 bits are refused by crypto/rsa's `checkPublicKeySize`, which `VerifyPKCS1v15`
+/// and `VerifyPSS` run first (go1.24 crypto/rsa/rsa.go; GODEBUG `rsa1024min=0` reverts).
+fn check_signature_as(
+    algo: SignatureAlgorithm,
+    signed: &[u8],
+    sig: &[u8],
+    key: &PublicKey,
+    opts: &VerifyOptions<'_>,
+) -> SigCheck {
+    let go = opts.go.modelled();
+    let (hash, pk_algo) = algo.details();
+    let small_rsa = match key {
+        PublicKey::Rsa { n, .. } if pk_algo == PublicKeyAlgorithm::Rsa => {
+            Some(gox509::bit_len(n)).filter(|b| *b < 1024)
+        }
+        _ => None,
+    };
+    let hash_refused = matches!(hash, Some(GoHash::Md5))
+        || (matches!(hash, Some(GoHash::Sha1)) && !opts.allow_sha1());
+    if let (Some(bits), false, true, false) = (
+        small_rsa,
+        hash_refused,
+        go.at_least(24),
+        opts.godebug.rsa1024min_off,
+    ) {
+        return SigCheck::Failed(format!(
+            "crypto/rsa: {bits}-bit keys are insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)"
+        ));
+    }
+    check_signature(algo, signed, sig, key, opts.allow_sha1(), go)
+}
+
 /// `checkSignature`.
 fn check_signature(
     algo: SignatureAlgorithm,
@@ -619,6 +835,7 @@ fn check_signature(
     sig: &[u8],
     key: &PublicKey,
     allow_sha1: bool,
+    go: GoVersion,
 ) -> SigCheck {
     let (hash, pk_algo) = algo.details();
     let hash = match hash {
@@ -626,8 +843,8 @@ fn check_signature(
             return SigCheck::Failed(ERR_UNSUPPORTED_ALGORITHM.into())
         }
         None => None,
-        Some(GoHash::Md5) => return SigCheck::Failed(insecure_algorithm(algo)),
-        Some(GoHash::Sha1) if !allow_sha1 => return SigCheck::Failed(insecure_algorithm(algo)),
+        Some(GoHash::Md5) => return SigCheck::Failed(insecure_algorithm(algo, go)),
+        Some(GoHash::Sha1) if !allow_sha1 => return SigCheck::Failed(insecure_algorithm(algo, go)),
         Some(GoHash::Sha1) => Some(Hash::Sha1),
         Some(GoHash::Sha256) => Some(Hash::Sha256),
         Some(GoHash::Sha384) => Some(Hash::Sha384),
@@ -664,12 +881,14 @@ fn check_signature(
     }
 }
 
-/// `InsecureAlgorithmError.Error()` (Go 1.18–1.23 text).
-fn insecure_algorithm(algo: SignatureAlgorithm) -> String {
-    let over = if matches!(
-        algo,
-        SignatureAlgorithm::Sha1Rsa | SignatureAlgorithm::EcdsaSha1
-    ) {
+/// `InsecureAlgorithmError.Error()`: Go 1.18–1.23 suggest the `x509sha1` override
+/// (go1.23.5 x509.go:804-812); Go 1.24 removed the setting and the suggestion with it.
+fn insecure_algorithm(algo: SignatureAlgorithm, go: GoVersion) -> String {
+    let over = if !go.at_least(24)
+        && matches!(
+            algo,
+            SignatureAlgorithm::Sha1Rsa | SignatureAlgorithm::EcdsaSha1
+        ) {
         " (temporarily override with GODEBUG=x509sha1=1)"
     } else {
         ""
@@ -699,6 +918,7 @@ fn check_names_against_constraints(
     c: &Certificate,
     san: &[u8],
     count: &mut usize,
+    go: GoVersion,
 ) -> Result<(), GoVerifyError> {
     let nc = &c.name_constraints;
     let mut failure: Option<GoVerifyError> = None;
@@ -706,7 +926,7 @@ fn check_names_against_constraints(
         let outcome = match t {
             NAME_TYPE_EMAIL => {
                 let name = String::from_utf8_lossy(data).into_owned();
-                let Some(mailbox) = parse_rfc2821_mailbox(&name) else {
+                let Some(mailbox) = parse_rfc2821_mailbox(&name, go) else {
                     return Err(r#"x509: cannot parse rfc822Name {"" ""}"#.to_string());
                 };
                 check_constraints(
@@ -716,13 +936,13 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_email,
                     &nc.excluded_email,
-                    |k| match_email_constraint(&mailbox, k),
+                    |k| match_email_constraint(&mailbox, k, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
             NAME_TYPE_DNS => {
                 let name = String::from_utf8_lossy(data).into_owned();
-                if domain_to_reverse_labels(&name).is_none() {
+                if domain_to_reverse_labels(&name, go).is_none() {
                     return Err(format!(
                         "x509: cannot parse dnsName {}",
                         go_quote(name.as_bytes())
@@ -735,7 +955,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_dns,
                     &nc.excluded_dns,
-                    |k| match_domain_constraint(&name, k),
+                    |k| match_domain_constraint(&name, k, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
@@ -748,7 +968,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_uri,
                     &nc.excluded_uri,
-                    |k| match_uri_constraint(&name, k),
+                    |k| match_uri_constraint(&name, k, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
@@ -846,11 +1066,11 @@ fn check_constraints<K>(
 }
 
 /// `matchDomainConstraint`.
-fn match_domain_constraint(domain: &str, constraint: &str) -> Result<bool, String> {
+fn match_domain_constraint(domain: &str, constraint: &str, go: GoVersion) -> Result<bool, String> {
     if constraint.is_empty() {
         return Ok(true);
     }
-    let domain_labels = domain_to_reverse_labels(domain).ok_or_else(|| {
+    let domain_labels = domain_to_reverse_labels(domain, go).ok_or_else(|| {
         format!(
             "x509: internal error: cannot parse domain {}",
             go_quote(domain.as_bytes())
@@ -860,7 +1080,7 @@ fn match_domain_constraint(domain: &str, constraint: &str) -> Result<bool, Strin
         Some(c) => (true, c),
         None => (false, constraint),
     };
-    let constraint_labels = domain_to_reverse_labels(constraint).ok_or_else(|| {
+    let constraint_labels = domain_to_reverse_labels(constraint, go).ok_or_else(|| {
         format!(
             "x509: internal error: cannot parse domain {}",
             go_quote(constraint.as_bytes())
@@ -887,9 +1107,13 @@ fn go_equal_fold(a: &str, b: &str) -> bool {
 }
 
 /// `matchEmailConstraint`.
-fn match_email_constraint(mailbox: &Mailbox, constraint: &str) -> Result<bool, String> {
+fn match_email_constraint(
+    mailbox: &Mailbox,
+    constraint: &str,
+    go: GoVersion,
+) -> Result<bool, String> {
     if constraint.contains('@') {
-        let c = parse_rfc2821_mailbox(constraint).ok_or_else(|| {
+        let c = parse_rfc2821_mailbox(constraint, go).ok_or_else(|| {
             format!(
                 "x509: internal error: cannot parse constraint {}",
                 go_quote(constraint.as_bytes())
@@ -897,11 +1121,11 @@ fn match_email_constraint(mailbox: &Mailbox, constraint: &str) -> Result<bool, S
         })?;
         return Ok(mailbox.local == c.local && go_equal_fold(&mailbox.domain, &c.domain));
     }
-    match_domain_constraint(&mailbox.domain, constraint)
+    match_domain_constraint(&mailbox.domain, constraint, go)
 }
 
 /// `matchURIConstraint` (the URI's host taken without Go's full `url.Parse`).
-fn match_uri_constraint(uri: &str, constraint: &str) -> Result<bool, String> {
+fn match_uri_constraint(uri: &str, constraint: &str, go: GoVersion) -> Result<bool, String> {
     let mut host = gox509::uri_host(uri);
     if host.is_empty() {
         return Err(format!(
@@ -921,7 +1145,7 @@ fn match_uri_constraint(uri: &str, constraint: &str) -> Result<bool, String> {
             go_quote(uri.as_bytes())
         ));
     }
-    match_domain_constraint(host, constraint)
+    match_domain_constraint(host, constraint, go)
 }
 
 /// `matchIPConstraint`.
@@ -941,13 +1165,17 @@ fn to_lower_ascii(s: &str) -> String {
 }
 
 /// `validHostname`.
-fn valid_hostname(host: &str, is_pattern: bool) -> bool {
+fn valid_hostname(host: &str, is_pattern: bool, go: GoVersion) -> bool {
     let host = if is_pattern {
         host
     } else {
         host.strip_suffix('.').unwrap_or(host)
     };
     if host.is_empty() {
+        return false;
+    }
+    // go1.23.5 verify.go:990-994: a bare `*` is no valid name nor pattern.
+    if host == "*" && go.at_least(23) {
         return false;
     }
     for (i, part) in host.split('.').enumerate() {
@@ -1005,7 +1233,7 @@ fn ip_equal(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `VerifyHostname`.
-fn verify_hostname(c: &Certificate, h: &str) -> Result<(), GoVerifyError> {
+fn verify_hostname(c: &Certificate, h: &str, go: GoVersion) -> Result<(), GoVerifyError> {
     let candidate_ip = if h.len() >= 3 && h.starts_with('[') && h.ends_with(']') {
         &h[1..h.len() - 1]
     } else {
@@ -1018,9 +1246,9 @@ fn verify_hostname(c: &Certificate, h: &str) -> Result<(), GoVerifyError> {
         return Err(hostname_error(c, candidate_ip));
     }
     let candidate = to_lower_ascii(h);
-    let valid_candidate = valid_hostname(&candidate, false);
+    let valid_candidate = valid_hostname(&candidate, false, go);
     for m in &c.dns_names {
-        let ok = if valid_candidate && valid_hostname(m, true) {
+        let ok = if valid_candidate && valid_hostname(m, true, go) {
             match_hostnames(m, &candidate)
         } else {
             match_exactly(m, &candidate)
@@ -1068,199 +1296,11 @@ fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
         legacy_common_name: false,
     }
 }
-
-// ---------------------------------------------------------------------------------------
-// The cause of an unknown authority.
-
-/// A certificate as the report shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertFacts {
-    /// Go's `pkix.Name.String()` form, e.g. `CN=Harbor CA,O=Example`.
-    pub subject: String,
-    /// Lowercase hex SHA-256 of the DER.
-    pub sha256: String,
-}
-
-impl CertFacts {
-    fn of(c: &Certificate) -> Self {
-        CertFacts {
-            subject: c.subject_string(),
-            sha256: sha256_hex(&c.raw),
-        }
-    }
-}
-
-pub use crate::ca::sha256_hex;
-
-/// Why the chain does not reach a trusted CA (SPEC: `cause` of `unknown_authority`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthorityCause {
-    /// No installed CA has the issuer's name (or could have issued a missing intermediate).
-    CaNotInstalled {
-        /// The name the chain's top certificate says it was issued by.
-        issuer: String,
-    },
-    /// An installed CA has the issuer's name but another key: the registry's CA was rotated
-    /// (or the wrong CA file was installed).
-    CaMismatch {
-        issuer: String,
-        /// The CA the server sent, when it sent its top certificate.
-        server_ca: Option<CertFacts>,
-        /// The installed CAs with that name.
-        installed: Vec<CertFacts>,
-    },
-    /// The server sent no certificate for its issuer while an installed CA could anchor the
-    /// intermediate it should have sent.
-    MissingIntermediate {
-        issuer: String,
-        anchors: Vec<CertFacts>,
-    },
-    /// The installed CA has the issuer's name and key, but Go refuses the link (the CA may not
-    /// sign certificates, or the child is SHA-1 signed): `reason` is Go's text. Reported with
-    /// the SPEC code `ca_not_installed`: no CA the runtime can use is installed.
-    CaUnusable { anchor: CertFacts, reason: String },
-}
-
-impl AuthorityCause {
-    /// The SPEC wire code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthorityCause::CaNotInstalled { .. } | AuthorityCause::CaUnusable { .. } => {
-                "ca_not_installed"
-            }
-            AuthorityCause::CaMismatch { .. } => "ca_mismatch",
-            AuthorityCause::MissingIntermediate { .. } => "missing_intermediate",
-        }
-    }
-}
-
-/// Whether `parent`'s key made `child`'s signature, whatever Go's policy on the algorithm
-/// (SHA-1 included): used to tell "same CA, refused" from "another CA".
-fn signs(child: &Certificate, parent: &Certificate) -> bool {
-    let (hash, _) = child.signature_algorithm.details();
-    let hash = match hash {
-        None => None,
-        Some(GoHash::Md5) => return false,
-        Some(GoHash::Sha1) => Some(Hash::Sha1),
-        Some(GoHash::Sha256) => Some(Hash::Sha256),
-        Some(GoHash::Sha384) => Some(Hash::Sha384),
-        Some(GoHash::Sha512) => Some(Hash::Sha512),
-    };
-    let scheme = match (&parent.public_key, hash) {
-        (PublicKey::Rsa { .. }, Some(h)) if child.signature_algorithm.is_rsa_pss() => {
-            Scheme::RsaPss(h)
-        }
-        (PublicKey::Rsa { .. }, Some(h)) => Scheme::RsaPkcs1(h),
-        (PublicKey::Ecdsa { .. }, Some(h)) => Scheme::Ecdsa(h),
-        (PublicKey::Ed25519(_), None) => Scheme::Ed25519,
-        _ => return false,
-    };
-    signature::verify(&parent.public_key, scheme, &child.raw_tbs, &child.signature).is_ok()
-}
-
-/// Classify an `unknown_authority`: follow the presented chain from the leaf as far as the
-/// server's certificates link up (by name and signature), then compare the top certificate's
-/// issuer with the installed CA files (DER; unparsable ones are ignored).
-pub fn unknown_authority_cause(
-    presented: &[impl AsRef<[u8]>],
-    installed: &[impl AsRef<[u8]>],
-) -> AuthorityCause {
-    let certs: Vec<Certificate> = presented
-        .iter()
-        .filter_map(|d| gox509::parse_certificate(d.as_ref()).ok())
-        .collect();
-    let cas: Vec<Certificate> = installed
-        .iter()
-        .filter_map(|d| gox509::parse_certificate(d.as_ref()).ok())
-        .collect();
-    let Some(mut top) = certs.first() else {
-        return AuthorityCause::CaNotInstalled {
-            issuer: String::new(),
-        };
-    };
-    let mut seen = vec![0usize];
-    loop {
-        if top.raw_issuer == top.raw_subject {
-            break;
-        }
-        let next = certs
-            .iter()
-            .enumerate()
-            .find(|(i, c)| !seen.contains(i) && c.raw_subject == top.raw_issuer && signs(top, c));
-        match next {
-            Some((i, c)) => {
-                seen.push(i);
-                top = c;
-            }
-            None => break,
-        }
-    }
-    let self_issued = top.raw_issuer == top.raw_subject;
-    let issuer = top.issuer_string();
-    let same_name: Vec<&Certificate> = cas
-        .iter()
-        .filter(|ca| ca.raw_subject == top.raw_issuer)
-        .collect();
-    // An installed CA with the right name and key: Go refused the link for another reason.
-    let anchor = same_name.iter().find(|ca| {
-        if self_issued {
-            ca.public_key == top.public_key
-        } else {
-            // The key identifiers decide when ring cannot check the signature itself
-            // (ECDSA with SHA-1): a rotated CA has a new key, so a new SKI.
-            signs(top, ca)
-                || (!top.authority_key_id.is_empty() && top.authority_key_id == ca.subject_key_id)
-        }
-    });
-    if let Some(ca) = anchor {
-        let reason = match parent_gate(ca) {
-            Some(e) => e.to_string(),
-            None => match check_signature(
-                top.signature_algorithm,
-                &top.raw_tbs,
-                &top.signature,
-                &ca.public_key,
-                false,
-            ) {
-                SigCheck::Failed(e) => e,
-                SigCheck::Ok | SigCheck::Undecidable(_) => String::new(),
-            },
-        };
-        return AuthorityCause::CaUnusable {
-            anchor: CertFacts::of(ca),
-            reason,
-        };
-    }
-    if !same_name.is_empty() {
-        return AuthorityCause::CaMismatch {
-            issuer,
-            server_ca: self_issued.then(|| CertFacts::of(top)),
-            installed: same_name.iter().map(|c| CertFacts::of(c)).collect(),
-        };
-    }
-    if !self_issued {
-        // Could an installed CA have issued the intermediate the server did not send?
-        let anchors: Vec<CertFacts> = cas
-            .iter()
-            .filter(|ca| {
-                (ca.version < 3 || (ca.basic_constraints_valid && ca.is_ca))
-                    && (ca.key_usage == 0 || ca.key_usage & KEY_USAGE_CERT_SIGN != 0)
-                    && (!ca.basic_constraints_valid || ca.max_path_len != 0)
-            })
-            .map(CertFacts::of)
-            .collect();
-        if !anchors.is_empty() {
-            return AuthorityCause::MissingIntermediate { issuer, anchors };
-        }
-    }
-    AuthorityCause::CaNotInstalled { issuer }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::gocases::{cases, Ours};
+    use super::super::pki::{Key, Spec};
     use super::*;
-    use crate::probe::gocases::{cases, Ours};
-    use crate::probe::pki::{Key, Spec};
 
     /// Every row of the divergence list and every Go message: regtrust says what Go 1.19
     /// says, byte for byte (`tests/goverify_go.rs` holds Go to the same table).
@@ -1272,7 +1312,11 @@ mod tests {
             let opts = VerifyOptions {
                 server_name: &c.server_name,
                 now: c.now,
-                allow_sha1: c.allow_sha1,
+                go: GoVersion::GO1_19,
+                godebug: GoDebug {
+                    x509sha1: c.allow_sha1,
+                    ..GoDebug::default()
+                },
             };
             let got = verify(&c.presented, &c.roots, &opts);
             let ok = match (c.ours, &c.go, &got) {
@@ -1366,6 +1410,7 @@ mod tests {
             ),
             (&[0x30, 0x03, 0x02, 0x01, 0x00], "tls: failed to parse certificate from server: x509: malformed tbs certificate"),
         ];
+        let opts = opts.with_go(GoVersion::GO1_19);
         for (der, want) in cases {
             let e = verify(&[der.to_vec()], &none, &opts).unwrap_err();
             assert_eq!(e.message(), *want);
@@ -1379,123 +1424,6 @@ mod tests {
         assert_eq!(
             e.message(),
             "tls: failed to parse certificate from server: x509: trailing data"
-        );
-    }
-
-    fn facts(i: &crate::probe::pki::Issued) -> CertFacts {
-        CertFacts::of(&gox509::parse_certificate(&i.der()).unwrap())
-    }
-
-    #[test]
-    fn unknown_authority_causes() {
-        let now = OffsetDateTime::now_utc();
-        let root = Spec::ca("Harbor CA", now).self_signed(Key::ecdsa());
-        let rotated = Spec::ca("Harbor CA", now).self_signed(Key::ecdsa());
-        let unrelated = Spec::ca("Other CA", now).self_signed(Key::ecdsa());
-        let leaf = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &rotated);
-        let inter = Spec::ca("Harbor Issuing CA", now).signed_by(Key::ecdsa(), &root);
-        let leaf_i = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &inter);
-        let mut s = Spec::ca("Harbor CA", now);
-        s.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
-        let no_kcs = s.self_signed(Key::ecdsa());
-        let leaf_nokcs = Spec::leaf("h.test", &["h.test"], now).signed_by(Key::ecdsa(), &no_kcs);
-        let mut s = Spec::ca("Leaf Only CA", now);
-        s.ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-        let pl0 = s.self_signed(Key::ecdsa());
-
-        // The leaf was issued by the new "Harbor CA"; the node has the old one.
-        let got = unknown_authority_cause(&[leaf.der()], &[root.der(), unrelated.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaMismatch {
-                issuer: "CN=Harbor CA".into(),
-                server_ca: None,
-                installed: vec![facts(&root)],
-            }
-        );
-        assert_eq!(got.code(), "ca_mismatch");
-        // The server also sends its (new) CA: both sides have a fingerprint.
-        let got = unknown_authority_cause(&[leaf.der(), rotated.der()], &[root.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaMismatch {
-                issuer: "CN=Harbor CA".into(),
-                server_ca: Some(facts(&rotated)),
-                installed: vec![facts(&root)],
-            }
-        );
-        // Leaf only, issued by an intermediate; the installed root could anchor it.
-        let got = unknown_authority_cause(&[leaf_i.der()], &[root.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::MissingIntermediate {
-                issuer: "CN=Harbor Issuing CA".into(),
-                anchors: vec![facts(&root)],
-            }
-        );
-        assert_eq!(got.code(), "missing_intermediate");
-        // Nothing installed, or only a CA that may not have intermediates.
-        for installed in [vec![], vec![pl0.der()]] {
-            let got = unknown_authority_cause(&[leaf_i.der()], &installed);
-            assert_eq!(
-                got,
-                AuthorityCause::CaNotInstalled {
-                    issuer: "CN=Harbor Issuing CA".into()
-                }
-            );
-            assert_eq!(got.code(), "ca_not_installed");
-        }
-        // A self-signed server certificate that nobody installed.
-        let got = unknown_authority_cause(&[unrelated.der()], &[root.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaNotInstalled {
-                issuer: "CN=Other CA".into()
-            }
-        );
-        // The right CA is installed but may not sign certificates (no keyCertSign).
-        let got = unknown_authority_cause(&[leaf_nokcs.der()], &[no_kcs.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaUnusable {
-                anchor: facts(&no_kcs),
-                reason: CONSTRAINT_VIOLATION.into(),
-            }
-        );
-        assert_eq!(got.code(), "ca_not_installed");
-        // The installed CA signed the leaf, with SHA-1: same CA, refused by Go.
-        let tmp = crate::probe::pki::TempDir::new();
-        let rsa_ca = Spec::ca("Harbor RSA CA", now).self_signed(Key::rsa(2048));
-        let (ca_crt, ca_key) = rsa_ca.write(&tmp, "ca");
-        let leaf_key = Key::ecdsa().write_pem(&tmp, "leaf");
-        let (_, sha1_leaf) = tmp.openssl_cert(
-            "leaf",
-            &leaf_key,
-            "/CN=h.test",
-            Some((&ca_crt, &ca_key)),
-            "sha1",
-            30,
-            1,
-            &["subjectAltName=DNS:h.test"],
-        );
-        let got = unknown_authority_cause(&[sha1_leaf], &[rsa_ca.der()]);
-        assert_eq!(
-            got,
-            AuthorityCause::CaUnusable {
-                anchor: facts(&rsa_ca),
-                reason: "x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)".into(),
-            }
-        );
-        // Hostile input: garbage on both sides.
-        let got = unknown_authority_cause(&[b"junk".to_vec()], &[b"junk".to_vec()]);
-        assert_eq!(got.code(), "ca_not_installed");
-    }
-
-    #[test]
-    fn facts_are_sha256_of_der() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 }

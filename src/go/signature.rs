@@ -12,7 +12,7 @@
 //! fallback: they come back as `SigError::Unsupported` so that callers can say "cannot
 //! decide" instead of guessing.
 
-use super::gox509::{bit_len, Curve, PublicKey};
+use super::x509::{bit_len, Curve, PublicKey};
 use ring::signature as rsig;
 use x509_parser::num_bigint::BigUint;
 
@@ -272,8 +272,8 @@ fn rsa_encrypt(n: &[u8], e: u64, sig: &[u8], k: usize) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::x509::parse_spki;
     use super::*;
-    use crate::probe::gox509::parse_spki;
 
     fn key_of(spki: &[u8]) -> PublicKey {
         parse_spki(spki).unwrap().1
@@ -283,7 +283,7 @@ mod tests {
     /// fallback agree, on good and bad signatures.
     #[test]
     fn rsa_fallback_agrees_with_ring() {
-        let der = crate::probe::pki::openssl_rsa_pkcs8(2048);
+        let der = super::super::pki::openssl_rsa_pkcs8(2048);
         let kp = ring::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
         let rng = ring::rand::SystemRandom::new();
         let spki = rcgen::KeyPair::try_from(der.as_slice())
@@ -334,9 +334,9 @@ mod tests {
     /// fallback (PSS and PKCS#1 SHA-384 have no ring variant under 2048 bits).
     #[test]
     fn rsa_1024_is_accepted_like_go() {
-        let tp = crate::probe::pki::TempDir::new();
+        let tp = super::super::pki::TempDir::new();
         let key_pem = tp.openssl_rsa_key_pem("k", 1024);
-        let spki = crate::probe::pki::openssl_spki_der(&key_pem);
+        let spki = super::super::pki::openssl_spki_der(&key_pem);
         let key = key_of(&spki);
         assert_eq!(key.rsa_bits(), Some(1024));
         let msg = b"handshake transcript";

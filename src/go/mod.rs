@@ -1,0 +1,27 @@
+//! `go`: the parts of Go's standard library whose exact behaviour decides what a container
+//! runtime accepts, ported to Rust so regtrust says what the runtime would: DER and
+//! `crypto/x509` parsing (`x509`), `x509.Certificate.Verify` (`verify`), signature checks with
+//! Go's acceptance (`signature`), `encoding/pem` + `encoding/base64` and the loop of
+//! `CertPool.AppendCertsFromPEM` (`pem`); the releases and GODEBUG switches whose rules differ
+//! (`version`); the build info of a Go binary (`buildinfo`).
+//!
+//! Ground floor: nothing here imports the rest of regtrust (`crate::`); other tools and the
+//! differential tests call it directly. regtrust's own cause analysis, verdict mapping and
+//! fixes live in `probe::classify` / `probe::cause`.
+
+pub mod buildinfo;
+pub mod pem;
+pub mod version;
+
+pub use version::{GoDebug, GoVersion};
+pub mod signature;
+pub mod verify;
+pub mod x509;
+
+#[cfg(test)]
+#[path = "../../tests/support/gopki.rs"]
+pub(crate) mod pki;
+
+#[cfg(test)]
+#[path = "../../tests/support/gocases.rs"]
+pub(crate) mod gocases;

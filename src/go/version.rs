@@ -1,0 +1,173 @@
+//! Which Go release a runtime was built with, and the GODEBUG switches it runs with: the two
+//! inputs that decide which of Go's rules apply. Every version-dependent rule of the port
+//! asks `GoVersion::at_least` with the release that introduced it (cited where it is used).
+//!
+//! Modelled: Go 1.19 to Go 1.25 (`GoVersion::MODELLED`). 1.19, 1.22 and 1.23 are checked
+//! against the real toolchains (`tests/go_versions.rs`); 1.24 and 1.25 follow their release
+//! notes and sources as read. An older Go is judged as 1.19, a newer one as 1.25, an
+//! unknown one as the newest modelled.
+
+use std::fmt;
+
+/// A Go release, `go1.MINOR.PATCH` (`go1.21rc2` is 1.21.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GoVersion {
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl GoVersion {
+    pub const GO1_19: GoVersion = GoVersion::new(19, 0);
+    pub const OLDEST: GoVersion = GoVersion::GO1_19;
+    pub const NEWEST: GoVersion = GoVersion::new(25, 0);
+    /// The releases whose differences are modelled, oldest first.
+    pub const MODELLED: [u32; 7] = [19, 20, 21, 22, 23, 24, 25];
+
+    pub const fn new(minor: u32, patch: u32) -> GoVersion {
+        GoVersion { minor, patch }
+    }
+
+    /// `go1.22.12`, `1.22`, `go1.23rc1`, `go1.24.0 X:boringcrypto` (what buildinfo and
+    /// `runtime.Version()` print, or an admin's `1.22`). None for anything else.
+    pub fn parse(s: &str) -> Option<GoVersion> {
+        let s = s.trim();
+        let s = s.strip_prefix("go").unwrap_or(s);
+        let s = s.split([' ', '-', '+']).next().unwrap_or("");
+        let rest = s.strip_prefix("1.")?;
+        let (minor, patch) = match rest.split_once('.') {
+            Some((m, p)) => (m, Some(p)),
+            None => (rest, None),
+        };
+        // `1.21rc2`, `1.21beta1`: the pre-release of 1.21.0.
+        let digits = |t: &str| -> Option<u32> {
+            let end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+            let (num, tail) = t.split_at(end);
+            if num.is_empty() || num.len() > 6 {
+                return None;
+            }
+            if !(tail.is_empty() || tail.starts_with("rc") || tail.starts_with("beta")) {
+                return None;
+            }
+            num.parse().ok()
+        };
+        let minor = digits(minor)?;
+        let patch = match patch {
+            Some(p) => digits(p)?,
+            None => 0,
+        };
+        Some(GoVersion { minor, patch })
+    }
+
+    /// The release `verify` judges as: older ones as 1.19, newer ones as the newest.
+    pub fn modelled(self) -> GoVersion {
+        self.clamp(
+            GoVersion::OLDEST,
+            GoVersion::new(GoVersion::NEWEST.minor, u32::MAX),
+        )
+    }
+
+    /// Whether this release has a rule introduced in Go 1.`minor`.
+    pub fn at_least(self, minor: u32) -> bool {
+        self.minor >= minor
+    }
+
+    /// Whether this release has a change introduced in 1.`minor`.`patch` and backported to
+    /// the point releases listed (e.g. `tlsmaxrsasize`: 1.19.13, 1.20.8, 1.21.1, then 1.22).
+    pub fn has_backport(self, first_minor: u32, backports: &[(u32, u32)]) -> bool {
+        self.minor >= first_minor
+            || backports
+                .iter()
+                .any(|&(m, p)| self.minor == m && self.patch >= p)
+    }
+}
+
+/// Unknown means the newest modelled release.
+impl Default for GoVersion {
+    fn default() -> GoVersion {
+        GoVersion::NEWEST
+    }
+}
+
+impl fmt::Display for GoVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "go1.{}.{}", self.minor, self.patch)
+    }
+}
+
+/// The GODEBUG settings that change certificate verification, as the runtime's environment
+/// (`GODEBUG=x509sha1=1,...`) sets them. A setting a release does not know is ignored by
+/// that release (`verify` asks the version too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GoDebug {
+    /// `x509sha1=1` (Go 1.18–1.23): SHA-1 signatures below the root are checked instead of
+    /// refused. Removed in Go 1.24.
+    pub x509sha1: bool,
+    /// `x509negativeserial=1` (Go 1.23+): `ParseCertificate` accepts negative serials again.
+    pub x509negativeserial: bool,
+    /// `rsa1024min=0` (Go 1.24+): RSA keys under 1024 bits are checked again.
+    pub rsa1024min_off: bool,
+}
+
+impl GoDebug {
+    /// Parse a `GODEBUG` value: comma-separated `key=value`; unknown keys and malformed
+    /// items are ignored, as Go's runtime does; the last setting of a key wins.
+    pub fn parse(s: &str) -> GoDebug {
+        let mut d = GoDebug::default();
+        for item in s.split(',') {
+            let Some((k, v)) = item.trim().split_once('=') else {
+                continue;
+            };
+            match k {
+                "x509sha1" => d.x509sha1 = v == "1",
+                "x509negativeserial" => d.x509negativeserial = v == "1",
+                "rsa1024min" => d.rsa1024min_off = v == "0",
+                _ => {}
+            }
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_as_go_prints_them() {
+        let v = |m, p| Some(GoVersion::new(m, p));
+        assert_eq!(GoVersion::parse("go1.19.8"), v(19, 8));
+        assert_eq!(GoVersion::parse("1.22"), v(22, 0));
+        assert_eq!(GoVersion::parse("go1.23rc1"), v(23, 0));
+        assert_eq!(GoVersion::parse("go1.24.0 X:boringcrypto"), v(24, 0));
+        assert_eq!(GoVersion::parse(" go1.25.5 "), v(25, 5));
+        for bad in [
+            "",
+            "go",
+            "go2.0",
+            "1",
+            "1.",
+            "1.x",
+            "go1.22.x",
+            "go1.2222222222",
+            "devel +abc",
+            "1.22.1.2junk",
+            "\u{0}",
+        ] {
+            assert_eq!(GoVersion::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(GoVersion::new(19, 8).to_string(), "go1.19.8");
+        assert_eq!(GoVersion::new(17, 3).modelled(), GoVersion::GO1_19);
+        assert_eq!(GoVersion::new(26, 1).modelled().minor, 25);
+        assert!(GoVersion::new(19, 13).has_backport(22, &[(19, 13), (20, 8), (21, 1)]));
+        assert!(!GoVersion::new(19, 8).has_backport(22, &[(19, 13), (20, 8), (21, 1)]));
+        assert!(GoVersion::new(23, 0).has_backport(22, &[(19, 13)]));
+    }
+
+    #[test]
+    fn godebug_as_the_runtime_reads_it() {
+        let d = GoDebug::parse("http2client=0,x509sha1=1, x509negativeserial=1,rsa1024min=0");
+        assert!(d.x509sha1 && d.x509negativeserial && d.rsa1024min_off);
+        assert_eq!(GoDebug::parse("x509sha1=1,x509sha1=0"), GoDebug::default());
+        assert_eq!(GoDebug::parse(",,=,x509sha1,junk"), GoDebug::default());
+    }
+}

@@ -1,0 +1,194 @@
+//! Where the pull secret's credentials may go: every TLS connection of the HTTP check (the
+//! registry's `/v2/`, the token realm, Harbor's health; first and later connections alike)
+//! is verified, with Go's rules, against the trust view of each runtime being judged, the
+//! view of the *registry* host also for a realm on another host. That is what the runtimes
+//! do:
+//!
+//! - containerd builds one `http.Client` per registry host from its `hosts.toml` (CA files,
+//!   `skip_verify`) and gives the same client to the token authorizer
+//!   (containerd v1.6.38 remotes/docker/config/hosts.go:184 `tr := defaultTransport.Clone()`
+//!   and :242 `docker.NewDockerAuthorizer(append(authOpts, docker.WithAuthClient(&c))...)`);
+//!   `auth.FetchToken` then sends `SetBasicAuth` over it (remotes/docker/auth/fetch.go:188).
+//! - docker builds the registry transport from `certs.d/<registry>` (`endpoint.TLSConfig`) and
+//!   the token handler uses that same transport (moby v27.5.1 distribution/registry.go:95
+//!   `TLSClientConfig: endpoint.TLSConfig`, :101 `authTransport := transport.NewTransport(base,
+//!   ...)`, :121 `Transport: authTransport`).
+//!
+//! A runtime stops at the first connection it does not trust, so [`ViewJudge`] keeps, per
+//! view, the first rejection, and accepts a connection only while some view still following
+//! the exchange trusts it: credentials are never written to a connection no judged runtime
+//! would use. A view with a rejection gets that rejection as its verdict (with the cause
+//! [`CAUSE_REALM`] or [`CAUSE_CONNECTION`]), never `ok`.
+
+use super::capture::ConnectionJudge;
+use super::classify::{self, Presented};
+use super::trustview::{RuntimeView, SystemRoots};
+use crate::host::RegistryHost;
+use crate::report::Verdict;
+use rustls::pki_types::ServerName;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// Cause of a view that refused the token realm's certificate.
+pub const CAUSE_REALM: &str = "realm_untrusted";
+/// Cause of a view that refused a later connection to the registry itself.
+pub const CAUSE_CONNECTION: &str = "connection_untrusted";
+
+/// Why one runtime view refused one connection of the HTTP check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub verdict: Verdict,
+    /// Go's text for the refused certificate (`x509: ...`).
+    pub message: String,
+    pub cause: String,
+    pub fix: String,
+}
+
+/// Judges each connection against the views whose first handshake was accepted.
+#[derive(Debug)]
+pub struct ViewJudge {
+    registry: RegistryHost,
+    /// Each accepting view with the Go its runtime runs on (the same rules as its first
+    /// handshake).
+    views: Vec<(RuntimeView, classify::GoRuntime)>,
+    system: Arc<SystemRoots>,
+    now: OffsetDateTime,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    rejected: Vec<Option<Rejection>>,
+    /// After the runtime's part (Harbor's health is ours): no more rejections recorded.
+    frozen: bool,
+}
+
+impl ViewJudge {
+    /// `registry` is the host dialed (its trust applies to every connection).
+    pub fn new(
+        registry: &RegistryHost,
+        views: Vec<(RuntimeView, classify::GoRuntime)>,
+        system: Arc<SystemRoots>,
+        now: OffsetDateTime,
+    ) -> Arc<ViewJudge> {
+        let n = views.len();
+        Arc::new(ViewJudge {
+            registry: registry.clone(),
+            views,
+            system,
+            now,
+            state: Mutex::new(State {
+                rejected: vec![None; n],
+                frozen: false,
+            }),
+        })
+    }
+
+    /// Stop recording rejections: what follows is not something the runtime does.
+    pub fn freeze(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.frozen = true;
+        }
+    }
+
+    /// The first connection view `i` refused, if any.
+    pub fn rejection(&self, i: usize) -> Option<Rejection> {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| s.rejected.get(i).cloned().flatten())
+    }
+
+    fn decide(
+        &self,
+        (view, go): &(RuntimeView, classify::GoRuntime),
+        chain: &Presented,
+        name: &str,
+    ) -> Option<Rejection> {
+        let host = RegistryHost::parse(name).ok()?;
+        let d = classify::decide_tls(view, &self.system, chain, &host, self.now, None, go);
+        if d.verdict == Verdict::Ok {
+            return None;
+        }
+        let realm = host.name() != self.registry.name();
+        let (cause, fix) = if realm {
+            (
+                CAUSE_REALM,
+                format!(
+                    "the token service {name} named by {}'s Bearer challenge presents a certificate \
+                     that {}'s trust for {} does not accept ({}); the runtime fetches the realm \
+                     with the registry's TLS configuration and would fail the pull: give the \
+                     token service a certificate from the registry's CA (or a public one), or \
+                     point the challenge's realm at the registry (Harbor: external_url)",
+                    self.registry,
+                    view.runtime,
+                    self.registry,
+                    d.verdict.as_str()
+                ),
+            )
+        } else {
+            (
+                CAUSE_CONNECTION,
+                format!(
+                    "a later connection to {} presented a certificate {}'s trust does not accept \
+                     ({}) although the first one was accepted: a load balancer or a backend \
+                     serves another certificate (or something intercepts); make every backend \
+                     serve the registry's certificate",
+                    self.registry,
+                    view.runtime,
+                    d.verdict.as_str()
+                ),
+            )
+        };
+        Some(Rejection {
+            verdict: d.verdict,
+            message: d.message,
+            cause: cause.to_string(),
+            fix,
+        })
+    }
+}
+
+impl ConnectionJudge for ViewJudge {
+    fn judge(&self, chain: &[Vec<u8>], server: &ServerName<'_>) -> Result<(), String> {
+        let name = match server {
+            ServerName::DnsName(d) => d.as_ref().to_string(),
+            ServerName::IpAddress(ip) => match IpAddr::from(*ip) {
+                IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            },
+            _ => return Err("tls: unsupported server name".into()),
+        };
+        let presented = Presented::new(chain.to_vec());
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| "tls: the connection judge failed".to_string())?;
+        let mut accepted = false;
+        let mut first_refusal = None;
+        for (i, view) in self.views.iter().enumerate() {
+            if state.rejected[i].is_some() {
+                // This runtime stopped at an earlier connection: it sends nothing more.
+                continue;
+            }
+            match self.decide(view, &presented, &name) {
+                None => accepted = true,
+                Some(r) => {
+                    first_refusal.get_or_insert_with(|| r.message.clone());
+                    if !state.frozen {
+                        state.rejected[i] = Some(r);
+                    }
+                }
+            }
+        }
+        if accepted {
+            Ok(())
+        } else {
+            Err(format!(
+                "{name}: {}",
+                first_refusal.unwrap_or_else(|| "no runtime trusts this connection".into())
+            ))
+        }
+    }
+}
