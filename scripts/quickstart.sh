@@ -104,6 +104,9 @@ version = 2
 [plugins."io.containerd.grpc.v1.cri".registry]
   config_path = "/etc/containerd/certs.d"
 EOF
+# `--runtime auto` finds a runtime by its config file (an empty dir is no evidence).
+echo '{}' >node/etc/docker/daemon.json
+mkdir -p node/etc/crio && echo '[crio]' >node/etc/crio/crio.conf
 agent_port=$(free_port)
 "$bin" agent --host-root node --node-name quickstart-node \
   --registry "$registry" --ca "$registry=$work/ca-secret" \

@@ -186,14 +186,14 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
     let cfg = match Config::from_args(&args.inputs) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("regtrust agent: {e}");
+            crate::cli::print_error("agent", &e);
             return 2;
         }
     };
     let opts = match Options::from_args(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("regtrust agent: {e}");
+            crate::cli::print_error("agent", &e);
             return 2;
         }
     };
@@ -206,7 +206,7 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust agent: cannot start the async runtime: {e}");
+            crate::cli::print_error("agent", &format!("cannot start the async runtime: {e}"));
             return 1;
         }
     };
@@ -214,7 +214,10 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
         let shutdown = match shutdown_signal() {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("regtrust agent: cannot install the SIGTERM/SIGINT handlers: {e}");
+                crate::cli::print_error(
+                    "agent",
+                    &format!("cannot install the SIGTERM/SIGINT handlers: {e}"),
+                );
                 return 1;
             }
         };
@@ -228,7 +231,7 @@ pub fn run_cli(args: &AgentArgs) -> u8 {
         match run(cfg, opts, listener, shutdown).await {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("regtrust agent: {e}");
+                crate::cli::print_error("agent", &e);
                 1
             }
         }

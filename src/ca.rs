@@ -440,7 +440,7 @@ impl CaBundle {
 }
 
 /// One certificate as a PEM block: 64-column standard base64, LF line ends.
-fn pem_block(der: &[u8]) -> String {
+pub fn pem_block(der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 64);
     out.push_str("-----BEGIN CERTIFICATE-----\n");

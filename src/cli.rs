@@ -129,6 +129,10 @@ pub struct ProbeArgs {
     /// concurrently.
     #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
+    /// Offline: judge this server chain (PEM) as if the HOST served it, with this node's
+    /// trust view; nothing is dialed.
+    #[arg(long, value_name = "CHAIN.pem")]
+    pub chain: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -194,24 +198,59 @@ pub struct ReportArgs {
     /// Give up on the aggregator after this long.
     #[arg(long, env = "REGTRUST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
+    /// An image reference (`nginx`, `harbor.local:8443/team/app:1`): each node's verdict
+    /// for its registry, as the runtimes normalise it; exit 1 when any node cannot pull it.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["registry", "failing", "preflight"])]
+    pub image: Option<String>,
+    /// A server chain (PEM) the --registry would present: each node's and runtime's verdict
+    /// on it before the switch; exit 1 when any node would fail.
+    #[arg(
+        long,
+        value_name = "CHAIN.pem",
+        requires = "registry",
+        conflicts_with = "failing"
+    )]
+    pub preflight: Option<PathBuf>,
 }
 
 /// Write a command's output to stdout. A reader that goes away early (`regtrust probe |
 /// head`) is not an error worth a panic: the rest is simply not written.
 pub fn emit(text: &str) {
     use std::io::Write;
-    // Last line of defence for a terminal: no control character but line ends and tabs
-    // (report text is made printable where it enters; this catches what was missed).
-    let safe: String = text
-        .chars()
-        .map(|c| match c {
-            '\n' | '\t' => c.to_string(),
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect();
+    let safe = terminal_safe(text);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(safe.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Last line of defence for a terminal (report text is made printable where it enters;
+/// this catches what was missed): no control character but line ends and tabs, and no
+/// bidi control or invisible format character (`crate::report::needs_escape`). Those are
+/// written `\u202e` (UTF-16 units), which reads in a table and keeps a JSON document valid
+/// (serde_json already escapes control characters, not these).
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c if crate::report::needs_escape(c) => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Print `regtrust CMD: ERROR` to stderr with outside text in it made harmless: userinfo
+/// redacted, every control and format character escaped (an error's text can quote what a
+/// server or a file said: serde's `unknown variant` quotes it raw).
+pub fn print_error(cmd: &str, e: &dyn std::fmt::Display) {
+    let text = crate::report::redact_userinfo(&e.to_string());
+    eprintln!("regtrust {cmd}: {}", crate::report::printable(&text));
 }
 
 #[derive(Debug, Clone, Args)]
@@ -307,6 +346,24 @@ fn parse_bounded(value: &str, max: Duration, max_words: &str) -> Result<Duration
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_safe_keeps_json_valid_and_hides_nothing() {
+        let doc =
+            serde_json::json!({ "node": "evil\u{202e}gpj\u{200b}.exe\u{e0041}", "m": "\u{1b}[2J" });
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        let safe = terminal_safe(&text);
+        assert!(!safe
+            .chars()
+            .any(|c| c != '\n' && crate::report::needs_escape(c)));
+        assert!(
+            safe.contains("evil\\u202egpj\\u200b.exe\\udb40\\udc41"),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back, doc);
+        assert_eq!(terminal_safe("a\tb\nc\u{7}"), "a\tb\nc\\u{7}");
+    }
 
     #[test]
     fn durations() {

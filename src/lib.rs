@@ -14,12 +14,14 @@
 //! - `watch`: which dirs the agent watches, and the watcher that turns events into a signal.
 //! - `agent`: the DaemonSet loop (sync, watch, probe, push, HTTP); `metrics`: its Prometheus text.
 //! - `listen`: the bounded HTTP server loop of the agent and the aggregator, RLIMIT_NOFILE.
-//! - `aggregator`: the central service (store, fleet view, API, page) and `regtrust report`.
+//! - `aggregator`: the central service (store, fleet view, API, pages, pre-flight) and
+//!   `regtrust report`; `fleetapi`: its routes and the one client agents and admins use.
 
 pub mod agent;
 pub mod aggregator;
 pub mod ca;
 pub mod cli;
+pub mod fleetapi;
 pub mod go;
 pub mod host;
 pub mod listen;

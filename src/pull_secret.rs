@@ -245,8 +245,11 @@ fn in_dir(path: &Path, file: &Path) -> String {
     }
 }
 
-/// A key as shown in messages: Rust-quoted (NUL, newlines escaped), long ones cut.
+/// A key as shown in messages: userinfo redacted (`https://***@harbor.local`), Rust-quoted
+/// (NUL, newlines, bidi and zero-width characters escaped), long ones cut.
 fn show_key(raw: &str) -> String {
+    let redacted = crate::report::redact_userinfo(raw);
+    let raw = redacted.as_str();
     let n = raw.chars().count();
     if n > MAX_KEY_SHOWN {
         let head: String = raw.chars().take(MAX_KEY_SHOWN).collect();

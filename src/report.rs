@@ -122,6 +122,21 @@ pub struct Report {
     pub generated_at: String,
     pub registries: Vec<RegistryReport>,
     pub problems: Vec<Problem>,
+    /// The container runtimes found on the node and why (the files that show each), and
+    /// whether regtrust manages it this pass. Absent in reports from older agents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtimes: Vec<RuntimeDetection>,
+}
+
+/// A runtime `--runtime auto` found (or `--runtime` named), with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeDetection {
+    pub runtime: String,
+    pub selected: bool,
+    /// Node paths of the config files, sockets or binaries seen (`--runtime` when named
+    /// on the command line without any).
+    #[serde(default)]
+    pub evidence: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +218,10 @@ pub struct TrustedCa {
     pub not_after: String,
     pub days_left: i64,
     pub file: String,
+    /// The certificate itself (PEM; public material only), so the aggregator can judge a
+    /// chain this node has not seen yet (rotation pre-flight). Empty from older agents.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pem: String,
 }
 
 /// One end of a chain: a certificate's subject and, when its bytes are known, its sha256
@@ -394,6 +413,7 @@ impl Report {
             generated_at: rfc3339(now),
             registries: Vec::new(),
             problems: Vec::new(),
+            runtimes: Vec::new(),
         }
     }
 
@@ -411,7 +431,9 @@ impl Report {
 
     /// Parse and check a report the way the aggregator must: the schema and every fixed key.
     pub fn from_json(bytes: &[u8]) -> Result<Report, String> {
-        let r: Report = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        // serde quotes an unknown variant or field raw: made printable before it is logged
+        // or answered.
+        let r: Report = serde_json::from_slice(bytes).map_err(|e| printable(&e.to_string()))?;
         if r.schema != SCHEMA {
             return Err(format!("schema is {:?}, expected {SCHEMA:?}", r.schema));
         }

@@ -7,11 +7,14 @@ use crate::ca::CaBundle;
 use crate::cli::{InputArgs, Output, SyncArgs};
 use crate::host::RegistryHost;
 use crate::pull_secret::PullSecrets;
-use crate::report::{Problem, RegistryReport, Report, TrustEntry, TrustState, Verdict};
+use crate::report::{
+    Problem, RegistryReport, Report, RuntimeDetection, TrustEntry, TrustState, Verdict,
+};
+use crate::runtime::Node;
 use crate::trust::ledger::{self, LockWait, PassLock};
 use crate::trust::{apply, checks, layout, Runtime};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A configuration error: exit code 2, nothing written.
@@ -182,7 +185,16 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
 
     let mut global: Option<CaChoice> = None;
     let mut per_host: BTreeMap<RegistryHost, CaChoice> = BTreeMap::new();
+    let mut complete = complete;
     for spec in &cfg.cas {
+        if is_unfilled_secret_volume(&spec.path) {
+            // An optional Secret that does not exist (yet): kubelet mounts an empty dir and
+            // fills it in when the Secret appears. Not a problem (the manifests mount the CA
+            // optionally), and no CA to install; nothing is removed this pass either, so a CA
+            // installed before the Secret went away stays.
+            complete = false;
+            continue;
+        }
         let choice = match CaBundle::read(&spec.path) {
             Ok(b) => CaChoice::Valid(Arc::new(b)),
             Err(e) => {
@@ -221,7 +233,6 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
             .unwrap_or(CaChoice::None);
         hosts.insert(h.clone(), choice);
     }
-    let mut complete = complete;
     if hosts.len() > MAX_MANAGED_HOSTS {
         // A secret with thousands of keys must not fill the node's /etc, its probe rounds
         // and its report: manage the first hosts in sorted order, report the rest, and
@@ -248,6 +259,14 @@ pub fn read_inputs(cfg: &Config) -> Inputs {
         problems,
         complete,
     }
+}
+
+/// A directory with no entries at all: what kubelet mounts for an optional Secret volume
+/// whose Secret does not exist. A Secret kubelet has projected always has `..data` (even a
+/// Secret without the key, which stays a problem: CaError::DirWithoutCa).
+fn is_unfilled_secret_volume(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+        && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
 }
 
 /// The most registries one node manages: the aggregator admits 256 per report.
@@ -350,6 +369,8 @@ pub fn sync_locked(
     inputs: Inputs,
     lock: Option<&PassLock>,
 ) -> SyncResult {
+    // The runtime configs, read once for the writer, the checks and the report.
+    let node = Node::read(&cfg.host_root, &cfg.runtimes);
     let mut targets = Vec::new();
     let mut retained = BTreeSet::new();
     let owned_now = ledger::Ledger::load(&cfg.state_dir).ok();
@@ -358,7 +379,11 @@ pub fn sync_locked(
             CaChoice::Valid(bundle) => {
                 let pem = bundle.to_pem();
                 for &rt in &cfg.runtimes {
-                    targets.extend(layout::targets_for(host, rt, &pem));
+                    let Some(root) = node.trust_root(rt).filter(|_| node.writes_for(rt, host))
+                    else {
+                        continue;
+                    };
+                    targets.extend(layout::targets_in(host, rt, &root, &pem));
                 }
             }
             CaChoice::Invalid { .. } => {
@@ -377,13 +402,30 @@ pub fn sync_locked(
         state_dir: &cfg.state_dir,
         targets: &targets,
         retained_hosts: &retained,
-        remove_stale: inputs.complete,
+        remove_stale: inputs.complete && node.complete(),
         replace_foreign: cfg.replace_foreign,
         hold: hold.as_deref(),
     });
     let wrote = outcome.files.iter().any(|f| f.wrote);
 
     let mut report = Report::new(cfg.node.clone(), now);
+    report.runtimes = crate::runtime::detect(&cfg.host_root)
+        .into_iter()
+        .map(|d| RuntimeDetection {
+            runtime: d.runtime.as_str().to_string(),
+            selected: cfg.runtimes.contains(&d.runtime),
+            evidence: d.evidence,
+        })
+        .collect();
+    for &rt in &cfg.runtimes {
+        if !report.runtimes.iter().any(|d| d.runtime == rt.as_str()) {
+            report.runtimes.push(RuntimeDetection {
+                runtime: rt.as_str().to_string(),
+                selected: true,
+                evidence: vec!["--runtime".to_string()],
+            });
+        }
+    }
     let mut by_host: BTreeMap<String, RegistryReport> = BTreeMap::new();
     for (host, choice) in &inputs.hosts {
         let mut r = RegistryReport {
@@ -406,7 +448,7 @@ pub fn sync_locked(
                 }
             }
             CaChoice::Invalid { source } => {
-                r.trust = retained_entries(cfg, host, source);
+                r.trust = retained_entries(cfg, &node, host, source);
             }
             CaChoice::None => {}
         }
@@ -463,9 +505,7 @@ pub fn sync_locked(
         ));
     }
     let hosts: Vec<RegistryHost> = inputs.hosts.keys().cloned().collect();
-    report
-        .problems
-        .extend(checks::check(&cfg.host_root, &cfg.runtimes, &hosts));
+    report.problems.extend(checks::check(&node, &hosts));
     let ledger = apply_ledger_source(cfg);
     report.problems.extend(
         outcome
@@ -538,11 +578,19 @@ fn last_good_targets(
 }
 
 /// For a host whose CA input is invalid: say what stays installed.
-fn retained_entries(cfg: &Config, host: &RegistryHost, source: &str) -> Vec<TrustEntry> {
+fn retained_entries(
+    cfg: &Config,
+    node: &Node,
+    host: &RegistryHost,
+    source: &str,
+) -> Vec<TrustEntry> {
     let mut out = Vec::new();
     for &rt in &cfg.runtimes {
+        let Some(root) = node.trust_root(rt).filter(|_| node.writes_for(rt, host)) else {
+            continue;
+        };
         for dir_name in host.dir_names() {
-            let rel = layout::host_dir(rt, &dir_name).join(layout::CA_FILE);
+            let rel = root.join(&dir_name).join(layout::CA_FILE);
             let path = cfg.host_root.join(&rel);
             let (state, detail) = match apply::observe(&cfg.host_root, &rel) {
                 crate::trust::plan::OnDisk::File { .. } => (
@@ -570,7 +618,7 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
     let cfg = match Config::from_args(&args.inputs) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("regtrust sync: {e}");
+            crate::cli::print_error("sync", &e);
             return 2;
         }
     };
@@ -630,6 +678,59 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(root: &Path, cas: &[&Path], registries: &[&str]) -> Config {
+        Config {
+            host_root: root.to_path_buf(),
+            state_dir: root.join("var/lib/regtrust"),
+            runtimes: vec![],
+            replace_foreign: false,
+            node: "n".into(),
+            pull_secrets: vec![],
+            cas: cas
+                .iter()
+                .map(|p| CaSpec::parse(&p.to_string_lossy()).unwrap())
+                .collect(),
+            registries: registries
+                .iter()
+                .map(|r| RegistryHost::parse(r).unwrap())
+                .collect(),
+            go_versions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_absent_optional_ca_secret_is_no_problem_and_removes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        // kubelet's empty dir for an optional Secret that does not exist.
+        let unfilled = d.path().join("ca");
+        std::fs::create_dir(&unfilled).unwrap();
+        let inputs = read_inputs(&config(d.path(), &[&unfilled], &["harbor.example.com"]));
+        assert!(inputs.problems.is_empty(), "{:?}", inputs.problems);
+        assert!(
+            !inputs.complete,
+            "nothing stale is removed while the CA is absent"
+        );
+        let h = RegistryHost::parse("harbor.example.com").unwrap();
+        assert!(matches!(inputs.hosts[&h], CaChoice::None));
+
+        // A projected Secret without the key (..data present, no ca.crt) stays a problem.
+        let projected = d.path().join("projected");
+        std::fs::create_dir_all(projected.join("..2026_01_01_00_00_00.1")).unwrap();
+        std::os::unix::fs::symlink("..2026_01_01_00_00_00.1", projected.join("..data")).unwrap();
+        let inputs = read_inputs(&config(d.path(), &[&projected], &["harbor.example.com"]));
+        assert_eq!(inputs.problems.len(), 1, "{:?}", inputs.problems);
+        assert!(inputs.problems[0].message.contains("without ca.crt"));
+        assert!(matches!(inputs.hosts[&h], CaChoice::Invalid { .. }));
+
+        // A missing path is still a problem (a typo is not an absent Secret).
+        let inputs = read_inputs(&config(
+            d.path(),
+            &[&d.path().join("typo")],
+            &["harbor.example.com"],
+        ));
+        assert_eq!(inputs.problems.len(), 1, "{:?}", inputs.problems);
+    }
 
     #[test]
     fn ca_spec_forms() {

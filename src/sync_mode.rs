@@ -113,12 +113,15 @@ pub fn hold_reason(mode: PassMode, secrets: &PullSecrets) -> Option<String> {
 
 /// `sync` found no runtime under the host root: what it looked for and how to choose.
 pub fn no_runtime(cfg: &Config) -> String {
+    // What `--runtime auto` takes as evidence (an empty dir is none): runtime::detect.
     let looked: Vec<String> = Runtime::ALL
         .iter()
-        .map(|r| cfg.host_root.join(r.etc_dir()).display().to_string())
+        .flat_map(|&r| crate::runtime::evidence_paths(r).into_iter().take(2))
+        .map(|p| cfg.host_root.join(p).display().to_string())
         .collect();
     format!(
-        "no container runtime found under --host-root {} (none of {} exists); nothing was \
+        "no container runtime found under --host-root {} (none of {}, or another config \
+         file, socket or binary of a runtime, exists); nothing was \
          done. Give the node's root filesystem with --host-root (/ on the node, /host in the \
          DaemonSet), or choose runtimes with --runtime docker,containerd,crio",
         cfg.host_root.display(),

@@ -68,8 +68,9 @@ pub fn dirs_to_watch(cfg: &Config) -> BTreeSet<PathBuf> {
         input_dirs(input, &mut out);
     }
     let root = absolute(&cfg.host_root);
-    for rt in &cfg.runtimes {
-        out.insert(existing_ancestor(&root.join(rt.certs_dir())));
+    // Where each runtime reads (containerd's configured config_path, k3s's dir, ...).
+    for dir in crate::runtime::Node::read(&root, &cfg.runtimes).trust_roots() {
+        out.insert(existing_ancestor(&root.join(dir)));
     }
     // An unreadable ledger owns nothing (trust::ledger); the certs.d watches still see
     // host dirs come and go.

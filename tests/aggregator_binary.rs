@@ -381,7 +381,17 @@ fn report_prints_the_fleet_and_exits_by_it() {
             ],
             "127.0.0.1",
         ),
-        (vec!["report", "--url", "https://127.0.0.1:1"], "--ca-file"),
+        // One CA rule with the agent: --ca-file, else the system bundle.
+        (
+            vec![
+                "report",
+                "--url",
+                "https://127.0.0.1:1",
+                "--ca-file",
+                "/nonexistent/ca.pem",
+            ],
+            "--ca-file /nonexistent/ca.pem",
+        ),
         (vec!["report", "--url", "ftp://x"], "scheme"),
         (
             vec!["report", "--url", &agg.base, "--registry", "../x"],

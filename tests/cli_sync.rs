@@ -20,6 +20,8 @@ fn regtrust(args: &[&str], env: &[(&str, &str)]) -> Output {
 fn scratch_node() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("host/etc/docker")).unwrap();
+    // `--runtime auto` needs evidence an empty dir cannot fake: Docker's config file.
+    std::fs::write(dir.path().join("host/etc/docker/daemon.json"), "{}\n").unwrap();
     let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name
         .push(rcgen::DnType::CommonName, "CLI CA");

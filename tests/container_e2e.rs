@@ -65,12 +65,10 @@ struct ImageConfig {
 fn build_image() -> PathBuf {
     require_tool("buildah", "buildah");
     require_tool("musl-gcc", "musl-tools");
-    let mut c = Command::new(repo().join("packaging/image/build.sh"));
-    if let Ok(cargo) = std::env::var("CARGO") {
-        c.env("CARGO", cargo);
-    }
     // The build takes minutes on a cold cache: no `run` deadline around it.
-    let out = c.output().expect("running packaging/image/build.sh");
+    let out = Command::new(repo().join("packaging/image/build.sh"))
+        .output()
+        .expect("running packaging/image/build.sh");
     assert!(
         out.status.success(),
         "make image failed:\n{}{}",
@@ -148,23 +146,44 @@ fn rendered(source: &Path) -> Vec<Value> {
 }
 
 /// `kubectl kustomize daemonset` and the chart's default render.
-fn renderings(scratch: &Path) -> Vec<(&'static str, Vec<Value>)> {
+fn renderings(scratch: &Path) -> Vec<(&'static str, &'static Shape, Vec<Value>)> {
     let venv_kubectl = repo().join("target/ci-tools/venv/bin/kubectl");
     let kubectl = if venv_kubectl.is_file() {
         venv_kubectl
     } else {
         require_tool("kubectl", "kubernetes-client")
     };
-    let mut c = Command::new(kubectl);
-    c.arg("kustomize").arg(repo().join("daemonset"));
-    let base = run_ok(c, "kubectl kustomize daemonset").stdout;
-    let base_file = scratch.join("base.yaml");
-    std::fs::write(&base_file, base).unwrap();
+    let kustomize = |dir: &Path, name: &str| -> Vec<Value> {
+        let mut c = Command::new(&kubectl);
+        c.arg("kustomize").arg(dir);
+        let out = run_ok(c, &format!("kubectl kustomize {}", dir.display())).stdout;
+        let file = scratch.join(format!("{name}.yaml"));
+        std::fs::write(&file, out).unwrap();
+        rendered(&file)
+    };
+    // An operator's overlay using the crio component (paths relative, as kustomize wants).
+    let overlay = repo().join("target/container-e2e-overlay-crio");
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources: [../../daemonset]\ncomponents: [../../daemonset/components/crio]\n",
+    )
+    .unwrap();
     vec![
-        ("kustomize base", rendered(&base_file)),
+        (
+            "kustomize base",
+            &CONTAINERD,
+            kustomize(&repo().join("daemonset"), "base"),
+        ),
         (
             "helm default",
+            &CONTAINERD,
             rendered(&repo().join("packaging/helm/regtrust")),
+        ),
+        (
+            "kustomize base + components/crio",
+            &CRIO,
+            kustomize(&overlay, "crio"),
         ),
     ]
 }
@@ -872,7 +891,9 @@ impl Drop for Pods<'_> {
             let _ = run(c);
         }
         for controller in [
+            // v1 controllers, then "" for the v2 unified hierarchy.
             "memory", "cpu", "cpuacct", "pids", "blkio", "devices", "freezer", "cpuset", "systemd",
+            "",
         ] {
             let dir = Path::new("/sys/fs/cgroup")
                 .join(controller)
@@ -948,19 +969,60 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
 
 // ---------------------------------------------------------------------------------------
 
-/// The Debian/kubeadm containerd node: containerd's config with config_path, its binary,
-/// the OS bundle. Everything else the pod spec needs it creates, as kubelet would.
-fn node_shape(root: &Path) {
+/// A node shape: what a distribution leaves on a node, and where its runtime reads trust.
+struct Shape {
+    name: &'static str,
+    /// Files (path under the node root, contents) the distribution leaves there.
+    files: &'static [(&'static str, &'static str)],
+    /// The dir regtrust must write `<host>/` into, and the files it writes there.
+    trust_dir: &'static str,
+    trust_files: &'static [&'static str],
+    /// Dirs the pod must not create on this node.
+    absent: &'static [&'static str],
+}
+
+/// The Debian/kubeadm containerd node: containerd's config with config_path and its binary.
+const CONTAINERD: Shape = Shape {
+    name: "containerd",
+    files: &[
+        (
+            "etc/containerd/config.toml",
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
+        ),
+        ("usr/bin/containerd", "#!/bin/sh\n"),
+    ],
+    trust_dir: "etc/containerd/certs.d",
+    trust_files: &["ca.crt", "hosts.toml"],
+    absent: &["etc/docker", "etc/containers", "etc/crio", "var/lib/rancher", "var/snap"],
+};
+
+/// A CRI-O node (the crio component): its config and binary, no containerd, no Docker.
+const CRIO: Shape = Shape {
+    name: "crio",
+    files: &[
+        ("etc/crio/crio.conf", "[crio]\n"),
+        ("usr/bin/crio", "#!/bin/sh\n"),
+    ],
+    trust_dir: "etc/containers/certs.d",
+    trust_files: &["ca.crt"],
+    absent: &[
+        "etc/docker",
+        "etc/containerd",
+        "var/lib/rancher",
+        "var/snap",
+    ],
+};
+
+/// Lay the shape out, with the machine's OS bundle as the node's.
+fn node_shape(root: &Path, shape: &Shape) {
     let w = |p: &str, body: &[u8]| {
         let p = root.join(p);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, body).unwrap();
     };
-    w(
-        "etc/containerd/config.toml",
-        b"version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
-    );
-    w("usr/bin/containerd", b"#!/bin/sh\n");
+    for (path, body) in shape.files {
+        w(path, body.as_bytes());
+    }
     let bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     w("etc/ssl/certs/ca-certificates.crt", &bundle);
 }
@@ -983,6 +1045,7 @@ fn the_image_runs_the_rendered_pod_specs_under_containerd() {
         "the archive's tag"
     );
     assert_eq!(image.user, "65532:65532", "the image's user");
+    dockerfile_matches(&image);
     let renderings = renderings(scratch.path());
 
     let containerd = Containerd::start();
@@ -1012,9 +1075,10 @@ fn the_image_runs_the_rendered_pod_specs_under_containerd() {
     assert_eq!(imported.len(), 1, "one image imported: {names}");
     let imported = imported[0].to_string();
 
-    for (n, (what, docs)) in renderings.iter().enumerate() {
+    for (n, (what, shape, docs)) in renderings.iter().enumerate() {
         scenario(
             what,
+            shape,
             docs,
             &containerd,
             &image,
@@ -1033,6 +1097,7 @@ fn the_image_runs_the_rendered_pod_specs_under_containerd() {
 #[allow(clippy::too_many_arguments)]
 fn scenario(
     what: &str,
+    shape: &Shape,
     docs: &[Value],
     containerd: &Containerd,
     image: &ImageConfig,
@@ -1114,7 +1179,7 @@ fn scenario(
     let secrets = cluster_secrets(docs, &given);
 
     let node_root = dir.join("node");
-    node_shape(&node_root);
+    node_shape(&node_root, shape);
     let mut agent_vols = prepare_volumes(agent_pod, &node_root, &dir.join("agent"), &secrets);
     let agg_vols = prepare_volumes(agg_pod, &node_root, &dir.join("aggregator"), &secrets);
 
@@ -1227,43 +1292,54 @@ fn scenario(
             "{what}: / is read-only: {root}"
         );
     }
-    // Resource limits as cgroup limits.
+    // Resource limits as cgroup limits (cgroup v1 files, or v2's unified ones).
     let limits = &agent_c["resources"]["limits"];
-    assert_eq!(
-        cgroup_value("memory", &agent_run.cgroup, "memory.limit_in_bytes"),
-        bytes(limits["memory"].as_str().unwrap()).to_string(),
-        "{what}: the agent's memory limit"
-    );
-    assert_eq!(
-        cgroup_value("cpu", &agent_run.cgroup, "cpu.cfs_quota_us"),
-        (cpu_millis(limits["cpu"].as_str().unwrap()) * 100).to_string(),
-        "{what}: the agent's CPU limit"
-    );
+    let memory = bytes(limits["memory"].as_str().unwrap()).to_string();
+    let quota = (cpu_millis(limits["cpu"].as_str().unwrap()) * 100).to_string();
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert_eq!(
+            cgroup_value("", &agent_run.cgroup, "memory.max"),
+            memory,
+            "{what}: memory.max"
+        );
+        assert_eq!(
+            cgroup_value("", &agent_run.cgroup, "cpu.max"),
+            format!("{quota} 100000"),
+            "{what}: cpu.max"
+        );
+    } else {
+        assert_eq!(
+            cgroup_value("memory", &agent_run.cgroup, "memory.limit_in_bytes"),
+            memory,
+            "{what}: the agent's memory limit"
+        );
+        assert_eq!(
+            cgroup_value("cpu", &agent_run.cgroup, "cpu.cfs_quota_us"),
+            quota,
+            "{what}: the agent's CPU limit"
+        );
+    }
 
-    // The CA where containerd reads it (config_path), root-owned, world-readable.
-    let ca_dir = node_root.join("etc/containerd/certs.d").join(&host);
+    // The CA where the shape's runtime reads it, root-owned, world-readable.
+    let ca_dir = node_root.join(shape.trust_dir).join(&host);
     let ca_file = ca_dir.join("ca.crt");
     wait_for(&format!("{what}: {}", ca_file.display()), DEADLINE, || {
         std::fs::read_to_string(&ca_file)
             .ok()
             .filter(|s| s.contains(root_a.cert_pem.trim()))
     });
-    for f in [&ca_file, &ca_dir.join("hosts.toml")] {
-        let m = std::fs::metadata(f).unwrap_or_else(|e| panic!("{what}: {}: {e}", f.display()));
+    for f in shape.trust_files {
+        let f = ca_dir.join(f);
+        let m = std::fs::metadata(&f).unwrap_or_else(|e| panic!("{what}: {}: {e}", f.display()));
         assert_eq!((m.uid(), m.gid()), (0, 0), "{what}: {} owner", f.display());
         assert_eq!(m.mode() & 0o7777, 0o644, "{what}: {} mode", f.display());
     }
     // Nothing was created for runtimes the node does not run.
-    for absent in [
-        "etc/docker",
-        "etc/containers",
-        "etc/crio",
-        "var/lib/rancher",
-        "var/snap",
-    ] {
+    for absent in shape.absent {
         assert!(
             !node_root.join(absent).exists(),
-            "{what}: the pod created {absent} on the node"
+            "{what} on a {} node: the pod created {absent} on the node",
+            shape.name
         );
     }
 
@@ -1285,6 +1361,17 @@ fn scenario(
                 })
             })
         },
+    );
+    // The default install on this shape raises no false problem.
+    assert!(
+        agent_metrics.lines().any(|l| l == "regtrust_problems 0"),
+        "{what}: the agent reports problems on a plain containerd node:\n{}",
+        net.curl(&format!(
+            "http://{}:{}/report",
+            net.node_ip, agent_c["ports"][0]["containerPort"]
+        ))
+        .map(|(_, b)| b)
+        .unwrap_or_default()
     );
     let agg_base = format!(
         "http://{}:{}",
@@ -1399,6 +1486,35 @@ fn scenario(
             .join("\n")
     );
     drop(registry);
+}
+
+/// packaging/Dockerfile's final stage gives the same image as `make image`: FROM scratch, the
+/// tree packaging/image/rootfs.sh lays out (the same script both builds run), and the same
+/// user, working dir, entrypoint and cmd as the archive's config.
+fn dockerfile_matches(image: &ImageConfig) {
+    let text = std::fs::read_to_string(repo().join("packaging/Dockerfile")).unwrap();
+    let last = text.rsplit("\nFROM ").next().unwrap();
+    let directive = |name: &str| -> String {
+        last.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("packaging/Dockerfile's last stage has no {name}"))
+            .trim()
+            .to_string()
+    };
+    let json_list = |v: &str| -> Vec<String> { serde_json::from_str(v).unwrap() };
+    assert!(
+        last.starts_with("scratch"),
+        "the Dockerfile's image is FROM scratch"
+    );
+    assert_eq!(directive("COPY"), "--from=build /rootfs/ /");
+    assert!(
+        text.contains("packaging/image/rootfs.sh"),
+        "the Dockerfile lays out with rootfs.sh"
+    );
+    assert_eq!(directive("USER"), image.user);
+    assert_eq!(directive("WORKDIR"), image.workdir);
+    assert_eq!(json_list(&directive("ENTRYPOINT")), image.entrypoint);
+    assert_eq!(json_list(&directive("CMD")), image.cmd);
 }
 
 /// A resolver that answers NXDOMAIN to every query (header flags 0x8183, the question echoed),

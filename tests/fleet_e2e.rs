@@ -33,6 +33,10 @@ fn node_root(dir: &Path) {
         "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
     )
     .unwrap();
+    // `--runtime auto` finds each runtime by its config file (an empty dir proves nothing).
+    std::fs::write(dir.join("etc/docker/daemon.json"), "{}\n").unwrap();
+    std::fs::create_dir_all(dir.join("etc/crio")).unwrap();
+    std::fs::write(dir.join("etc/crio/crio.conf"), "[crio]\n").unwrap();
 }
 
 /// `regtrust report ... --output json` and its exit code.

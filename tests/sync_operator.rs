@@ -83,6 +83,10 @@ impl Node {
             "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
         )
         .unwrap();
+        // `--runtime auto` finds each runtime by its config file (an empty dir proves nothing).
+        fs::write(root.join("etc/docker/daemon.json"), "{}\n").unwrap();
+        fs::create_dir_all(root.join("etc/crio")).unwrap();
+        fs::write(root.join("etc/crio/crio.conf"), "[crio]\n").unwrap();
         let inputs = tmp.path().join("inputs");
         fs::create_dir_all(&inputs).unwrap();
         Node {

@@ -696,3 +696,256 @@ fn a_secret_with_too_many_hosts_manages_a_bounded_set() {
         report.problems
     );
 }
+
+/// One node shape: the files its distribution leaves (beside the empty dirs the DaemonSet's
+/// DirectoryOrCreate mounts create on every node), and exactly what one `--runtime auto`
+/// pass adds for `127.0.0.1:5000` (the state dir aside), and the problems it reports.
+struct Shape {
+    name: &'static str,
+    files: Vec<(&'static str, &'static str)>,
+    added: Vec<&'static str>,
+    problems: Vec<&'static str>,
+}
+
+const CONFIG_V2: &str = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n";
+
+fn shapes() -> Vec<Shape> {
+    let k3s = "var/lib/rancher/k3s/agent/etc/containerd/config.toml";
+    vec![
+        Shape {
+            name: "kubeadm + containerd 1.x with config_path",
+            files: vec![("etc/containerd/config.toml", CONFIG_V2)],
+            added: vec![
+                "etc/containerd/certs.d/127.0.0.1:5000",
+                "etc/containerd/certs.d/127.0.0.1:5000/ca.crt",
+                "etc/containerd/certs.d/127.0.0.1:5000/hosts.toml",
+            ],
+            problems: vec![],
+        },
+        Shape {
+            name: "containerd 1.x stock config (no config_path): nothing installed",
+            files: vec![("etc/containerd/config.toml", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"\"\n")],
+            added: vec![],
+            problems: vec!["config_path is unset"],
+        },
+        Shape {
+            name: "containerd 2.x, version 3, custom root",
+            files: vec![("etc/containerd/config.toml", "version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/hosts.d'\n")],
+            added: vec![
+                "etc/containerd/hosts.d",
+                "etc/containerd/hosts.d/127.0.0.1:5000",
+                "etc/containerd/hosts.d/127.0.0.1:5000/ca.crt",
+                "etc/containerd/hosts.d/127.0.0.1:5000/hosts.toml",
+            ],
+            problems: vec![],
+        },
+        Shape {
+            name: "config_path only in an imports drop-in",
+            files: vec![
+                ("etc/containerd/config.toml", "version = 2\nimports = [\"conf.d/*.toml\"]\n"),
+                ("etc/containerd/conf.d/50-registry.toml", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/registry.d\"\n"),
+            ],
+            added: vec![
+                "etc/containerd/registry.d",
+                "etc/containerd/registry.d/127.0.0.1:5000",
+                "etc/containerd/registry.d/127.0.0.1:5000/ca.crt",
+                "etc/containerd/registry.d/127.0.0.1:5000/hosts.toml",
+            ],
+            problems: vec![],
+        },
+        Shape {
+            name: "k3s",
+            files: vec![(k3s, "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/var/lib/rancher/k3s/agent/etc/containerd/certs.d\"\n")],
+            added: vec![
+                "var/lib/rancher/k3s/agent/etc/containerd/certs.d",
+                "var/lib/rancher/k3s/agent/etc/containerd/certs.d/127.0.0.1:5000",
+                "var/lib/rancher/k3s/agent/etc/containerd/certs.d/127.0.0.1:5000/ca.crt",
+                "var/lib/rancher/k3s/agent/etc/containerd/certs.d/127.0.0.1:5000/hosts.toml",
+            ],
+            problems: vec![],
+        },
+        Shape {
+            name: "k3s with the host in registries.yaml: the distribution's, nothing written",
+            files: vec![
+                (k3s, "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/var/lib/rancher/k3s/agent/etc/containerd/certs.d\"\n"),
+                ("etc/rancher/k3s/registries.yaml", "configs:\n  \"127.0.0.1:5000\":\n    auth:\n      username: robot\n"),
+            ],
+            added: vec![],
+            problems: vec!["configs.\"127.0.0.1:5000\".tls.ca_file"],
+        },
+        Shape {
+            name: "rke2",
+            files: vec![("var/lib/rancher/rke2/agent/etc/containerd/config.toml", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/var/lib/rancher/rke2/agent/etc/containerd/certs.d\"\n")],
+            added: vec![
+                "var/lib/rancher/rke2/agent/etc/containerd/certs.d",
+                "var/lib/rancher/rke2/agent/etc/containerd/certs.d/127.0.0.1:5000",
+                "var/lib/rancher/rke2/agent/etc/containerd/certs.d/127.0.0.1:5000/ca.crt",
+                "var/lib/rancher/rke2/agent/etc/containerd/certs.d/127.0.0.1:5000/hosts.toml",
+            ],
+            problems: vec![],
+        },
+        Shape {
+            name: "microk8s",
+            files: vec![("var/snap/microk8s/current/args/containerd-template.toml", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"${SNAP_DATA}/args/certs.d\"\n")],
+            added: vec![
+                "var/snap/microk8s/current/args/certs.d",
+                "var/snap/microk8s/current/args/certs.d/127.0.0.1:5000",
+                "var/snap/microk8s/current/args/certs.d/127.0.0.1:5000/ca.crt",
+                "var/snap/microk8s/current/args/certs.d/127.0.0.1:5000/hosts.toml",
+            ],
+            problems: vec![],
+        },
+        Shape {
+            name: "CRI-O (OpenShift-like)",
+            files: vec![
+                ("etc/crio/crio.conf", "[crio.image]\n"),
+                ("etc/containers/registries.conf", "unqualified-search-registries = [\"registry.access.redhat.com\"]\n"),
+            ],
+            added: vec![
+                "etc/containers/certs.d/127.0.0.1:5000",
+                "etc/containers/certs.d/127.0.0.1:5000/ca.crt",
+            ],
+            problems: vec![],
+        },
+        Shape {
+            name: "CRI-O with the host insecure and mirrored",
+            files: vec![
+                ("etc/crio/crio.conf", "[crio.image]\n"),
+                ("etc/containers/registries.conf.d/10-h.conf", "[[registry]]\nlocation = \"127.0.0.1:5000\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"mirror.local:5000\"\n"),
+            ],
+            added: vec![
+                "etc/containers/certs.d/127.0.0.1:5000",
+                "etc/containers/certs.d/127.0.0.1:5000/ca.crt",
+            ],
+            problems: vec!["insecure = true", "tries mirror \"mirror.local:5000\""],
+        },
+        Shape {
+            name: "Docker with the host in insecure-registries",
+            files: vec![("etc/docker/daemon.json", "{\"insecure-registries\": [\"127.0.0.0/8\"]}\n")],
+            added: vec![
+                "etc/docker/certs.d/127.0.0.1:5000",
+                "etc/docker/certs.d/127.0.0.1:5000/ca.crt",
+            ],
+            problems: vec!["insecure-registries lists \"127.0.0.0/8\""],
+        },
+    ]
+}
+
+#[test]
+fn every_node_shape_before_inputs_after() {
+    let pem = ca_pem("Shape CA");
+    for shape in shapes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("host");
+        for d in [
+            "etc/docker/certs.d",
+            "etc/containerd/certs.d",
+            "etc/containers/certs.d",
+        ] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for (rel, text) in &shape.files {
+            let p = root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        let ca = tmp.path().join("ca.pem");
+        fs::write(&ca, &pem).unwrap();
+        let cfg = Config {
+            host_root: root.clone(),
+            state_dir: tmp.path().join("state"),
+            runtimes: regtrust::trust::layout::select_runtimes("auto", &root).unwrap(),
+            replace_foreign: false,
+            node: "shape".into(),
+            pull_secrets: vec![],
+            cas: vec![CaSpec::parse(&format!("{H}={}", ca.display())).unwrap()],
+            registries: vec![],
+            go_versions: Vec::new(),
+        };
+        let before = snapshot(&root);
+        let report = sync_once(&cfg, time::OffsetDateTime::now_utc()).report;
+        let after = snapshot(&root);
+        let want: Vec<String> = shape.added.iter().map(|p| format!("+ {p}")).collect();
+        assert_eq!(diff(&before, &after), want, "{}", shape.name);
+        for rel in shape.added.iter().filter(|p| p.ends_with("ca.crt")) {
+            assert_eq!(
+                der_of(&fs::read_to_string(root.join(rel)).unwrap()),
+                der_of(&pem),
+                "{}",
+                shape.name
+            );
+        }
+        let messages: Vec<&str> = report.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            messages.len(),
+            shape.problems.len(),
+            "{}: {messages:#?}",
+            shape.name
+        );
+        for w in &shape.problems {
+            assert!(
+                messages.iter().any(|m| m.contains(w)),
+                "{}: {w} not in {messages:#?}",
+                shape.name
+            );
+        }
+        assert_eq!(
+            report.runtimes.len(),
+            1,
+            "{}: {:?}",
+            shape.name,
+            report.runtimes
+        );
+    }
+}
+
+/// A node's containerd config that turns unreadable mid-life removes nothing regtrust
+/// installed (it may name the same dir again once fixed), and a config that moves the
+/// hosts dir (an upgrade to k3s's layout, or a fixed config_path) moves regtrust's files:
+/// written in the new dir, removed from the old one.
+#[test]
+fn a_broken_containerd_config_removes_nothing_and_a_moved_one_moves_the_files() {
+    let fx = Fixture::new();
+    let ca = fx.input("ca.pem", &ca_pem("Move CA"));
+    let mut cfg = fx.config(&[(H, &ca)], false);
+    cfg.runtimes = vec![Runtime::Containerd];
+    let now = time::OffsetDateTime::now_utc;
+    sync_once(&cfg, now());
+    let installed = snapshot(&fx.root);
+    assert!(installed.contains_key(Path::new("etc/containerd/certs.d/127.0.0.1:5000/ca.crt")));
+
+    fs::write(fx.root.join("etc/containerd/config.toml"), "version = [[[").unwrap();
+    let report = sync_once(&cfg, now()).report;
+    let after = snapshot(&fx.root);
+    assert_eq!(diff(&installed, &after), ["~ etc/containerd/config.toml"]);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("containerd cannot use its config")),
+        "{:#?}",
+        report.problems
+    );
+
+    fs::write(
+        fx.root.join("etc/containerd/config.toml"),
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/hosts.d\"\n",
+    )
+    .unwrap();
+    let before = snapshot(&fx.root);
+    sync_once(&cfg, now());
+    let mut got = diff(&before, &snapshot(&fx.root));
+    got.retain(|l| !l.contains("var/lib/regtrust"));
+    assert_eq!(
+        got,
+        [
+            "+ etc/containerd/hosts.d",
+            "+ etc/containerd/hosts.d/127.0.0.1:5000",
+            "+ etc/containerd/hosts.d/127.0.0.1:5000/ca.crt",
+            "+ etc/containerd/hosts.d/127.0.0.1:5000/hosts.toml",
+            "- etc/containerd/certs.d/127.0.0.1:5000",
+            "- etc/containerd/certs.d/127.0.0.1:5000/ca.crt",
+            "- etc/containerd/certs.d/127.0.0.1:5000/hosts.toml",
+        ]
+    );
+}

@@ -13,12 +13,14 @@
 #   REGTRUST_IMAGE_DIR=DIR    output dir (default target/image); the musl build's own cargo
 #                             target dir is DIR/cargo, apart from target/ so a `cargo test`
 #                             holding target/'s lock can run this script
-#   CARGO=cargo               the cargo to run (cargo test sets it for the container test)
+#   CARGO=cargo               the cargo to run
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 out=${REGTRUST_IMAGE_DIR:-$repo/target/image}
-cargo=${CARGO:-cargo}
+# `cargo` through rustup's proxy, so rust-toolchain.toml picks the toolchain (not $CARGO, which
+# cargo test sets to the toolchain's own binary).
+cargo=cargo
 arch=$(uname -m)
 target=$arch-unknown-linux-musl
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
@@ -39,9 +41,16 @@ fi
 
 # musl-gcc compiles the C in ring and in the bundled SQLite. CC_<target> and TARGET_CC apply to
 # the target only; build scripts still compile for the host with the host's cc.
-export TARGET_CC=musl-gcc "CC_${target//-/_}=musl-gcc"
+# A clean environment: run from `cargo test` (tests/container_e2e.rs), cargo's CARGO_* and
+# RUSTUP_* variables would differ from a `make image` run and make build scripts rerun, so
+# every alternation would rebuild ring and SQLite. Only what the build needs is passed on.
 mkdir -p "$out"
-"$cargo" build --locked --profile image --target "$target" --bin regtrust \
+clean_env=(env -i "PATH=$PATH" "HOME=${HOME:-/root}" "TMPDIR=${TMPDIR:-/tmp}"
+    TARGET_CC=musl-gcc "CC_${target//-/_}=musl-gcc")
+for var in CARGO_HOME RUSTUP_HOME http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+    [[ -n ${!var:-} ]] && clean_env+=("$var=${!var}")
+done
+"${clean_env[@]}" "$cargo" build --locked --profile image --target "$target" --bin regtrust \
     --target-dir "$out/cargo"
 binary=$out/cargo/$target/image/regtrust
 

@@ -7,6 +7,7 @@
 //! echoed, and a URL holding credentials is refused.
 
 use super::{random_unit, Shared, StopRx};
+use crate::fleetapi::{self, ApiClient, CallError};
 use crate::report::Report;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,24 +46,15 @@ impl Backoff {
     }
 }
 
-/// Where and how reports are pushed.
+/// Where and how reports are pushed: the shared aggregator client (`fleetapi`), so the
+/// agent and `regtrust report` follow one CA rule, one token rule and one body cap.
 pub struct Target {
     url: reqwest::Url,
-    token_file: Option<PathBuf>,
-    client: reqwest::Client,
+    client: ApiClient,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("--report-url {url:?}: {why}")]
-    Url { url: String, why: String },
-    #[error("--report-ca-file {}: {why}", path.display())]
-    Ca { path: PathBuf, why: String },
-    #[error("--report-url {url}: https needs the CA that signs the aggregator's certificate: give --report-ca-file (no system bundle found in {tried})")]
-    NoRoots { url: String, tried: String },
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
-}
+/// Why `--report-url` and its flags cannot be used.
+pub type TargetError = fleetapi::SetupError;
 
 /// Why one push failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,16 +70,8 @@ pub enum PushError {
     },
 }
 
-/// Bundles tried for an https URL without `--report-ca-file` (`SSL_CERT_FILE` first).
-const SYSTEM_BUNDLES: [&str; 3] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-];
-const MAX_CA_FILE_BYTES: u64 = 4 << 20;
-/// How much of an error answer is read (the aggregator's are `{"error": "..."}`).
-const MAX_ERROR_BODY: usize = 4096;
-const MAX_ERROR_TEXT: usize = 300;
+/// The aggregator's answer to a push is a few bytes of JSON.
+const MAX_ANSWER: usize = 64 << 10;
 
 impl Target {
     pub fn new(
@@ -95,63 +79,18 @@ impl Target {
         token_file: Option<PathBuf>,
         ca_file: Option<&Path>,
     ) -> Result<Target, TargetError> {
-        let bad = |why: &str| TargetError::Url {
-            url: url.to_string(),
-            why: why.to_string(),
+        let parsed = fleetapi::parse_url("--report-url", url)?;
+        let spec = fleetapi::Spec {
+            url_flag: "--report-url",
+            ca_flag: "--report-ca-file",
+            ca_file,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(15),
+            user_agent: concat!("regtrust-agent/", env!("CARGO_PKG_VERSION")),
         };
-        let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(bad("expected an http:// or https:// URL"));
-        }
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(bad("no host"));
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(TargetError::Url {
-                url: "(not shown: it holds credentials)".into(),
-                why: "credentials in the URL would end up in logs; put the token in --report-token-file".into(),
-            });
-        }
-        let mut b = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .user_agent(concat!("regtrust-agent/", env!("CARGO_PKG_VERSION")));
-        if parsed.scheme() == "https" {
-            let (path, pem) = match ca_file {
-                Some(p) => (
-                    p.to_path_buf(),
-                    crate::ca::read_capped(p, MAX_CA_FILE_BYTES).map_err(|e| TargetError::Ca {
-                        path: p.to_path_buf(),
-                        why: e.to_string(),
-                    })?,
-                ),
-                None => system_bundle().ok_or_else(|| TargetError::NoRoots {
-                    url: parsed.to_string(),
-                    tried: SYSTEM_BUNDLES.join(", "),
-                })?,
-            };
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| TargetError::Ca {
-                    path: path.clone(),
-                    why: format!("not a PEM bundle: {e}"),
-                })?;
-            if certs.is_empty() {
-                return Err(TargetError::Ca {
-                    path,
-                    why: "no PEM certificate in it".into(),
-                });
-            }
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let client = b.build().map_err(|e| TargetError::Client(chain(&e)))?;
+        let client = ApiClient::new(&parsed, &spec, token_file)?;
         Ok(Target {
             url: parsed,
-            token_file,
             client,
         })
     }
@@ -163,93 +102,36 @@ impl Target {
     /// One POST of `report`.
     pub async fn push(&self, report: &Report) -> Result<(), PushError> {
         let body = serde_json::to_vec(report).map_err(|e| PushError::Send(e.to_string()))?;
-        let mut req = self
+        let answer = self
             .client
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        if let Some(path) = &self.token_file {
-            // A file read: off the agent's (single) async thread, like every other one.
-            let path = path.clone();
-            let token = tokio::task::spawn_blocking(move || read_token(&path))
-                .await
-                .map_err(|e| PushError::Send(format!("reading the token: {e}")))??;
-            req = req.bearer_auth(token);
-        }
-        let mut resp = req.send().await.map_err(|e| PushError::Send(chain(&e)))?;
-        let status = resp.status();
-        if status.is_success() {
+            .call(
+                reqwest::Method::POST,
+                self.url.clone(),
+                Some(body),
+                MAX_ANSWER,
+            )
+            .await
+            .map_err(|e| match e {
+                CallError::Token { path, why } => PushError::Token { path, why },
+                other => PushError::Send(other.to_string()),
+            })?;
+        if answer.status.is_success() {
             return Ok(());
         }
-        let mut body = Vec::new();
-        while body.len() < MAX_ERROR_BODY {
-            match resp.chunk().await {
-                Ok(Some(c)) => body.extend_from_slice(&c),
-                _ => break,
-            }
-        }
         Err(PushError::Status {
-            status,
-            error: error_text(&body),
+            status: answer.status,
+            error: answer.error_text(),
         })
     }
-}
-
-fn system_bundle() -> Option<(PathBuf, Vec<u8>)> {
-    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
-    from_env
-        .into_iter()
-        .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
-        .find_map(|p| {
-            crate::ca::read_capped(&p, MAX_CA_FILE_BYTES)
-                .ok()
-                .map(|pem| (p, pem))
-        })
 }
 
 /// The token: the file's one line, its trailing newline (`\n` or `\r\n`) stripped (SPEC,
 /// Aggregator). Errors name the file and what is wrong, never the content.
 pub fn read_token(path: &Path) -> Result<String, PushError> {
-    use crate::aggregator::ConfigError;
-    // The aggregator owns the token-file rules; the agent reads its file the same way.
-    crate::aggregator::read_token_file(path).map_err(|e| PushError::Token {
-        path: path.to_path_buf(),
-        why: match e {
-            ConfigError::TokenRead { source, .. } => source.to_string(),
-            ConfigError::TokenBad { what, .. } => what,
-            other => other.to_string(),
-        },
+    fleetapi::read_token(path).map_err(|e| match e {
+        CallError::Token { path, why } => PushError::Token { path, why },
+        other => PushError::Send(other.to_string()),
     })
-}
-
-/// The `error` of a `{"error": "..."}` answer, shortened and made printable; nothing else
-/// of the body is kept.
-fn error_text(body: &[u8]) -> String {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return String::new();
-    };
-    let Some(e) = v.get("error").and_then(|e| e.as_str()) else {
-        return String::new();
-    };
-    e.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_ERROR_TEXT)
-        .collect()
-}
-
-/// An error and its causes, once each (reqwest's Display hides the cause).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 /// The push task: waits for a report, pushes the latest one, backs off on failure.
@@ -411,24 +293,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("none"), "{err}");
-    }
-
-    #[test]
-    fn error_answers_keep_only_the_error_field() {
-        let cases: [(&[u8], &str); 5] = [
-            (
-                br#"{"error":"invalid report: node is empty"}"#,
-                "invalid report: node is empty",
-            ),
-            (br#"{"error":"a\nb"}"#, "a b"),
-            (b"<html>proxy error</html>", ""),
-            (br#"{"message":"x"}"#, ""),
-            (b"", ""),
-        ];
-        for (body, want) in cases {
-            assert_eq!(error_text(body), want);
-        }
-        let long = format!(r#"{{"error":"{}"}}"#, "x".repeat(10_000));
-        assert_eq!(error_text(long.as_bytes()).len(), MAX_ERROR_TEXT);
     }
 }

@@ -2,13 +2,17 @@
 //! admission of posted reports, and JSON errors. It asks `store` for rows and `fleet` for
 //! their meaning, and `page` for the HTML; it holds no state of its own beyond counters.
 
+use super::facts::FactsCache;
 use super::fleet::{self, Counters, Filter, RegistriesDoc};
 use super::store::{EventQuery, Store, StoreError};
+use crate::fleetapi::routes;
 use crate::host::RegistryHost;
 use crate::report::Report;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -74,22 +78,131 @@ pub struct AppState {
     /// Seconds between the page's self-refreshes.
     pub refresh_secs: u32,
     pub counters: Counters,
+    /// What each node trusts and sees, for the pages and the pre-flight.
+    pub facts: FactsCache,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.body_limit;
     Router::new()
-        .route("/api/v1/reports", post(post_report))
-        .route("/api/v1/nodes", get(list_nodes))
-        .route("/api/v1/nodes/{node}", get(get_node).delete(delete_node))
-        .route("/api/v1/registries", get(list_registries))
-        .route("/api/v1/events", get(list_events))
-        .route("/", get(page))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+        .route(routes::REPORTS, post(post_report))
+        .route(routes::NODES, get(list_nodes))
+        .route(routes::NODE, get(get_node).delete(delete_node))
+        .route(routes::REGISTRIES, get(list_registries))
+        .route(routes::EVENTS, get(list_events))
+        .route(routes::PREFLIGHT, post(preflight))
+        .route(routes::PAGE, get(page))
+        .route(routes::PAGE_NODE, get(node_page))
+        .route(routes::PAGE_REGISTRY, get(registry_page))
+        .route(routes::METRICS, get(metrics))
+        .route(routes::HEALTHZ, get(healthz))
+        // Auth is one layer over every matched route (`access` says which token each
+        // needs); unmatched paths fall through to a plain 404.
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// The one error type of every handler: a status and a message, answered as
+/// `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Gone => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// A query string, its rejection answered as an `ApiError` (400 `query: ...`) once here
+/// instead of in every handler.
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Q(t))
+            .map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))
+    }
+}
+
+/// Which token a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Open,
+    /// The read token (when one is set); `page`: a browser page, challenged with Basic.
+    Read {
+        page: bool,
+    },
+    Write,
+}
+
+/// The auth policy, in one place: posting reports and forgetting nodes write; `/healthz` is
+/// open; every other read (the API, `/metrics`, the pages, and the pre-flight, which is a
+/// POST that changes nothing) takes the read token.
+pub fn access(method: &Method, path: &str) -> Access {
+    if path == routes::HEALTHZ {
+        Access::Open
+    } else if (method == Method::POST && path == routes::REPORTS)
+        || (method == Method::DELETE && path.starts_with("/api/v1/nodes/"))
+    {
+        Access::Write
+    } else if path.starts_with("/api/") || path == routes::METRICS {
+        Access::Read { page: false }
+    } else {
+        Access::Read { page: true }
+    }
+}
+
+async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let denied = match access(req.method(), req.uri().path()) {
+        Access::Open => None,
+        Access::Read { page } => {
+            read_denied(&st, req.headers(), if page { "Basic" } else { "Bearer" })
+        }
+        Access::Write => {
+            let d = write_denied(&st, req.headers());
+            if d.is_some() && req.uri().path() == routes::REPORTS {
+                st.counters.unauthorized.fetch_add(1, Relaxed);
+            }
+            d
+        }
+    };
+    match denied {
+        Some(r) => r,
+        None => next.run(req).await,
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -116,13 +229,6 @@ fn fleet_bytes(rows: &[Arc<fleet::NodeRow>]) -> usize {
         .map(|r| 320 + r.node.len() + 128 * r.registries.len())
         .sum::<usize>()
         + 128
-}
-
-fn store_error(e: StoreError) -> Response {
-    match e {
-        StoreError::Gone => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        e => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
 }
 
 /// The credential in `Authorization`: `Bearer T`, or `Basic base64(user:T)` so a browser
@@ -221,33 +327,32 @@ pub fn admit(mut report: Report) -> Result<Report, String> {
     Ok(report)
 }
 
-async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> Response {
-    if let Some(r) = write_denied(&st, req.headers()) {
-        st.counters.unauthorized.fetch_add(1, Relaxed);
-        return r;
-    }
+async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> ApiResult {
     let body = match Bytes::from_request(req, &()).await {
         Ok(b) => b,
         Err(rej) => {
             let status = rej.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 st.counters.too_large.fetch_add(1, Relaxed);
-                return error(
+                return Err(ApiError::new(
                     status,
                     format!(
                         "report larger than the body limit of {} bytes",
                         st.body_limit
                     ),
-                );
+                ));
             }
-            return error(status, format!("reading the request body: {rej}"));
+            return Err(ApiError::new(
+                status,
+                format!("reading the request body: {rej}"),
+            ));
         }
     };
     let report = match Report::from_json(&body).and_then(admit) {
         Ok(r) => r,
         Err(e) => {
             st.counters.invalid.fetch_add(1, Relaxed);
-            return error(StatusCode::BAD_REQUEST, format!("invalid report: {e}"));
+            return Err(ApiError::bad_request(format!("invalid report: {e}")));
         }
     };
     // from_json parsed it, so the body is UTF-8 JSON: store it as the node sent it (keys
@@ -256,9 +361,15 @@ async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> Response 
     let raw = String::from_utf8(Vec::from(body))
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let node = report.node.clone();
-    match st.store.put(report, raw, fleet::now_ms()).await {
+    let received_ms = fleet::now_ms();
+    // Taken before the store owns the report; kept only once the store answered. Should
+    // the store keep another report (an older one refused), the facts' key no longer
+    // matches its row and `FactsCache::current` reads the stored one back.
+    let facts = st.facts.build(&report, received_ms);
+    match st.store.put(report, raw, received_ms).await {
         Ok(out) => {
             st.counters.stored.fetch_add(1, Relaxed);
+            st.facts.insert(facts);
             for e in &out.transitions {
                 let from = e.from.map_or("none", |v| v.as_str());
                 let to = e.to.map_or("none", |v| v.as_str());
@@ -268,101 +379,70 @@ async fn post_report(State(st): State<Arc<AppState>>, req: Request) -> Response 
                     tracing::debug!(node = %e.node, registry = %e.registry, to, "registry first reported");
                 }
             }
-            Json(serde_json::json!({
+            Ok(Json(serde_json::json!({
                 "node": node,
                 "stored": true,
                 "transitions": out.transitions.len(),
             }))
-            .into_response()
+            .into_response())
         }
         Err(e) => {
             st.counters.store_error.fetch_add(1, Relaxed);
             tracing::error!(node = %node, error = %e, "report not stored");
-            store_error(e)
+            Err(e.into())
         }
     }
 }
 
-fn bad_query(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::BAD_REQUEST, format!("query: {e}"))
-}
-
-async fn list_nodes(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Some(r) = read_denied(&st, &headers, "Bearer") {
-        return r;
-    }
-    let Query(filter) = match filter {
-        Ok(f) => f,
-        Err(e) => return bad_query(e),
+async fn list_nodes(State(st): State<Arc<AppState>>, Q(filter): Q<Filter>) -> ApiResult {
+    let rows = st.store.fleet().await?;
+    let now = fleet::now_ms();
+    let doc = fleet::NodesDocRef {
+        generated_at: fleet::ms_to_rfc3339(now),
+        stale_after_seconds: st.stale_after.as_secs(),
+        nodes: fleet::node_view_refs(&rows, &filter, now, st.stale_after),
     };
-    match st.store.fleet().await {
-        Ok(rows) => {
-            let now = fleet::now_ms();
-            let doc = fleet::NodesDocRef {
-                generated_at: fleet::ms_to_rfc3339(now),
-                stale_after_seconds: st.stale_after.as_secs(),
-                nodes: fleet::node_view_refs(&rows, &filter, now, st.stale_after),
-            };
-            let hint = if doc.nodes.len() == rows.len() {
-                fleet_bytes(&rows)
-            } else {
-                4096
-            };
-            json_sized(&doc, hint)
-        }
-        Err(e) => store_error(e),
-    }
+    let hint = if doc.nodes.len() == rows.len() {
+        fleet_bytes(&rows)
+    } else {
+        4096
+    };
+    Ok(json_sized(&doc, hint))
 }
 
-async fn get_node(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(node): Path<String>,
-) -> Response {
-    if let Some(r) = read_denied(&st, &headers, "Bearer") {
-        return r;
-    }
-    match st.store.node(node.clone()).await {
-        Ok(Some(rec)) => {
-            let now = fleet::now_ms();
-            let view = fleet::node_views(
-                std::slice::from_ref(&rec.row),
-                &Filter::default(),
-                now,
-                st.stale_after,
-            )
-            .pop();
-            let report: serde_json::Value =
-                serde_json::from_str(&rec.report_json).unwrap_or(serde_json::Value::Null);
-            Json(serde_json::json!({ "node": view, "report": report })).into_response()
-        }
-        Ok(None) => error(
+async fn get_node(State(st): State<Arc<AppState>>, Path(node): Path<String>) -> ApiResult {
+    let Some(rec) = st.store.node(node.clone()).await? else {
+        return Err(node_not_found(&node));
+    };
+    let now = fleet::now_ms();
+    let view = fleet::node_views(
+        std::slice::from_ref(&rec.row),
+        &Filter::default(),
+        now,
+        st.stale_after,
+    )
+    .pop();
+    let report: serde_json::Value =
+        serde_json::from_str(&rec.report_json).unwrap_or(serde_json::Value::Null);
+    Ok(Json(serde_json::json!({ "node": view, "report": report })).into_response())
+}
+
+fn node_not_found(node: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("node {node:?} has not reported (or was forgotten after --retention)"),
+    )
+}
+
+async fn delete_node(State(st): State<Arc<AppState>>, Path(node): Path<String>) -> ApiResult {
+    if st.store.delete(node.clone()).await? {
+        tracing::info!(node = %node, "node forgotten on request");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("node {node:?} has not reported (or was forgotten after --retention)"),
-        ),
-        Err(e) => store_error(e),
-    }
-}
-
-async fn delete_node(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(node): Path<String>,
-) -> Response {
-    if let Some(r) = write_denied(&st, &headers) {
-        return r;
-    }
-    match st.store.delete(node.clone()).await {
-        Ok(true) => {
-            tracing::info!(node = %node, "node forgotten on request");
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => error(StatusCode::NOT_FOUND, format!("node {node:?} is not known")),
-        Err(e) => store_error(e),
+            format!("node {node:?} is not known"),
+        ))
     }
 }
 
@@ -371,34 +451,19 @@ struct RegistryQuery {
     registry: Option<String>,
 }
 
-async fn list_registries(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    q: Result<Query<RegistryQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Some(r) = read_denied(&st, &headers, "Bearer") {
-        return r;
+async fn list_registries(State(st): State<Arc<AppState>>, Q(q): Q<RegistryQuery>) -> ApiResult {
+    let rows = st.store.fleet().await?;
+    let now = fleet::now_ms();
+    let mut registries = fleet::registry_views(&rows, now, st.stale_after);
+    if let Some(want) = q.registry {
+        registries.retain(|r| r.registry.eq_ignore_ascii_case(&want));
     }
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
+    let doc = RegistriesDoc {
+        generated_at: fleet::ms_to_rfc3339(now),
+        stale_after_seconds: st.stale_after.as_secs(),
+        registries,
     };
-    match st.store.fleet().await {
-        Ok(rows) => {
-            let now = fleet::now_ms();
-            let mut registries = fleet::registry_views(&rows, now, st.stale_after);
-            if let Some(want) = q.registry {
-                registries.retain(|r| r.registry.eq_ignore_ascii_case(&want));
-            }
-            let doc = RegistriesDoc {
-                generated_at: fleet::ms_to_rfc3339(now),
-                stale_after_seconds: st.stale_after.as_secs(),
-                registries,
-            };
-            json_sized(&doc, 4096 + 24 * rows.len())
-        }
-        Err(e) => store_error(e),
-    }
+    Ok(json_sized(&doc, 4096 + 24 * rows.len()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -409,25 +474,16 @@ struct EventsParams {
     limit: Option<usize>,
 }
 
-async fn list_events(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    q: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Some(r) = read_denied(&st, &headers, "Bearer") {
-        return r;
-    }
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
+async fn list_events(State(st): State<Arc<AppState>>, Q(q): Q<EventsParams>) -> ApiResult {
     let since_ms = match q.since.as_deref() {
         None => None,
         Some(s) => {
             match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
                 Ok(t) => Some(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)),
                 Err(e) => {
-                    return bad_query(format!("since {s:?} is not RFC 3339: {e}"));
+                    return Err(ApiError::bad_request(format!(
+                        "query: since {s:?} is not RFC 3339: {e}"
+                    )));
                 }
             }
         }
@@ -438,84 +494,206 @@ async fn list_events(
         since_ms,
         limit: q.limit.unwrap_or(DEFAULT_EVENTS).min(MAX_EVENTS),
     };
-    match st.store.events(query).await {
-        Ok(events) => Json(serde_json::json!({ "events": events })).into_response(),
-        Err(e) => store_error(e),
-    }
+    let events = st.store.events(query).await?;
+    Ok(Json(serde_json::json!({ "events": events })).into_response())
 }
 
-async fn page(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(r) = read_denied(&st, &headers, "Basic") {
-        return r;
-    }
-    let rows = match st.store.fleet().await {
-        Ok(rows) => rows,
-        Err(e) => return store_error(e),
-    };
-    let events = match st
+/// `POST /api/v1/preflight`: `{"registry": HOST, "chain_pem": PEM}` → what every node
+/// reporting HOST would say if HOST served that chain (`preflight`).
+async fn preflight(State(st): State<Arc<AppState>>, body: Bytes) -> ApiResult {
+    let req: super::preflight::PreflightRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "pre-flight request: {}; expected {{\"registry\": \"host[:port]\", \"chain_pem\": \"-----BEGIN CERTIFICATE-----...\"}}",
+            crate::report::printable(&e.to_string())
+        ))
+    })?;
+    let host = RegistryHost::parse(&req.registry).map_err(|e| {
+        ApiError::bad_request(format!(
+            "registry {:?}: {e}",
+            req.registry.chars().take(100).collect::<String>()
+        ))
+    })?;
+    let chain = super::preflight::parse_chain("chain_pem", req.chain_pem.as_bytes())
+        .map_err(ApiError::bad_request)?;
+    let rows = st.store.fleet().await?;
+    let facts = st.facts.current(&st.store, &rows).await?;
+    let now_ms = fleet::now_ms();
+    let stale: HashSet<&str> = rows
+        .iter()
+        .filter(|r| fleet::is_stale(r.received_ms, now_ms, st.stale_after))
+        .map(|r| r.node.as_str())
+        .collect();
+    let stale: HashSet<String> = stale.into_iter().map(String::from).collect();
+    // Go's Verify per distinct trust set: CPU work, off the async threads.
+    let doc = tokio::task::spawn_blocking(move || {
+        super::preflight::run(
+            &host,
+            chain,
+            &facts,
+            |n| stale.contains(n),
+            time::OffsetDateTime::now_utc(),
+        )
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("pre-flight failed: {e}"),
+        )
+    })?;
+    Ok(json_sized(&doc, 4096 + 256 * doc.nodes.len()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    q: String,
+    page: Option<usize>,
+}
+
+/// An HTML answer with the page headers.
+fn html(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Defence in depth on top of escaping: no script runs on these pages at all.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Transitions read to find `PAGE_EVENTS` of nodes matching `?q=`.
+const PAGE_EVENTS_SCANNED: usize = 2_000;
+
+async fn page(State(st): State<Arc<AppState>>, Q(pq): Q<PageQuery>) -> ApiResult {
+    use super::page::matches_q;
+    let q = pq.q.trim().to_string();
+    let rows = st.store.fleet().await?;
+    let mut events = st
         .store
         .events(EventQuery {
-            limit: PAGE_EVENTS,
+            limit: if q.is_empty() {
+                PAGE_EVENTS
+            } else {
+                PAGE_EVENTS_SCANNED
+            },
             ..EventQuery::default()
         })
-        .await
-    {
-        Ok(e) => e,
-        Err(e) => return store_error(e),
-    };
+        .await?;
+    events.retain(|e| matches_q(&e.node, &q));
+    events.truncate(PAGE_EVENTS);
+    let facts = st.facts.current(&st.store, &rows).await?;
     let now = fleet::now_ms();
+    let matching_rows: Vec<Arc<fleet::NodeRow>> = if q.is_empty() {
+        Vec::new()
+    } else {
+        rows.iter()
+            .filter(|r| matches_q(&r.node, &q))
+            .cloned()
+            .collect()
+    };
+    let listed_rows: &[Arc<fleet::NodeRow>] = if q.is_empty() { &rows } else { &matching_rows };
     // The page lists only the nodes that need attention: views of the others would be
     // built and thrown away.
     let listed = Filter {
         failing: true,
         ..Filter::default()
     };
-    let html = super::page::render(&super::page::PageData {
+    let expiring = super::facts::expiring(
+        &facts,
+        now.div_euclid(1000),
+        super::page::EXPIRY_DAYS,
+        |n| matches_q(n, &q),
+    );
+    let html_text = super::page::render(&super::page::PageData {
         now_ms: now,
         stale_after: st.stale_after,
         refresh_secs: st.refresh_secs,
         counts: fleet::row_state_counts(&rows, now, st.stale_after),
-        nodes: fleet::node_views(&rows, &listed, now, st.stale_after),
+        nodes: fleet::node_views(listed_rows, &listed, now, st.stale_after),
         registries: fleet::registry_views(&rows, now, st.stale_after),
         events,
+        expiring,
+        matching: fleet::node_views(&matching_rows, &Filter::default(), now, st.stale_after),
+        q,
+        page: pq.page.unwrap_or(1).max(1),
     });
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            // Defence in depth on top of escaping: no script runs on this page at all.
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        html,
-    )
-        .into_response()
+    Ok(html(html_text))
 }
 
-async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(r) = read_denied(&st, &headers, "Bearer") {
-        return r;
-    }
-    match st.store.fleet().await {
-        Ok(rows) => {
-            let now = fleet::now_ms();
-            let states = fleet::row_state_counts(&rows, now, st.stale_after);
-            let regs = fleet::registry_views(&rows, now, st.stale_after);
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )],
-                fleet::to_prometheus(&states, &regs, &st.counters),
-            )
-                .into_response()
-        }
-        Err(e) => store_error(e),
-    }
+async fn node_page(State(st): State<Arc<AppState>>, Path(node): Path<String>) -> ApiResult {
+    let Some(rec) = st.store.node(node.clone()).await? else {
+        return Err(node_not_found(&node));
+    };
+    let report = Report::from_json(rec.report_json.as_bytes()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("node {node:?}: the stored report does not parse: {e}"),
+        )
+    })?;
+    let now = fleet::now_ms();
+    let view = fleet::node_views(
+        std::slice::from_ref(&rec.row),
+        &Filter::default(),
+        now,
+        st.stale_after,
+    )
+    .pop()
+    .ok_or_else(|| node_not_found(&node))?;
+    Ok(html(super::page::render_node(&super::page::NodePage {
+        now_ms: now,
+        view: &view,
+        report: &report,
+    })))
+}
+
+async fn registry_page(State(st): State<Arc<AppState>>, Path(raw): Path<String>) -> ApiResult {
+    let host = RegistryHost::parse(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "registry {:?}: {e}",
+                raw.chars().take(100).collect::<String>()
+            ),
+        )
+    })?;
+    let rows = st.store.fleet().await?;
+    let facts = st.facts.current(&st.store, &rows).await?;
+    let now = fleet::now_ms();
+    let views = fleet::registry_views(&rows, now, st.stale_after);
+    let view = views.iter().find(|v| v.registry == host.as_str());
+    let html_text = super::page::render_registry(&super::page::RegistryPage {
+        now_ms: now,
+        host: host.as_str(),
+        view,
+        by_verdict: fleet::nodes_by_verdict(&rows, host.as_str(), now, st.stale_after),
+        fingerprints: super::facts::ca_distribution(&facts, host.as_str()),
+        chains: super::facts::chains_seen(&facts, host.as_str()),
+    });
+    Ok(html(html_text))
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> ApiResult {
+    let rows = st.store.fleet().await?;
+    let now = fleet::now_ms();
+    let states = fleet::row_state_counts(&rows, now, st.stale_after);
+    let regs = fleet::registry_views(&rows, now, st.stale_after);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        fleet::to_prometheus(&states, &regs, &st.counters),
+    )
+        .into_response())
 }
 
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
@@ -586,6 +764,30 @@ mod tests {
                 (Err(e), Err(part)) => assert!(e.contains(part), "{name}: {e}"),
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn one_access_policy_for_every_route() {
+        let read_api = Access::Read { page: false };
+        let read_page = Access::Read { page: true };
+        for (method, path, want) in [
+            (Method::POST, routes::REPORTS, Access::Write),
+            (Method::DELETE, "/api/v1/nodes/n1", Access::Write),
+            (Method::GET, "/api/v1/nodes/n1", read_api),
+            (Method::GET, routes::NODES, read_api),
+            (Method::GET, routes::REGISTRIES, read_api),
+            (Method::GET, routes::EVENTS, read_api),
+            (Method::POST, routes::PREFLIGHT, read_api),
+            (Method::GET, routes::METRICS, read_api),
+            (Method::GET, routes::PAGE, read_page),
+            (Method::GET, "/nodes/n1", read_page),
+            (Method::GET, "/registries/harbor.local:8443", read_page),
+            (Method::GET, routes::HEALTHZ, Access::Open),
+            // A GET of the write path is a read (405 from the router, after auth).
+            (Method::GET, routes::REPORTS, read_api),
+        ] {
+            assert_eq!(access(&method, path), want, "{method} {path}");
         }
     }
 

@@ -1,35 +1,45 @@
-//! `regtrust report`: reads the aggregator's `GET /api/v1/nodes` (filters applied by the
-//! server) and prints a kubectl-style table, or the JSON document for scripts. Exit codes:
-//! 0 nothing needs attention, 1 a node fails or is stale, 2 usage, configuration or
-//! connection error. It owns no fleet logic: state and filtering are the server's
-//! (`fleet`), so the table and the API never disagree.
+//! `regtrust report`: the admin CLI over the aggregator, through the shared client
+//! (`fleetapi`). Three questions, each a table for people or the JSON document for scripts:
+//! - the fleet (`GET /api/v1/nodes`, filters applied by the server): exit 1 when a node
+//!   fails or is stale;
+//! - `--image REF`: the registry of an image reference as the runtimes normalise it, and
+//!   each node's verdict and fix for it: exit 1 when any node cannot pull it;
+//! - `--preflight CHAIN.pem --registry HOST` (`POST /api/v1/preflight`): what each node and
+//!   runtime would say if HOST served CHAIN: exit 1 when any would fail.
+//!
+//! Exit 2: usage, configuration or connection error. It owns no fleet logic: state and
+//! filtering are the server's (`fleet`), so the table and the API never disagree.
 
 use super::fleet::{human_age, now_ms, NodesDoc};
+use super::preflight::{PreflightDoc, PreflightRequest};
 use crate::cli::{ReportArgs, ReportOutput};
+use crate::fleetapi::{self, routes, ApiClient, CallError};
 use crate::host::RegistryHost;
+use crate::report::{printable, Verdict};
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// Largest CA file read for an https aggregator.
-const MAX_CA_FILE: u64 = 1 << 20;
-/// Largest answer read from the aggregator.
+/// Largest answer read from the aggregator (checked while it streams in).
 const MAX_ANSWER: usize = 256 << 20;
+/// Largest chain file read for `--preflight`.
+const MAX_CHAIN_FILE: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("--url {url:?}: {why}")]
     Url { url: String, why: String },
-    #[error("--url {url}: https needs --ca-file (the CA that signed the aggregator's certificate; regtrust uses no system roots)")]
-    HttpsNeedsCa { url: String },
+    #[error(transparent)]
+    Setup(#[from] fleetapi::SetupError),
     #[error("--registry {raw:?}: {source}")]
     Registry {
         raw: String,
         source: crate::host::HostError,
     },
-    #[error(transparent)]
-    Token(#[from] super::ConfigError),
-    #[error("--ca-file {path}: {why}")]
-    Ca { path: PathBuf, why: String },
+    #[error("--image {raw:?}: {why}")]
+    Image { raw: String, why: String },
+    #[error("--preflight {}: {why}", path.display())]
+    Chain { path: PathBuf, why: String },
     #[error("{url}: {why}")]
     Connect { url: String, why: String },
     #[error("{url}: the aggregator refused the read token (401); pass --token-file with the token of its --read-token-file")]
@@ -40,8 +50,12 @@ pub enum ClientError {
         status: u16,
         message: String,
     },
-    #[error("{url}: the answer is not a regtrust nodes document: {why}")]
-    Body { url: String, why: String },
+    #[error("{url}: the answer is not a regtrust {what} document: {why}")]
+    Body {
+        url: String,
+        what: &'static str,
+        why: String,
+    },
 }
 
 /// `regtrust report`; returns the exit code.
@@ -52,25 +66,40 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust report: starting the runtime: {e}");
+            crate::cli::print_error("report", &format!("starting the runtime: {e}"));
             return 2;
         }
     };
-    let doc = match rt.block_on(fetch(args)) {
-        Ok(doc) => doc,
+    let result = if args.preflight.is_some() {
+        rt.block_on(run_preflight(args))
+    } else if args.image.is_some() {
+        rt.block_on(run_image(args))
+    } else {
+        rt.block_on(run_fleet(args))
+    };
+    match result {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("regtrust report: {e}");
-            return 2;
+            crate::cli::print_error("report", &e);
+            2
         }
-    };
+    }
+}
+
+fn emit_json<T: Serialize>(v: &T) -> Result<(), ClientError> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| ClientError::Body {
+        url: String::new(),
+        what: "output",
+        why: e.to_string(),
+    })?;
+    crate::cli::emit(&format!("{s}\n"));
+    Ok(())
+}
+
+async fn run_fleet(args: &ReportArgs) -> Result<u8, ClientError> {
+    let doc = fetch(args).await?;
     match args.output {
-        ReportOutput::Json => match serde_json::to_string_pretty(&doc) {
-            Ok(s) => crate::cli::emit(&format!("{s}\n")),
-            Err(e) => {
-                eprintln!("regtrust report: {e}");
-                return 2;
-            }
-        },
+        ReportOutput::Json => emit_json(&doc)?,
         ReportOutput::Table => {
             if doc.nodes.is_empty() {
                 eprintln!("No nodes match.");
@@ -83,11 +112,11 @@ pub fn run_cli(args: &ReportArgs) -> u8 {
         eprintln!(
             "regtrust report: node {:?} has not reported to {} (or was forgotten after its --retention)",
             args.node.as_deref().unwrap_or_default(),
-            args.url
+            crate::report::printable(&crate::report::redact_userinfo(&args.url))
         );
-        return 1;
+        return Ok(1);
     }
-    exit_code(&doc)
+    Ok(exit_code(&doc))
 }
 
 /// 1 when any listed node fails or is stale.
@@ -95,44 +124,69 @@ pub fn exit_code(doc: &NodesDoc) -> u8 {
     u8::from(doc.nodes.iter().any(|n| n.state.needs_attention()))
 }
 
-/// `<base>/api/v1/nodes?node=&registry=&failing=true`, keeping a base path (an aggregator
-/// behind a reverse proxy at `/regtrust/`).
-pub fn nodes_url(args: &ReportArgs) -> Result<reqwest::Url, ClientError> {
-    let bad = |why: &str| ClientError::Url {
-        url: args.url.clone(),
-        why: why.to_string(),
-    };
-    let mut url = reqwest::Url::parse(&args.url).map_err(|e| bad(&e.to_string()))?;
-    match url.scheme() {
-        "http" => {}
-        "https" if args.ca_file.is_some() => {}
-        "https" => {
-            return Err(ClientError::HttpsNeedsCa {
-                url: args.url.clone(),
-            })
-        }
-        s => return Err(bad(&format!("scheme {s:?}; expected http or https"))),
-    }
+/// The base URL, checked: http or https, no credentials, no query or fragment.
+fn base_url(args: &ReportArgs) -> Result<reqwest::Url, ClientError> {
+    let url = fleetapi::parse_url("--url", &args.url)?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("give the base URL only, without ?query or #fragment"));
+        return Err(ClientError::Url {
+            url: args.url.clone(),
+            why: "give the base URL only, without ?query or #fragment".into(),
+        });
     }
+    if url.cannot_be_a_base() {
+        return Err(ClientError::Url {
+            url: args.url.clone(),
+            why: "not a base URL".into(),
+        });
+    }
+    Ok(url)
+}
+
+/// `<base><route>`, keeping a base path (an aggregator behind a reverse proxy at
+/// `/regtrust/`).
+fn api_url(args: &ReportArgs, route: &str) -> Result<reqwest::Url, ClientError> {
+    let mut url = base_url(args)?;
     url.path_segments_mut()
-        .map_err(|_| bad("not a base URL"))?
+        .map_err(|_| ClientError::Url {
+            url: args.url.clone(),
+            why: "not a base URL".into(),
+        })?
         .pop_if_empty()
-        .extend(["api", "v1", "nodes"]);
+        .extend(route.trim_start_matches('/').split('/'));
+    Ok(url)
+}
+
+/// `<base>/api/v1/nodes?node=&registry=&failing=true`.
+pub fn nodes_url(args: &ReportArgs) -> Result<reqwest::Url, ClientError> {
+    let registry = match &args.registry {
+        Some(raw) => Some(registry_arg(raw)?),
+        None => None,
+    };
+    nodes_url_for(args, registry.as_ref(), args.failing)
+}
+
+fn registry_arg(raw: &str) -> Result<RegistryHost, ClientError> {
+    RegistryHost::parse(raw).map_err(|source| ClientError::Registry {
+        raw: raw.to_string(),
+        source,
+    })
+}
+
+fn nodes_url_for(
+    args: &ReportArgs,
+    registry: Option<&RegistryHost>,
+    failing: bool,
+) -> Result<reqwest::Url, ClientError> {
+    let mut url = api_url(args, routes::NODES)?;
     {
         let mut q = url.query_pairs_mut();
         if let Some(n) = &args.node {
             q.append_pair("node", n);
         }
-        if let Some(raw) = &args.registry {
-            let host = RegistryHost::parse(raw).map_err(|source| ClientError::Registry {
-                raw: raw.clone(),
-                source,
-            })?;
+        if let Some(host) = registry {
             q.append_pair("registry", host.as_str());
         }
-        if args.failing {
+        if failing {
             q.append_pair("failing", "true");
         }
     }
@@ -142,117 +196,366 @@ pub fn nodes_url(args: &ReportArgs) -> Result<reqwest::Url, ClientError> {
     Ok(url)
 }
 
-fn client(args: &ReportArgs) -> Result<reqwest::Client, ClientError> {
-    let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(args.timeout)
-        .connect_timeout(args.timeout)
-        .user_agent(concat!("regtrust/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = &args.ca_file {
-        let ca = |why: String| ClientError::Ca {
-            path: path.clone(),
-            why,
-        };
-        let pem = crate::ca::read_capped(path, MAX_CA_FILE).map_err(|e| match e {
-            crate::ca::ReadCappedError::TooLarge { .. } => {
-                ca(format!("larger than {MAX_CA_FILE} bytes"))
-            }
-            other => ca(other.to_string()),
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| ca(format!("not a PEM certificate bundle: {e}")))?;
-        if certs.is_empty() {
-            return Err(ca("no PEM certificate in it".into()));
-        }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
-    }
-    b.build().map_err(|e| ClientError::Connect {
-        url: args.url.clone(),
-        why: format!("building the HTTP client: {e}"),
-    })
+fn client(args: &ReportArgs, url: &reqwest::Url) -> Result<ApiClient, ClientError> {
+    let spec = fleetapi::Spec {
+        url_flag: "--url",
+        ca_flag: "--ca-file",
+        ca_file: args.ca_file.as_deref(),
+        connect_timeout: args.timeout,
+        timeout: args.timeout,
+        user_agent: concat!("regtrust/", env!("CARGO_PKG_VERSION")),
+    };
+    Ok(ApiClient::new(url, &spec, args.token_file.clone())?)
 }
 
-/// What went wrong talking to the aggregator, once: the caller already names the URL, so
-/// reqwest's own top line (which repeats it) is replaced by the causes below it.
-fn chain(e: &reqwest::Error, timeout: std::time::Duration) -> String {
-    if e.is_timeout() {
-        return format!("no answer within {}s (--timeout)", timeout.as_secs_f64());
+/// One call and its JSON answer, errors worded for the admin.
+async fn call_json<T: serde::de::DeserializeOwned>(
+    args: &ReportArgs,
+    method: reqwest::Method,
+    url: reqwest::Url,
+    body: Option<Vec<u8>>,
+    what: &'static str,
+) -> Result<T, ClientError> {
+    let http = client(args, &url)?;
+    let shown = url.to_string();
+    let answer = http
+        .call(method, url, body, MAX_ANSWER)
+        .await
+        .map_err(|e| match e {
+            CallError::Timeout(d) => ClientError::Connect {
+                url: shown.clone(),
+                why: format!("no answer within {}s (--timeout)", d.as_secs_f64()),
+            },
+            CallError::Token { path, why } => ClientError::Connect {
+                url: shown.clone(),
+                why: format!("--token-file {}: {why}", path.display()),
+            },
+            other => ClientError::Connect {
+                url: shown.clone(),
+                why: other.to_string(),
+            },
+        })?;
+    if answer.status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(ClientError::Unauthorized { url: shown });
     }
-    let mut parts = Vec::new();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        parts.push(c.to_string());
-        src = c.source();
+    if !answer.status.is_success() {
+        let mut message = answer.error_text();
+        if message.is_empty() {
+            let text: String = String::from_utf8_lossy(&answer.body)
+                .chars()
+                .take(200)
+                .collect();
+            message = printable(text.trim());
+        }
+        if message.is_empty() {
+            message = "empty answer; is --url a regtrust aggregator?".to_string();
+        }
+        return Err(ClientError::Status {
+            url: shown,
+            status: answer.status.as_u16(),
+            message,
+        });
     }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    }
+    serde_json::from_slice(&answer.body).map_err(|e| ClientError::Body {
+        url: shown,
+        what,
+        why: printable(&e.to_string()),
+    })
 }
 
 pub async fn fetch(args: &ReportArgs) -> Result<NodesDoc, ClientError> {
     let url = nodes_url(args)?;
-    let token = match &args.token_file {
-        Some(p) => Some(super::read_token_file(p)?),
-        None => None,
-    };
-    let http = client(args)?;
-    let shown = url.to_string();
-    let mut req = http.get(url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await.map_err(|e| ClientError::Connect {
-        url: shown.clone(),
-        why: chain(&e, args.timeout),
-    })?;
-    let status = resp.status();
-    if status == reqwest::StatusCode::UNAUTHORIZED {
-        return Err(ClientError::Unauthorized { url: shown });
-    }
-    let body = resp.bytes().await.map_err(|e| ClientError::Connect {
-        url: shown.clone(),
-        why: chain(&e, args.timeout),
-    })?;
-    if body.len() > MAX_ANSWER {
-        return Err(ClientError::Body {
-            url: shown,
-            why: format!("answer of {} bytes", body.len()),
-        });
-    }
-    if !status.is_success() {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-        let message = if message.trim().is_empty() {
-            "empty answer; is --url a regtrust aggregator?".to_string()
-        } else {
-            message
-        };
-        return Err(ClientError::Status {
-            url: shown,
-            status: status.as_u16(),
-            message: printable(&message),
-        });
-    }
-    serde_json::from_slice(&body).map_err(|e| ClientError::Body {
-        url: shown,
-        why: e.to_string(),
-    })
+    call_json(args, reqwest::Method::GET, url, None, "nodes").await
 }
 
-/// What a report or the server wrote, made safe for a terminal: control characters (escape
-/// sequences, newlines) become spaces.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+/// The registry host of an image reference, as docker, containerd and CRI-O resolve it
+/// (`github.com/distribution/reference` v0.6.0, normalize.go `splitDockerDomain`): the part
+/// before the first `/` is a registry when it contains a `.` or a `:`, is `localhost`, or
+/// has an upper-case letter; otherwise the image is on Docker Hub (`docker.io`, which
+/// `index.docker.io` also names). Tags and digests do not change the host.
+pub fn image_host(reference: &str) -> Result<RegistryHost, String> {
+    let r = reference.trim();
+    if r.is_empty() {
+        return Err("empty image reference".into());
+    }
+    if r.contains("://") {
+        return Err(
+            "an image reference has no scheme (harbor.local/team/app:1, not https://...)".into(),
+        );
+    }
+    if let Some(c) = r.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("contains {c:?}"));
+    }
+    // The digest goes first: `@sha256:...` holds a colon that is not a port.
+    let name = r.split('@').next().unwrap_or_default();
+    if name.is_empty() {
+        return Err("no repository name before the digest".into());
+    }
+    let domain = match name.split_once('/') {
+        Some((first, _))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            first
+        }
+        Some((_, _)) | None => "docker.io",
+    };
+    let domain = if domain == "index.docker.io" {
+        "docker.io"
+    } else {
+        domain
+    };
+    RegistryHost::parse(domain).map_err(|e| format!("registry {domain:?}: {e}"))
+}
+
+/// `report --image --output json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageDoc {
+    pub image: String,
+    /// The normalised registry host, exactly.
+    pub registry: String,
+    /// Nodes that report the registry and would fail to pull (or are stale).
+    pub cannot_pull: usize,
+    pub nodes: Vec<ImageNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageNode {
+    pub node: String,
+    pub verdict: Verdict,
+    pub state: super::fleet::NodeState,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cause: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fix: String,
+}
+
+/// Each node's answer for pulling from `registry`: a failing verdict, or a stale node
+/// (its verdict is old news), cannot be counted on.
+pub fn image_doc(image: &str, registry: &RegistryHost, nodes: &NodesDoc) -> ImageDoc {
+    let mut out = Vec::new();
+    for n in &nodes.nodes {
+        for r in n
+            .registries
+            .iter()
+            .filter(|r| r.registry == registry.as_str())
+        {
+            out.push(ImageNode {
+                node: n.node.clone(),
+                verdict: r.verdict,
+                state: n.state,
+                cause: r.cause.clone(),
+                message: r.message.clone(),
+                fix: r.fix.clone(),
+            });
+        }
+    }
+    ImageDoc {
+        image: image.to_string(),
+        registry: registry.as_str().to_string(),
+        cannot_pull: out.iter().filter(|n| !can_pull(n)).count(),
+        nodes: out,
+    }
+}
+
+fn can_pull(n: &ImageNode) -> bool {
+    n.verdict == Verdict::Ok && n.state != super::fleet::NodeState::Stale
+}
+
+async fn run_image(args: &ReportArgs) -> Result<u8, ClientError> {
+    let raw = args.image.as_deref().unwrap_or_default();
+    let host = image_host(raw).map_err(|why| ClientError::Image {
+        raw: raw.to_string(),
+        why,
+    })?;
+    let url = nodes_url_for(args, Some(&host), false)?;
+    let nodes: NodesDoc = call_json(args, reqwest::Method::GET, url, None, "nodes").await?;
+    let doc = image_doc(raw, &host, &nodes);
+    match args.output {
+        ReportOutput::Json => emit_json(&doc)?,
+        ReportOutput::Table => {
+            if !doc.nodes.is_empty() {
+                crate::cli::emit(&render_image(&doc));
+            }
+        }
+    }
+    if doc.nodes.is_empty() {
+        eprintln!(
+            "regtrust report: no node{} reports registry {} (the image's registry): regtrust does not watch it there; add --registry {} to the agents",
+            args.node.as_deref().map(|n| format!(" named {n:?}")).unwrap_or_default(),
+            doc.registry,
+            doc.registry
+        );
+        return Ok(1);
+    }
+    Ok(u8::from(doc.cannot_pull > 0))
+}
+
+pub fn render_image(doc: &ImageDoc) -> String {
+    let mut rows = Vec::new();
+    for n in &doc.nodes {
+        let verdict = if n.cause.is_empty() {
+            n.verdict.as_str().to_string()
+        } else {
+            format!("{} ({})", n.verdict.as_str(), printable(&n.cause))
+        };
+        let mut message = printable(&n.message);
+        if !n.fix.is_empty() {
+            if !message.is_empty() {
+                message.push_str("; ");
+            }
+            message.push_str("fix: ");
+            message.push_str(&printable(&n.fix));
+        }
+        rows.push(vec![
+            printable(&n.node),
+            n.state.as_str().to_string(),
+            if can_pull(n) { "yes" } else { "no" }.to_string(),
+            verdict,
+            message,
+        ]);
+    }
+    let mut out = format!(
+        "image {} → registry {}\n",
+        printable(&doc.image),
+        doc.registry
+    );
+    out.push_str(&table(
+        &["NODE", "STATE", "PULLS", "VERDICT", "MESSAGE"],
+        &rows,
+    ));
+    out
+}
+
+async fn run_preflight(args: &ReportArgs) -> Result<u8, ClientError> {
+    let path = args.preflight.clone().unwrap_or_default();
+    let chain_err = |why: String| ClientError::Chain {
+        path: path.clone(),
+        why,
+    };
+    let raw_registry = args.registry.as_deref().unwrap_or_default();
+    let host = registry_arg(raw_registry)?;
+    let pem = crate::ca::read_capped(&path, MAX_CHAIN_FILE).map_err(|e| {
+        chain_err(match e {
+            crate::ca::ReadCappedError::TooLarge { .. } => {
+                format!("larger than {MAX_CHAIN_FILE} bytes")
+            }
+            other => other.to_string(),
+        })
+    })?;
+    // Checked here too, so a key never leaves this machine.
+    super::preflight::parse_chain(&path.display().to_string(), &pem).map_err(chain_err)?;
+    let body = serde_json::to_vec(&PreflightRequest {
+        registry: host.as_str().to_string(),
+        chain_pem: String::from_utf8_lossy(&pem).into_owned(),
+    })
+    .map_err(|e| chain_err(e.to_string()))?;
+    let url = api_url(args, routes::PREFLIGHT)?;
+    let mut doc: PreflightDoc =
+        call_json(args, reqwest::Method::POST, url, Some(body), "pre-flight").await?;
+    if let Some(n) = &args.node {
+        doc.nodes.retain(|x| &x.node == n);
+        doc.nodes_total = doc.nodes.len();
+        doc.would_fail = doc
+            .nodes
+            .iter()
+            .filter(|x| x.verdict != Verdict::Ok)
+            .count();
+    }
+    match args.output {
+        ReportOutput::Json => emit_json(&doc)?,
+        ReportOutput::Table => crate::cli::emit(&render_preflight(&doc)),
+    }
+    if doc.nodes.is_empty() {
+        eprintln!(
+            "regtrust report: no node reports registry {}: nothing to judge",
+            doc.registry
+        );
+        return Ok(1);
+    }
+    Ok(u8::from(doc.any_would_fail()))
+}
+
+pub fn render_preflight(doc: &PreflightDoc) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "pre-flight for {} with the chain:", doc.registry);
+    for (i, c) in doc.chain.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {i}: {} (issued by {}) sha256 {} not after {}",
+            printable(&c.subject),
+            printable(&c.issuer),
+            c.sha256,
+            c.not_after
+        );
+    }
+    let mut rows = Vec::new();
+    for n in &doc.nodes {
+        for r in &n.runtimes {
+            let verdict = if r.cause.is_empty() {
+                r.verdict.as_str().to_string()
+            } else {
+                format!("{} ({})", r.verdict.as_str(), printable(&r.cause))
+            };
+            let mut message = printable(&r.message);
+            if !r.fix.is_empty() {
+                if !message.is_empty() {
+                    message.push_str("; ");
+                }
+                message.push_str("fix: ");
+                message.push_str(&printable(&r.fix));
+            }
+            rows.push(vec![
+                printable(&n.node),
+                if n.stale { "stale" } else { "" }.to_string(),
+                printable(&r.runtime),
+                verdict,
+                message,
+            ]);
+        }
+    }
+    out.push_str(&table(
+        &["NODE", "STALE", "RUNTIME", "VERDICT", "MESSAGE"],
+        &rows,
+    ));
+    let _ = writeln!(
+        out,
+        "{} of {} nodes would fail.",
+        doc.would_fail, doc.nodes_total
+    );
+    out
+}
+
+/// Left-aligned columns, three spaces apart; the last column is not padded.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 < cells.len() {
+                let _ = write!(l, "{cell:<w$}   ", w = widths[i]);
+            } else {
+                l.push_str(cell);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header);
+    for r in rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        line(&cells);
+    }
+    out
 }
 
 /// One row per (node, registry); a node that reports no registry gets one row with `-`.
@@ -356,7 +659,8 @@ mod tests {
                 vec!["--url", "http://agg", "--failing", "--registry", "Harbor.Local:8443", "--node", "a b/<c>"],
                 Ok("http://agg/api/v1/nodes?node=a+b%2F%3Cc%3E&registry=harbor.local%3A8443&failing=true"),
             ),
-            (vec!["--url", "https://agg"], Err("needs --ca-file")),
+            (vec!["--url", "https://agg"], Ok("https://agg/api/v1/nodes")),
+            (vec!["--url", "http://robot:pw@agg"], Err("credentials")),
             (vec!["--url", "https://agg", "--ca-file", "ca.pem"], Ok("https://agg/api/v1/nodes")),
             (vec!["--url", "ftp://agg"], Err("scheme \"ftp\"")),
             (vec!["--url", "agg:9811"], Err("scheme \"agg\"")),
@@ -376,6 +680,83 @@ mod tests {
             args(&["--url", "http://a", "--output", "text"]).output,
             ReportOutput::Table
         );
+    }
+
+    #[test]
+    fn image_references_name_the_registry_the_runtimes_dial() {
+        for (reference, want) in [
+            ("nginx", Ok("docker.io")),
+            ("nginx:1.25", Ok("docker.io")),
+            ("library/nginx", Ok("docker.io")),
+            ("bitnami/redis:7", Ok("docker.io")),
+            ("docker.io/library/nginx", Ok("docker.io")),
+            ("index.docker.io/library/nginx", Ok("docker.io")),
+            ("harbor.local:8443/team/app:1", Ok("harbor.local:8443")),
+            ("harbor.local/team/app", Ok("harbor.local")),
+            ("Harbor.Local:8443/team/app", Ok("harbor.local:8443")),
+            ("harbor.local:8443/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Ok("harbor.local:8443")),
+            ("nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Ok("docker.io")),
+            ("harbor.local:8443/team/app:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Ok("harbor.local:8443")),
+            ("localhost/app", Ok("localhost")),
+            ("localhost:5000/app:latest", Ok("localhost:5000")),
+            ("127.0.0.1:5000/app", Ok("127.0.0.1:5000")),
+            ("[::1]:5000/app", Ok("[::1]:5000")),
+            ("Registry/app", Ok("registry")),
+            ("quay.io/prometheus/node-exporter:v1.8.0", Ok("quay.io")),
+            ("", Err("empty")),
+            ("https://harbor.local/team/app", Err("no scheme")),
+            ("harbor.local/te am", Err("contains")),
+            ("app\u{1b}[2J", Err("contains")),
+            ("@sha256:00", Err("no repository")),
+            ("bad_host.local:99999/app", Err("registry")),
+        ] {
+            match (image_host(reference), want) {
+                (Ok(h), Ok(w)) => assert_eq!(h.as_str(), w, "{reference}"),
+                (Err(e), Err(part)) => assert!(e.contains(part), "{reference}: {e}"),
+                (got, want) => panic!("{reference}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn image_answers_count_nodes_that_cannot_pull() {
+        let view = |node: &str, state: NodeState, verdict: Verdict| NodeView {
+            node: node.into(),
+            state,
+            worst: verdict,
+            stale: state == NodeState::Stale,
+            last_report_at: String::new(),
+            last_report_age_seconds: 0,
+            generated_at: String::new(),
+            agent_version: String::new(),
+            problems: 0,
+            registries: vec![NodeRegistryView {
+                registry: "harbor.local:8443".into(),
+                verdict,
+                since: String::new(),
+                message: String::new(),
+                cause: String::new(),
+                fix: String::new(),
+            }],
+        };
+        let doc = NodesDoc {
+            generated_at: String::new(),
+            stale_after_seconds: 180,
+            nodes: vec![
+                view("a", NodeState::Ok, Verdict::Ok),
+                view("b", NodeState::Failing, Verdict::UnknownAuthority),
+                view("c", NodeState::Stale, Verdict::Ok),
+            ],
+        };
+        let host = RegistryHost::parse("harbor.local:8443").unwrap();
+        let d = image_doc("harbor.local:8443/team/app:1", &host, &doc);
+        assert_eq!(d.registry, "harbor.local:8443");
+        assert_eq!(d.cannot_pull, 2);
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["nodes"][1]["node"], "b");
+        assert_eq!(v["nodes"][1]["verdict"], "unknown_authority");
+        let t = render_image(&d);
+        assert!(t.contains("b      failing   no"), "{t}");
     }
 
     #[test]
@@ -420,7 +801,7 @@ mod tests {
         let t = render_table(&doc, 600_000);
         let want = "\
 NODE     STATE     REGISTRY       VERDICT                                SINCE   LAST-REPORT   MESSAGE
-node-a   failing   harbor.local   unknown_authority (ca_not_installed)   5m      10s           x509: certificate signed by unknown authority [31m; fix: give --ca
+node-a   failing   harbor.local   unknown_authority (ca_not_installed)   5m      10s           x509: certificate signed by unknown authority\\u{1b}[31m; fix: give --ca
 b        ok        -              -                                      -       10s
 ";
         assert_eq!(t, want);

@@ -463,6 +463,38 @@ pub fn registry_views<R: Borrow<NodeRow>>(
     by_reg.into_values().collect()
 }
 
+/// The nodes reporting `host`, grouped by (verdict, cause), worst verdict first; a stale
+/// node's verdict is old news, so its cause reads `node stale`.
+pub fn nodes_by_verdict<R: Borrow<NodeRow>>(
+    rows: &[R],
+    host: &str,
+    now_ms: i64,
+    stale_after: Duration,
+) -> Vec<((Verdict, String), Vec<String>)> {
+    let mut by: BTreeMap<(std::cmp::Reverse<Verdict>, String), Vec<String>> = BTreeMap::new();
+    for row in rows {
+        let row: &NodeRow = row.borrow();
+        let Ok(i) = row
+            .registries
+            .binary_search_by(|r| r.registry.as_str().cmp(host))
+        else {
+            continue;
+        };
+        let r = &row.registries[i];
+        let cause = if is_stale(row.received_ms, now_ms, stale_after) {
+            "node stale".to_string()
+        } else {
+            r.cause.clone()
+        };
+        by.entry((std::cmp::Reverse(r.verdict), cause))
+            .or_default()
+            .push(row.node.clone());
+    }
+    by.into_iter()
+        .map(|((v, cause), nodes)| ((v.0, cause), nodes))
+        .collect()
+}
+
 /// Nodes per state, every state present (zero included) so dashboards see a steady series.
 pub fn state_counts(nodes: &[NodeView]) -> BTreeMap<NodeState, usize> {
     let mut counts: BTreeMap<NodeState, usize> = NodeState::ALL.iter().map(|s| (*s, 0)).collect();

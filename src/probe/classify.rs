@@ -5,11 +5,11 @@
 
 use super::cause::{self, AuthorityCause};
 use super::goverify::{self, CertRef, GoVerifyError, VerifyOptions};
-use super::trustview::{Anchor, RuntimeView, SystemRoots};
 use crate::ca::{CaBundle, CertFacts};
 use crate::go::{GoDebug, GoVersion};
 use crate::host::RegistryHost;
 use crate::report::{rfc3339, ChainAnchor, ChainCert, TrustedCa, Verdict};
+use crate::runtime::view::{Anchor, RuntimeView, SystemRoots};
 use std::collections::HashSet;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
@@ -386,6 +386,7 @@ fn authority_fix(
         .dir
         .as_ref()
         .map(|d| d.display().to_string())
+        .or_else(|| view.install_dir.as_ref().map(|d| d.display().to_string()))
         .unwrap_or_else(|| {
             // No host dir yet: where regtrust would install it, as the node spells it.
             match crate::trust::Runtime::parse(&view.runtime) {
@@ -589,6 +590,7 @@ pub fn trusted(view: &RuntimeView, now: OffsetDateTime) -> Vec<TrustedCa> {
             not_after: rfc3339(a.facts().not_after),
             days_left: a.facts().days_left(now),
             file: a.file.display().to_string(),
+            pem: crate::ca::pem_block(a.der()),
         })
         .collect()
 }
@@ -596,7 +598,7 @@ pub fn trusted(view: &RuntimeView, now: OffsetDateTime) -> Vec<TrustedCa> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::trustview::{Anchor, RuntimeView};
+    use crate::runtime::view::{Anchor, RuntimeView};
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     use std::path::PathBuf;
     use time::Duration;
@@ -636,7 +638,7 @@ mod tests {
     }
 
     fn view(cas: Vec<Anchor>) -> RuntimeView {
-        let mut v = crate::probe::trustview::system_only_view();
+        let mut v = crate::runtime::view::system_only_view();
         v.runtime = "crio".into();
         v.host_cas = cas;
         v

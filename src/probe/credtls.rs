@@ -22,9 +22,9 @@
 
 use super::capture::ConnectionJudge;
 use super::classify::{self, Presented};
-use super::trustview::{RuntimeView, SystemRoots};
 use crate::host::RegistryHost;
 use crate::report::Verdict;
+use crate::runtime::view::{RuntimeView, SystemRoots};
 use rustls::pki_types::ServerName;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -190,5 +190,80 @@ impl ConnectionJudge for ViewJudge {
                 first_refusal.unwrap_or_else(|| "no runtime trusts this connection".into())
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::pki::{Key, Spec};
+    use crate::runtime::view::{self as trustview, Anchor};
+    use std::path::Path;
+
+    fn view(name: &str, cas: &[&[u8]]) -> (RuntimeView, classify::GoRuntime) {
+        let mut v = trustview::system_only_view();
+        v.runtime = name.to_string();
+        v.host_cas = cas
+            .iter()
+            .map(|der| Anchor::new(der.to_vec(), Path::new("/ca.crt")).expect("anchor"))
+            .collect();
+        (v, classify::GoRuntime::default())
+    }
+
+    fn dns(name: &str) -> ServerName<'static> {
+        ServerName::try_from(name.to_string()).unwrap()
+    }
+
+    /// Each view stops at the first connection it refuses, and keeps that refusal; a
+    /// connection is accepted while one view still following the exchange trusts it; after
+    /// `freeze` nothing more is recorded.
+    #[test]
+    fn each_view_keeps_its_first_refusal() {
+        let now = OffsetDateTime::now_utc();
+        let ca_a = Spec::ca("CA A", now).self_signed(Key::ecdsa());
+        let ca_b = Spec::ca("CA B", now).self_signed(Key::ecdsa());
+        let registry_leaf =
+            Spec::leaf("registry.test", &["registry.test"], now).signed_by(Key::ecdsa(), &ca_a);
+        let realm_leaf =
+            Spec::leaf("realm.test", &["realm.test"], now).signed_by(Key::ecdsa(), &ca_b);
+        let host = RegistryHost::parse("registry.test").unwrap();
+        let views = vec![
+            view("docker", &[&ca_a.der()]),
+            view("crio", &[&ca_a.der(), &ca_b.der()]),
+        ];
+        let judge = ViewJudge::new(&host, views.clone(), Arc::default(), now);
+
+        assert_eq!(
+            judge.judge(&[registry_leaf.der()], &dns("registry.test")),
+            Ok(())
+        );
+        assert_eq!((judge.rejection(0), judge.rejection(1)), (None, None));
+
+        // The realm: crio trusts CA B, docker does not.
+        assert_eq!(judge.judge(&[realm_leaf.der()], &dns("realm.test")), Ok(()));
+        let r = judge.rejection(0).expect("docker refused the realm");
+        assert_eq!(r.verdict, Verdict::UnknownAuthority);
+        assert_eq!(r.cause, CAUSE_REALM);
+        assert!(r.fix.contains("realm.test"), "{}", r.fix);
+        assert_eq!(judge.rejection(1), None);
+
+        // The realm's certificate on the registry's name: crio refuses (wrong name); docker
+        // stopped already; nobody is left, so the connection is refused.
+        let err = judge
+            .judge(&[realm_leaf.der()], &dns("registry.test"))
+            .unwrap_err();
+        assert!(err.starts_with("registry.test: x509: "), "{err}");
+        assert_eq!(judge.rejection(0).unwrap().cause, CAUSE_REALM);
+        let r = judge.rejection(1).expect("crio refused the connection");
+        assert_eq!(r.verdict, Verdict::HostnameMismatch);
+        assert_eq!(r.cause, CAUSE_CONNECTION);
+
+        // Frozen: refused, not recorded.
+        let judge = ViewJudge::new(&host, views, Arc::default(), now);
+        judge.freeze();
+        assert!(judge
+            .judge(&[realm_leaf.der()], &dns("registry.test"))
+            .is_err());
+        assert_eq!((judge.rejection(0), judge.rejection(1)), (None, None));
     }
 }

@@ -6,7 +6,8 @@
 //! slowest host.
 //!
 //! Layout:
-//! - `trustview`: what each runtime trusts for a host, from disk, with the file of each CA.
+//! - what each runtime trusts for a host comes from `runtime::Node::view` (the runtime's own
+//!   module) and `runtime::system` (the OS roots).
 //! - `net`: resolve, connect, handshake; failures in Go's words.
 //! - `crate::go` (re-exported here as `gox509`, `signature`, `goverify`): the Go port, the
 //!   verdict of record.
@@ -31,7 +32,6 @@ pub mod net;
 pub mod registry;
 pub mod runtime_go;
 pub mod text;
-pub mod trustview;
 
 // The Go port moved to `crate::go`; these names keep the probe's own spellings.
 pub use crate::go::signature;
@@ -47,6 +47,7 @@ use crate::host::RegistryHost;
 use crate::report::{
     worst, CaCert, CaSummary, HarborHealth, ProbeEntry, RegistryReport, Report, Verdict,
 };
+use crate::runtime::view::{RuntimeView, SystemRoots};
 use crate::sync::{self, CaChoice, Config, Inputs};
 use classify::{Presented, TlsDecision};
 use registry::{Cred, HttpVerdict};
@@ -55,7 +56,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use trustview::{RuntimeView, SystemRoots};
 
 /// Default per-host timeout of `regtrust probe`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,17 +76,15 @@ pub async fn probe_all(
     let hs = hosts.to_vec();
     // Reading the trust files is plain blocking I/O: off the async threads.
     let loaded = tokio::task::spawn_blocking(move || {
-        let system = trustview::system_roots_cached(&host_root);
+        let system = crate::runtime::system::system_roots_cached(&host_root);
+        let node = crate::runtime::Node::read(&host_root, &runtimes);
         let views: Vec<Vec<RuntimeView>> = hs
             .iter()
             .map(|h| {
                 if runtimes.is_empty() {
-                    vec![trustview::system_only_view()]
+                    vec![crate::runtime::view::system_only_view()]
                 } else {
-                    runtimes
-                        .iter()
-                        .map(|&r| trustview::runtime_view(&host_root, r, h))
-                        .collect()
+                    runtimes.iter().map(|&r| node.view(r, h)).collect()
                 }
             })
             .collect();
@@ -593,15 +591,119 @@ pub fn needs_attention(report: &Report, implicit_docker_config: Option<&std::pat
         })
 }
 
+/// `regtrust probe HOST --chain CHAIN.pem`: what each runtime on this node would say if
+/// the host served `chain` (leaf first), with this node's trust view, at `now`. Offline:
+/// the same decision as a probe's TLS part (`classify::decide_tls`), no network.
+pub fn judge_chain(
+    cfg: &Config,
+    inputs: &Inputs,
+    hosts: &[RegistryHost],
+    chain: Vec<Vec<u8>>,
+    now: OffsetDateTime,
+) -> Report {
+    let system = crate::runtime::system::system_roots_cached(&cfg.host_root);
+    let node = crate::runtime::Node::read(&cfg.host_root, &cfg.runtimes);
+    let presented = Presented::new(chain);
+    let root = crate::runtime::HostRoot::new(&cfg.host_root);
+    let mut gos: BTreeMap<String, runtime_go::RuntimeGo> = BTreeMap::new();
+    let mut report = Report::new(cfg.node.clone(), now);
+    for host in hosts {
+        let views: Vec<RuntimeView> = if cfg.runtimes.is_empty() {
+            vec![crate::runtime::view::system_only_view()]
+        } else {
+            cfg.runtimes.iter().map(|&r| node.view(r, host)).collect()
+        };
+        let expected = match inputs.hosts.get(host) {
+            Some(CaChoice::Valid(b)) => Some(b.clone()),
+            _ => None,
+        };
+        let dial = endpoint(host);
+        let mut entries = Vec::new();
+        for view in &views {
+            let go = gos
+                .entry(view.runtime.clone())
+                .or_insert_with(|| runtime_go::runtime_go(&root, &view.runtime, &cfg.go_versions))
+                .clone();
+            let d = classify::decide_tls(
+                view,
+                &system,
+                &presented,
+                &dial,
+                now,
+                expected.as_deref(),
+                &go.go,
+            );
+            let mut e = entry(view, now);
+            e.runtime_version = go.runtime_version;
+            e.go_version = go.go_version;
+            if d.runtime_message != d.message {
+                e.runtime_message = d.runtime_message;
+            }
+            e.server_chain = presented.server_chain();
+            e.server_days_left = presented.leaf().map(|l| l.days_left(now));
+            e.warnings =
+                classify::expiry_warnings(&presented, view, d.anchor.as_ref(), &system, now);
+            e.warnings.extend(view.notes.iter().cloned());
+            e.anchor = d.anchor;
+            e.verdict = d.verdict;
+            e.message = d.message;
+            e.cause = d.cause;
+            e.fix = d.fix;
+            entries.push(e);
+        }
+        let verdict = worst(entries.iter().map(|e| e.verdict));
+        let message = entries
+            .iter()
+            .find(|e| e.verdict == verdict)
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        report.registries.push(RegistryReport {
+            host: host.to_string(),
+            verdict,
+            message,
+            trust: Vec::new(),
+            ca: ca_summary(expected.as_deref(), &views, now),
+            probes: entries,
+            harbor: None,
+        });
+    }
+    report.problems = inputs.problems.clone();
+    report
+}
+
 /// Run `regtrust probe` and return the process exit code.
 pub fn run_cli(args: &ProbeArgs) -> u8 {
     let plan = match plan(args) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("regtrust probe: {e}");
+            crate::cli::print_error("probe", &e);
             return 2;
         }
     };
+    if let Some(path) = &args.chain {
+        let chain = match crate::ca::CaBundle::read(path) {
+            Ok(b) => b.certificates().iter().map(|c| c.der.clone()).collect(),
+            Err(e) => {
+                eprintln!("regtrust probe: --chain: {e}");
+                return 2;
+            }
+        };
+        let report = judge_chain(
+            &plan.cfg,
+            &plan.inputs,
+            &plan.hosts,
+            chain,
+            OffsetDateTime::now_utc(),
+        );
+        match args.output {
+            Output::Json => crate::cli::emit(&format!("{}\n", report.to_json())),
+            Output::Text => crate::cli::emit(&text::render(&report)),
+        }
+        return u8::from(needs_attention(
+            &report,
+            plan.implicit_docker_config.as_deref(),
+        ));
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -609,7 +711,7 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("regtrust probe: {e}");
+            crate::cli::print_error("probe", &e);
             return 2;
         }
     };

@@ -215,6 +215,7 @@ mod tests {
             not_after: "2031-01-01T00:00:00Z".into(),
             days_left: 400,
             file: "/etc/docker/certs.d/h:5000/ca.crt".into(),
+            pem: String::new(),
         }];
         docker.anchor = Some(ChainAnchor {
             subject: "CN=Harbor CA".into(),

@@ -1,38 +1,42 @@
-//! Runtime-config problems that make a correctly written CA useless, each with its fix
-//! (issue 2 item 5; facts: semantics-trust.md §1–3, §7; runtime-lab-facts.md traps 2–6).
+//! Problems in the trust dirs that make a correctly written CA useless, each with its fix
+//! (issue 2 item 5; facts: semantics-trust.md §1–3, §7; runtime-lab-facts.md traps 2–6),
+//! plus the runtime-config problems each runtime's module reports (`runtime::Node`).
+//! Where each runtime reads comes from `runtime::Node`, never from a fixed path here.
 //! Read-only: this module never writes.
 
-use super::layout::{host_dir, Runtime, CA_FILE};
+use super::layout::{Runtime, CA_FILE};
 use crate::ca;
 use crate::host::RegistryHost;
 use crate::report::Problem;
-use std::fs;
-use std::path::{Path, PathBuf};
+use crate::runtime::root::ReadError;
+use crate::runtime::{HostRoot, Node};
+use std::path::Path;
 
-/// containerd's CRI reads certs.d only through `config_path` (1.x and 2.x keys).
-const CRI_V1_KEY: [&str; 3] = ["plugins", "io.containerd.grpc.v1.cri", "registry"];
-const CRI_V2_KEY: [&str; 3] = ["plugins", "io.containerd.cri.v1.images", "registry"];
-const CONTAINERD_CERTS_D: &str = "/etc/containerd/certs.d";
-const MAX_CONFIG_BYTES: u64 = 4 << 20;
-
-pub fn check(host_root: &Path, runtimes: &[Runtime], hosts: &[RegistryHost]) -> Vec<Problem> {
-    let mut out = Vec::new();
-    if runtimes.contains(&Runtime::Containerd) {
-        out.extend(containerd_config(host_root));
-    }
+pub fn check(node: &Node, hosts: &[RegistryHost]) -> Vec<Problem> {
+    // Every look below goes through the host root, links resolved inside it only.
+    let root = &node.root;
+    let host_root = root.path();
+    let runtimes = &node.runtimes;
+    let mut out = node.config_problems(hosts);
     for host in hosts {
         for dir_name in host.dir_names() {
             for &rt in runtimes {
-                host_dir_files(host_root, rt, &dir_name, &mut out);
+                if let Some(trust_root) = node.trust_root(rt) {
+                    host_dir_files(root, &trust_root.join(&dir_name), rt, &mut out);
+                }
             }
-            if runtimes.contains(&Runtime::Containerd) {
+            let containerd_root = runtimes
+                .contains(&Runtime::Containerd)
+                .then(|| node.trust_root(Runtime::Containerd))
+                .flatten();
+            if let Some(croot) = containerd_root {
                 // The port of this spelling (`h` and `h:443` are both installed for `h:443`).
                 let with_port = dir_name
                     .rsplit_once(':')
                     .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
                 if let Some((host_only, port)) = with_port {
-                    let mangled = host_dir(Runtime::Containerd, &format!("{host_only}_{port}_"));
-                    if host_root.join(&mangled).exists() {
+                    let mangled = croot.join(format!("{host_only}_{port}_"));
+                    if root.resolve(&mangled).is_ok() {
                         out.push(Problem::new(
                             display(host_root, &mangled),
                             format!(
@@ -44,8 +48,8 @@ pub fn check(host_root: &Path, runtimes: &[Runtime], hosts: &[RegistryHost]) -> 
                 }
             }
             if runtimes.contains(&Runtime::Docker) || runtimes.contains(&Runtime::Crio) {
-                let home = Path::new("root/.config/containers/certs.d").join(&dir_name);
-                if host_root.join(&home).exists() {
+                let home = Path::new(crate::runtime::crio::HOME_CERTS_D).join(&dir_name);
+                if root.resolve(&home).is_ok() {
                     out.push(Problem::new(
                         display(host_root, &home),
                         "CRI-O, podman and skopeo running as root read this dir first and ignore /etc/containers/certs.d \
@@ -54,8 +58,8 @@ pub fn check(host_root: &Path, runtimes: &[Runtime], hosts: &[RegistryHost]) -> 
                 }
             }
             if runtimes.contains(&Runtime::Docker) && !runtimes.contains(&Runtime::Crio) {
-                let crio = host_dir(Runtime::Crio, &dir_name);
-                if host_root.join(&crio).is_dir() {
+                let crio = Path::new(crate::runtime::crio::CERTS_D).join(&dir_name);
+                if root.is_dir(&crio) {
                     out.push(Problem::new(
                         display(host_root, &crio),
                         "this dir exists (even empty, it counts) so CRI-O, podman and skopeo never read \
@@ -74,15 +78,11 @@ fn display(host_root: &Path, rel: &Path) -> String {
 
 /// Stray client-cert halves break Docker and containers/image for the whole host; an
 /// unparsable `*.crt` breaks containerd for the whole host (runtime-lab-facts traps 3, 5).
-fn host_dir_files(host_root: &Path, rt: Runtime, dir_name: &str, out: &mut Vec<Problem>) {
-    let dir = host_root.join(host_dir(rt, dir_name));
-    let Ok(entries) = fs::read_dir(&dir) else {
+fn host_dir_files(root: &HostRoot, rel_dir: &Path, rt: Runtime, out: &mut Vec<Problem>) {
+    let dir = root.display(rel_dir);
+    let Ok(names) = root.list(rel_dir) else {
         return;
     };
-    let names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
     let has = |n: &str| names.iter().any(|x| x == n);
     for name in &names {
         let path = dir.join(name);
@@ -107,7 +107,7 @@ fn host_dir_files(host_root: &Path, rt: Runtime, dir_name: &str, out: &mut Vec<P
                 ));
             }
         } else if name.ends_with(".crt") && name != CA_FILE && rt == Runtime::Containerd {
-            if let Some(why) = unloadable(&path) {
+            if let Some(why) = unloadable(root, &rel_dir.join(name)) {
                 out.push(Problem::new(
                     path.display().to_string(),
                     format!(
@@ -121,10 +121,10 @@ fn host_dir_files(host_root: &Path, rt: Runtime, dir_name: &str, out: &mut Vec<P
 }
 
 /// Why a `*.crt` would load no certificate in a Go runtime, if it would not.
-fn unloadable(path: &Path) -> Option<String> {
-    let bytes = match ca::read_capped(path, ca::MAX_CA_BYTES) {
+fn unloadable(root: &HostRoot, rel: &Path) -> Option<String> {
+    let bytes = match root.read(rel, ca::MAX_CA_BYTES) {
         Ok(b) => b,
-        Err(ca::ReadCappedError::TooLarge { size, .. }) => {
+        Err(ReadError::TooLarge { size, .. }) => {
             return Some(format!("{size} bytes, larger than any CA bundle"))
         }
         // Not a regular file, or gone: nothing a runtime would load as a CA file either.
@@ -137,82 +137,31 @@ fn unloadable(path: &Path) -> Option<String> {
     }
 }
 
-/// containerd's `config.toml`: certs.d is used only when the CRI registry `config_path` is
-/// set, and 2.1/2.2 transfer-service pulls ignore a colon list (semantics-trust.md §2.1).
-pub fn containerd_config(host_root: &Path) -> Vec<Problem> {
-    let rel = PathBuf::from("etc/containerd/config.toml");
-    let path = host_root.join(&rel);
-    let source = path.display().to_string();
-    let fix = format!(
-        "set config_path = \"{CONTAINERD_CERTS_D}\" under [plugins.\"io.containerd.grpc.v1.cri\".registry] \
-         (containerd 1.x) or [plugins.\"io.containerd.cri.v1.images\".registry] (2.x), then restart containerd"
-    );
-    let bytes = match ca::read_capped(&path, MAX_CONFIG_BYTES) {
-        Ok(b) => b,
-        Err(ca::ReadCappedError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return vec![Problem::new(
-                source,
-                format!("missing, so the CRI registry config_path is unset and kubelet pulls ignore {CONTAINERD_CERTS_D}; fix: {fix}"),
-            )]
-        }
-        Err(e) => return vec![Problem::new(source, format!("{e}; not read"))],
-    };
-    let Ok(text) = String::from_utf8(bytes) else {
-        return vec![Problem::new(source, "not UTF-8; not read")];
-    };
-    let doc: toml::Table = match toml::from_str(&text) {
-        Ok(d) => d,
-        Err(e) => {
-            return vec![Problem::new(
-                source,
-                format!("does not parse as TOML: {}", e.message()),
-            )]
-        }
-    };
-    let lookup = |key: &[&str]| -> Option<toml::Value> {
-        let mut v = doc.get(key[0])?;
-        for k in &key[1..] {
-            v = v.get(*k)?;
-        }
-        v.get("config_path").cloned()
-    };
-    let value = lookup(&CRI_V2_KEY).or_else(|| lookup(&CRI_V1_KEY));
-    let config_path = match value {
-        Some(toml::Value::String(s)) if !s.trim().is_empty() => s,
-        Some(_) | None => {
-            return vec![Problem::new(
-                source,
-                format!("the CRI registry config_path is unset, so kubelet pulls ignore {CONTAINERD_CERTS_D}; fix: {fix}"),
-            )]
-        }
-    };
-    let roots: Vec<&str> = config_path.split(':').filter(|s| !s.is_empty()).collect();
-    let mut out = Vec::new();
-    if !roots
-        .iter()
-        .any(|r| r.trim_end_matches('/') == CONTAINERD_CERTS_D)
-    {
-        out.push(Problem::new(
-            source.clone(),
-            format!(
-                "config_path = {config_path:?} does not include {CONTAINERD_CERTS_D}, where regtrust installs; fix: {fix}"
-            ),
-        ));
-    } else if roots.len() > 1 {
-        out.push(Problem::new(
-            source,
-            format!(
-                "config_path = {config_path:?} is a list: containerd 2.1/2.2 transfer-service pulls take it as one \
-                 literal dir and silently ignore certs.d (containerd issues #12415, #12808); fix: {fix}"
-            ),
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+
+    /// A host dir that links out of the host root is read where the node would read it
+    /// (inside the root), never on this machine.
+    #[test]
+    fn checks_never_read_outside_the_host_root() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("junk.crt"), "not a cert").unwrap();
+        fs::write(outside.path().join("ca.key"), "k").unwrap();
+        let root = root_with(&[(
+            "etc/containerd/config.toml",
+            "[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n",
+        ), ("etc/containerd/certs.d/", "")]);
+        std::os::unix::fs::symlink(
+            outside.path(),
+            root.path().join("etc/containerd/certs.d/h:5000"),
+        )
+        .unwrap();
+        let host = RegistryHost::parse("h:5000").unwrap();
+        let got = check(&Node::read(root.path(), &[Runtime::Containerd]), &[host]);
+        assert!(got.is_empty(), "{got:#?}");
+    }
 
     fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -226,36 +175,6 @@ mod tests {
             }
         }
         dir
-    }
-
-    #[test]
-    fn containerd_config_cases() {
-        let cases: [(&str, Option<&str>); 7] = [
-            ("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n", None),
-            ("version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n", None),
-            ("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"\"\n", Some("unset")),
-            ("version = 2\n", Some("unset")),
-            ("version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d:/etc/docker/certs.d'\n", Some("is a list")),
-            ("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/docker/certs.d\"\n", Some("does not include")),
-            ("version = [[[", Some("does not parse")),
-        ];
-        for (text, want) in cases {
-            let root = root_with(&[("etc/containerd/config.toml", text)]);
-            let got = containerd_config(root.path());
-            match want {
-                None => assert!(got.is_empty(), "{text}: {got:?}"),
-                Some(w) => assert!(
-                    got.len() == 1
-                        && got[0].message.contains(w)
-                        && got[0].source.ends_with("config.toml"),
-                    "{text}: {got:?}"
-                ),
-            }
-        }
-        let empty = tempfile::tempdir().unwrap();
-        assert!(containerd_config(empty.path())[0]
-            .message
-            .starts_with("missing"));
     }
 
     /// A FIFO where a file should be must never block a sync (opening one waits for a writer).
@@ -276,7 +195,7 @@ mod tests {
         let dir = root.path().to_path_buf();
         std::thread::spawn(move || {
             let host = RegistryHost::parse("h:5000").unwrap();
-            let _ = tx.send(check(&dir, &[Runtime::Containerd], &[host]));
+            let _ = tx.send(check(&Node::read(&dir, &[Runtime::Containerd]), &[host]));
         });
         let got = rx
             .recv_timeout(std::time::Duration::from_secs(20))
@@ -309,12 +228,14 @@ mod tests {
             RegistryHost::parse("h:443").unwrap(),
             RegistryHost::parse("a").unwrap(),
         ];
-        assert!(check(root.path(), &[Runtime::Containerd], &default_port)
-            .iter()
-            .all(|p| !p.source.contains("certs.d/h:5000")));
+        assert!(check(
+            &Node::read(root.path(), &[Runtime::Containerd]),
+            &default_port
+        )
+        .iter()
+        .all(|p| !p.source.contains("certs.d/h:5000")));
         let got = check(
-            root.path(),
-            &[Runtime::Docker, Runtime::Containerd],
+            &Node::read(root.path(), &[Runtime::Docker, Runtime::Containerd]),
             &[host],
         );
         let has = |path_end: &str, text: &str| {

@@ -1,81 +1,13 @@
-//! The runtimes' trust-dir layouts: which file, under which dir, for which host spelling.
+//! The files regtrust writes for one host and runtime: which file names, under which host
+//! dir, for which host spelling. Where the host dirs live is the runtime's answer
+//! (`runtime::Node::trust_root`: containerd's configured `config_path`, the distro's dir).
 //! Facts: shared/reference/semantics-trust.md §1 (Docker), §2 (containerd), §3
 //! (containers/image), runtime-lab-facts.md (traps 1, 6).
 
 use crate::host::RegistryHost;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Runtime {
-    Docker,
-    Containerd,
-    Crio,
-}
-
-impl Runtime {
-    pub const ALL: [Runtime; 3] = [Runtime::Docker, Runtime::Containerd, Runtime::Crio];
-
-    /// The wire name, as in `--runtime` and in the report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Runtime::Docker => "docker",
-            Runtime::Containerd => "containerd",
-            Runtime::Crio => "crio",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Runtime> {
-        Runtime::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// The dir whose existence under the host root means the runtime is installed.
-    pub fn etc_dir(self) -> &'static str {
-        match self {
-            Runtime::Docker => "etc/docker",
-            Runtime::Containerd => "etc/containerd",
-            Runtime::Crio => "etc/containers",
-        }
-    }
-
-    /// The `certs.d` dir, relative to the host root.
-    pub fn certs_dir(self) -> &'static str {
-        match self {
-            Runtime::Docker => "etc/docker/certs.d",
-            Runtime::Containerd => "etc/containerd/certs.d",
-            Runtime::Crio => "etc/containers/certs.d",
-        }
-    }
-}
-
-/// Why `--runtime` could not be read (a usage error, exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("--runtime {value:?}: unknown runtime {bad:?} (expected auto, or a comma list of docker, containerd, crio)")]
-pub struct RuntimeSpecError {
-    value: String,
-    bad: String,
-}
-
-/// `auto` picks each runtime whose etc dir exists under the host root (SPEC, Outputs).
-pub fn select_runtimes(spec: &str, host_root: &Path) -> Result<Vec<Runtime>, RuntimeSpecError> {
-    if spec.trim() == "auto" {
-        return Ok(Runtime::ALL
-            .into_iter()
-            .filter(|r| host_root.join(r.etc_dir()).is_dir())
-            .collect());
-    }
-    let mut out = Vec::new();
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let r = Runtime::parse(part).ok_or_else(|| RuntimeSpecError {
-            value: spec.to_string(),
-            bad: part.to_string(),
-        })?;
-        if !out.contains(&r) {
-            out.push(r);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
+pub use crate::runtime::{select_runtimes, Runtime, RuntimeSpecError};
 
 /// What a target file is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,7 +32,8 @@ pub struct Target {
 pub const CA_FILE: &str = "ca.crt";
 pub const HOSTS_TOML: &str = "hosts.toml";
 
-/// The host dir (relative to the host root) for one spelling of the host.
+/// The host dir (relative to the host root) for one spelling of the host, in the runtime's
+/// stock trust root.
 pub fn host_dir(runtime: Runtime, dir_name: &str) -> PathBuf {
     Path::new(runtime.certs_dir()).join(dir_name)
 }
@@ -123,11 +56,22 @@ pub fn hosts_toml(dir_name: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The files regtrust wants for one host and runtime, given the canonical CA PEM.
+/// The files regtrust wants for one host and runtime in the runtime's stock trust root.
 pub fn targets_for(host: &RegistryHost, runtime: Runtime, ca_pem: &[u8]) -> Vec<Target> {
+    targets_in(host, runtime, Path::new(runtime.certs_dir()), ca_pem)
+}
+
+/// The files regtrust wants for one host and runtime under `trust_root` (relative to the
+/// host root), given the canonical CA PEM.
+pub fn targets_in(
+    host: &RegistryHost,
+    runtime: Runtime,
+    trust_root: &Path,
+    ca_pem: &[u8],
+) -> Vec<Target> {
     let mut out = Vec::new();
     for dir_name in host.dir_names() {
-        let dir = host_dir(runtime, &dir_name);
+        let dir = trust_root.join(&dir_name);
         out.push(Target {
             host: host.clone(),
             runtime,
@@ -199,23 +143,5 @@ mod tests {
             v["host"]["https://127.0.0.1:5000"]["ca"].as_str(),
             Some("ca.crt")
         );
-    }
-
-    #[test]
-    fn runtime_spec() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("etc/containerd")).unwrap();
-        assert_eq!(
-            select_runtimes("auto", dir.path()).unwrap(),
-            [Runtime::Containerd]
-        );
-        assert_eq!(
-            select_runtimes("crio, docker,docker", dir.path()).unwrap(),
-            [Runtime::Docker, Runtime::Crio]
-        );
-        let err = select_runtimes("docker,podman", dir.path())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("\"podman\""), "{err}");
     }
 }

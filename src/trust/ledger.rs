@@ -520,18 +520,19 @@ impl PassLock {
     }
 }
 
-/// `etc/<runtime>/certs.d/<one component>/<file>`, with no `..` anywhere.
+/// `<trust root>/<host dir>/<ca.crt|hosts.toml>`: a plain relative path (no `..`, not
+/// absolute) at least three deep, ending in a file regtrust writes. Trust roots follow the
+/// node's containerd config (`runtime::Node::trust_root`), so they are not a fixed list;
+/// every removal is still made through no-follow dir handles and only of bytes regtrust
+/// wrote.
 pub fn is_trust_path(p: &Path) -> bool {
     use std::path::Component;
     let parts: Vec<_> = p.components().collect();
-    if parts.len() != 5 || parts.iter().any(|c| !matches!(c, Component::Normal(_))) {
+    if parts.len() < 3 || parts.iter().any(|c| !matches!(c, Component::Normal(_))) {
         return false;
     }
-    let s = |i: usize| parts[i].as_os_str().to_str().unwrap_or("");
-    super::Runtime::ALL
-        .iter()
-        .any(|r| Path::new(r.certs_dir()) == Path::new(s(0)).join(s(1)).join(s(2)))
-        && matches!(s(4), super::layout::CA_FILE | super::layout::HOSTS_TOML)
+    let last = parts[parts.len() - 1].as_os_str().to_str().unwrap_or("");
+    matches!(last, super::layout::CA_FILE | super::layout::HOSTS_TOML)
 }
 
 #[cfg(test)]
@@ -549,7 +550,12 @@ mod tests {
             ("/etc/docker/certs.d/h/ca.crt", false),
             ("etc/docker/certs.d/h/client.key", false),
             ("etc/shadow", false),
-            ("etc/docker/certs.d/a/b/ca.crt", false),
+            ("ca.crt", false),
+            ("h/ca.crt", false),
+            (
+                "var/lib/rancher/k3s/agent/etc/containerd/certs.d/h/hosts.toml",
+                true,
+            ),
         ] {
             assert_eq!(is_trust_path(Path::new(p)), ok, "{p}");
         }

@@ -182,6 +182,10 @@ impl Node {
             "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
         )
         .unwrap();
+        // `--runtime auto` finds each runtime by its config file (an empty dir proves nothing).
+        std::fs::write(root.path().join("etc/docker/daemon.json"), "{}\n").unwrap();
+        std::fs::create_dir_all(root.path().join("etc/crio")).unwrap();
+        std::fs::write(root.path().join("etc/crio/crio.conf"), "[crio]\n").unwrap();
         Node { root }
     }
 

@@ -1,6 +1,6 @@
 //! `Containerd`: a private containerd daemon (root, state, temp, opt and both sockets in one
-//! temp dir, CRI disabled: `ctr` does not need it) and `ctr images pull --hosts-dir` as a
-//! judge of a containerd `certs.d` tree. Needs root. It owns the daemon's lifetime (killed by
+//! temp dir; CRI disabled for `ctr images pull --hosts-dir`, or on with a node's
+//! `config_path` for kubelet's CRI `PullImage`) as a judge of a containerd `certs.d` tree. Needs root. It owns the daemon's lifetime (killed by
 //! PID, leftover mounts under its dir unmounted, dir removed); it does not judge verdicts.
 
 use super::{require_tool, run, wait_for, Daemon, Judge, READY_DEADLINE};
@@ -22,6 +22,17 @@ pub struct Containerd {
 impl Containerd {
     /// Start containerd and wait until `ctr version` answers on its socket.
     pub fn start() -> Containerd {
+        Containerd::start_with(None)
+    }
+
+    /// Start containerd with its CRI plugin on (what kubelet talks to), reading registry
+    /// hosts from `config_path` as a node's config.toml would set it; pull with
+    /// [`Containerd::cri_pull`].
+    pub fn start_cri(config_path: &Path) -> Containerd {
+        Containerd::start_with(Some(config_path))
+    }
+
+    fn start_with(cri_config_path: Option<&Path>) -> Containerd {
         let binary = require_tool("containerd", "containerd");
         let ctr = require_tool("ctr", "containerd");
         assert!(
@@ -34,7 +45,8 @@ impl Containerd {
             .expect("temp dir for containerd");
         let socket = dir.path().join("containerd.sock");
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, config_toml(dir.path(), &socket)).expect("write config.toml");
+        std::fs::write(&config, config_toml(dir.path(), &socket, cri_config_path))
+            .expect("write config.toml");
         let mut command = Command::new(binary);
         command.arg("--config").arg(&config);
         let daemon = Daemon::spawn("containerd", command, &dir.path().join("containerd.log"));
@@ -76,6 +88,11 @@ impl Containerd {
     /// What containerd logged so far.
     pub fn log(&self) -> String {
         self.daemon.log()
+    }
+
+    /// kubelet's pull: CRI `PullImage` on this daemon's socket (needs [`Containerd::start_cri`]).
+    pub fn cri_pull(&self, image_ref: &str) -> Judge {
+        super::cri::cri_pull(&self.socket, image_ref)
     }
 
     /// `ctr images pull --hosts-dir HOSTS_DIR IMAGE_REF`, anonymously. The hosts dir is
@@ -149,7 +166,42 @@ pub fn write_hosts_toml(hosts_dir: &Path, host: &str, ca: Option<&Path>) -> Path
     dir
 }
 
-fn config_toml(dir: &Path, socket: &Path) -> String {
+fn config_toml(dir: &Path, socket: &Path, cri_config_path: Option<&Path>) -> String {
+    let q = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("quote a TOML string");
+    let Some(config_path) = cri_config_path else {
+        return base_config(dir, socket)
+            .replace("CRI_PLUGIN_LINE", "  \"io.containerd.grpc.v1.cri\",\n");
+    };
+    for d in ["cni-conf", "cni-bin"] {
+        std::fs::create_dir_all(dir.join(d)).expect("CNI dirs for the CRI plugin");
+    }
+    // The CRI plugin as a node runs it, minus what a pull does not need: CNI dirs in the
+    // temp dir (no pod networking), the native snapshotter (no overlay mounts to leak),
+    // a loopback streaming server on a free port.
+    format!(
+        r#"{base}
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  disable_apparmor = true
+  disable_cgroup = true
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    conf_dir = {cni_conf}
+    bin_dir = {cni_bin}
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = {config_path}
+"#,
+        base = base_config(dir, socket).replace("CRI_PLUGIN_LINE", ""),
+        cni_conf = q(&dir.join("cni-conf")),
+        cni_bin = q(&dir.join("cni-bin")),
+        config_path = q(config_path),
+    )
+}
+
+fn base_config(dir: &Path, socket: &Path) -> String {
     let q = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("quote a TOML string");
     format!(
         r#"version = 2
@@ -158,8 +210,7 @@ state = {state}
 temp = {temp}
 # The CRI plugin wants CNI and cgroups; ctr pulls without it. The others only log noise.
 disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
+CRI_PLUGIN_LINE  "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs",

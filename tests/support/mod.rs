@@ -13,12 +13,14 @@
 //! - `image`: the hand-built OCI layout and its push with `skopeo copy`.
 //! - `skopeo`: `skopeo_inspect`, a Go client's verdict on a cert dir.
 //! - `containerd`: `Containerd`, a private daemon, and `ctr_pull` with a hosts dir.
+//! - `cri`: kubelet's CRI `PullImage` over gRPC on containerd's socket (no crictl in Debian).
 //! - `tinytls`: a tiny HTTPS server choosing its certificate per connection, recording requests.
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code, unused_imports)]
 
 pub mod containerd;
+pub mod cri;
 pub mod image;
 pub mod pki;
 pub mod registry;
