@@ -1,5 +1,6 @@
-//! containerd's config.toml as the runtime checks read it (`checks::containerd_config`,
-//! which reads `<host-root>/etc/containerd/config.toml`): problems, never a panic.
+//! containerd's config.toml as regtrust reads it (`runtime::containerd::Config::read`, on
+//! `<host-root>/etc/containerd/config.toml`, imports included), then its problems and the
+//! trust view for a host: never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
@@ -17,5 +18,10 @@ fn root() -> &'static PathBuf {
 fuzz_target!(|data: &[u8]| {
     let root = root();
     std::fs::write(root.join("etc/containerd/config.toml"), data).unwrap();
-    let _ = regtrust::trust::checks::containerd_config(root);
+    let host_root = regtrust::runtime::HostRoot::new(root.clone());
+    let cfg = regtrust::runtime::containerd::Config::read(&host_root);
+    let host = regtrust::host::RegistryHost::parse("harbor.local:8443").unwrap();
+    let _ = cfg.write_root();
+    let _ = cfg.problems(&host_root, std::slice::from_ref(&host));
+    let _ = cfg.view(&host_root, &host);
 });
