@@ -4,9 +4,10 @@
   deploy_check.py skips DIR           every checkov skip in the rendered YAML under DIR has a reason
   deploy_check.py drift BASE HELM     the kustomize base and the chart's default render agree on
                                       what matters (mounts, security, probes, resources, settings)
-  deploy_check.py json FILE|CHART     print the objects of a rendered YAML file, or of CHART's
-                                      default render, as one JSON array (tests/container_e2e.rs
-                                      reads the pod specs it runs from this)
+  deploy_check.py json FILE|CHART [CHART/ci/X-values.yaml]
+                                      print the objects of a rendered YAML file, or of CHART's
+                                      default (or X-values) render, as one JSON array
+                                      (tests/container_e2e.rs reads the pod specs it runs from this)
 
 helm: no helm binary is packaged for this machine; PyPI's helm-sdkpy bundles Helm's Go library.
 - Lint: Helm's lint action (chart metadata, values against values.schema.json, every template
@@ -218,27 +219,37 @@ def check_helm(chart, outdir, cases_only=None):
     return failures
 
 
-def render_default(chart):
-    """The chart's default render (as check_helm renders it), as a list of objects."""
+def render_case(chart, case="default"):
+    """One of check_helm's renders ("default", or a ci/CASE-values.yaml), as a list of objects."""
     import io
-    import yaml
 
     out = tempfile.mkdtemp(prefix="regtrust-render-")
     saved = sys.stdout
     sys.stdout = io.StringIO()  # check_helm's progress lines would corrupt the JSON
     try:
-        failures = check_helm(chart, out, cases_only=("default",))
+        failures = check_helm(chart, out, cases_only=(case,))
     finally:
         log, sys.stdout = sys.stdout.getvalue(), saved
-    if failures:
-        sys.exit(f"rendering {chart} failed:\n{log}")
-    docs = documents(os.path.join(out, "helm-default.yaml"))
+    rendered = os.path.join(out, f"helm-{case}.yaml")
+    if failures or not os.path.exists(rendered):
+        sys.exit(f"rendering {chart} ({case}) failed:\n{log}")
+    docs = documents(rendered)
     shutil.rmtree(out, ignore_errors=True)
     return docs
 
 
-def print_json(source):
-    docs = render_default(source) if os.path.isdir(source) else documents(source)
+def print_json(source, values=None):
+    if os.path.isdir(source):
+        case = "default"
+        if values:
+            name = os.path.basename(values)
+            if os.path.dirname(os.path.abspath(values)) != os.path.join(os.path.abspath(source), "ci") \
+                    or not name.endswith("-values.yaml"):
+                sys.exit(f"{values}: only the chart's own ci/*-values.yaml files are rendered")
+            case = name[: -len("-values.yaml")]
+        docs = render_case(source, case)
+    else:
+        docs = documents(source)
     json.dump(docs, sys.stdout)
     return 0
 
@@ -338,7 +349,7 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     checks = {"helm": check_helm, "skips": check_skips, "drift": check_drift, "json": print_json}
     if cmd not in checks:
-        sys.exit("usage: deploy_check.py helm CHART OUTDIR | skips DIR | drift BASE HELM | json FILE|CHART")
+        sys.exit("usage: deploy_check.py helm CHART OUTDIR | skips DIR | drift BASE HELM | json FILE|CHART [VALUES]")
     sys.exit(1 if checks[cmd](*args) else 0)
 
 

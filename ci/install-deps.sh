@@ -47,6 +47,34 @@ if command -v rustup >/dev/null 2>&1; then
   fi
 fi
 
+# The Go toolchains of the differential suite (tests/go_versions.rs): Go 1.19 from bookworm,
+# 1.22 and 1.23 (with their sources, which hold Go's own test tables) from bookworm-backports.
+backports=()
+for pair in /usr/lib/go-1.19/bin/go:golang-1.19-go \
+  /usr/share/go-1.19/src/crypto/x509/verify.go:golang-1.19-src \
+  /usr/lib/go-1.22/bin/go:golang-1.22-go \
+  /usr/share/go-1.22/src/crypto/x509/verify.go:golang-1.22-src \
+  /usr/lib/go-1.23/bin/go:golang-1.23-go \
+  /usr/share/go-1.23/src/crypto/x509/verify.go:golang-1.23-src; do
+  file=${pair%%:*} pkg=${pair#*:}
+  [ -e "$file" ] && continue
+  case $pkg in
+    golang-1.19-*) missing+=("$pkg") ;;
+    *) backports+=("$pkg") ;;
+  esac
+done
+if [ ${#backports[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages (bookworm-backports): ${backports[*]}; run as root: ci/apt-backports.sh && apt-get update && apt-get install -t bookworm-backports ${backports[*]}" >&2
+    exit 1
+  fi
+  ./ci/apt-backports.sh
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  echo "installing Debian packages from bookworm-backports: ${backports[*]}"
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backports[@]}" >/dev/null
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

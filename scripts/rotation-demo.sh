@@ -79,7 +79,7 @@ secret "$W/old-ca.pem"
 for node in node-a node-b node-c; do
   mkdir -p "$W/$node/etc/docker" "$W/$node/etc/containerd"
   printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n' >"$W/$node/etc/containerd/config.toml"
-  "$BIN" agent --node-name "$node" --host-root "$W/$node" --ca "$HOST=$W/ca-secret.pem" \
+  "$BIN" agent --node-name "$node" --host-root "$W/$node" --ca "$HOST=$W/ca-secret.pem" --runtime docker,containerd \
     --probe-interval 1s --report-url "$URL/api/v1/reports" --report-token-file "$W/token" \
     --listen "127.0.0.1:$(port)" >"$W/$node.log" 2>&1 &
   PIDS+=($!)

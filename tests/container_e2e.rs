@@ -161,14 +161,29 @@ fn renderings(scratch: &Path) -> Vec<(&'static str, &'static Shape, Vec<Value>)>
         std::fs::write(&file, out).unwrap();
         rendered(&file)
     };
-    // An operator's overlay using the crio component (paths relative, as kustomize wants).
-    let overlay = repo().join("target/container-e2e-overlay-crio");
-    std::fs::create_dir_all(&overlay).unwrap();
-    std::fs::write(
-        overlay.join("kustomization.yaml"),
-        "resources: [../../daemonset]\ncomponents: [../../daemonset/components/crio]\n",
-    )
-    .unwrap();
+    // An operator's overlay using a component (paths relative, as kustomize wants).
+    let overlay = |component: &str| -> PathBuf {
+        let dir = repo().join(format!("target/container-e2e-overlay-{component}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("kustomization.yaml"),
+            format!(
+                "resources: [../../daemonset]\ncomponents: [../../daemonset/components/{component}]\n"
+            ),
+        )
+        .unwrap();
+        dir
+    };
+    // The chart with one of its ci/ values presets.
+    let helm_with = |values: &str| -> Vec<Value> {
+        let mut c = Command::new(ci_python());
+        c.arg(repo().join("ci/deploy_check.py"))
+            .arg("json")
+            .arg(repo().join("packaging/helm/regtrust"))
+            .arg(repo().join("packaging/helm/regtrust/ci").join(values));
+        serde_json::from_slice(&run_ok(c, &format!("deploy_check.py json chart {values}")).stdout)
+            .unwrap()
+    };
     vec![
         (
             "kustomize base",
@@ -183,7 +198,22 @@ fn renderings(scratch: &Path) -> Vec<(&'static str, &'static Shape, Vec<Value>)>
         (
             "kustomize base + components/crio",
             &CRIO,
-            kustomize(&overlay, "crio"),
+            kustomize(&overlay("crio"), "crio"),
+        ),
+        (
+            "kustomize base + components/k3s",
+            &K3S,
+            kustomize(&overlay("k3s"), "k3s"),
+        ),
+        (
+            "helm ci/rke2-values.yaml",
+            &RKE2,
+            helm_with("rke2-values.yaml"),
+        ),
+        (
+            "kustomize base + components/microk8s",
+            &MICROK8S,
+            kustomize(&overlay("microk8s"), "microk8s"),
         ),
     ]
 }
@@ -1013,6 +1043,48 @@ const CRIO: Shape = Shape {
     ],
 };
 
+/// k3s and RKE2: the containerd config they generate (config_path = its certs.d) and the
+/// binary; nothing in /etc/containerd.
+const K3S: Shape = Shape {
+    name: "k3s",
+    files: &[
+        (
+            "var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/var/lib/rancher/k3s/agent/etc/containerd/certs.d\"\n",
+        ),
+        ("usr/local/bin/k3s", "#!/bin/sh\n"),
+    ],
+    trust_dir: "var/lib/rancher/k3s/agent/etc/containerd/certs.d",
+    trust_files: &["ca.crt", "hosts.toml"],
+    absent: &["etc/docker", "etc/containers", "etc/containerd", "var/lib/rancher/rke2", "var/snap"],
+};
+
+const RKE2: Shape = Shape {
+    name: "rke2",
+    files: &[
+        (
+            "var/lib/rancher/rke2/agent/etc/containerd/config.toml",
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/var/lib/rancher/rke2/agent/etc/containerd/certs.d\"\n",
+        ),
+        ("usr/local/bin/rke2", "#!/bin/sh\n"),
+    ],
+    trust_dir: "var/lib/rancher/rke2/agent/etc/containerd/certs.d",
+    trust_files: &["ca.crt", "hosts.toml"],
+    absent: &["etc/docker", "etc/containers", "etc/containerd", "var/lib/rancher/k3s", "var/snap"],
+};
+
+/// microk8s: the template with the literal ${SNAP_DATA} its containerd resolves.
+const MICROK8S: Shape = Shape {
+    name: "microk8s",
+    files: &[(
+        "var/snap/microk8s/current/args/containerd-template.toml",
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"${SNAP_DATA}/args/certs.d\"\n",
+    )],
+    trust_dir: "var/snap/microk8s/current/args/certs.d",
+    trust_files: &["ca.crt", "hosts.toml"],
+    absent: &["etc/docker", "etc/containers", "etc/containerd", "var/lib/rancher"],
+};
+
 /// Lay the shape out, with the machine's OS bundle as the node's.
 fn node_shape(root: &Path, shape: &Shape) {
     let w = |p: &str, body: &[u8]| {
@@ -1020,6 +1092,8 @@ fn node_shape(root: &Path, shape: &Shape) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, body).unwrap();
     };
+    // Every node has /usr and /etc.
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
     for (path, body) in shape.files {
         w(path, body.as_bytes());
     }

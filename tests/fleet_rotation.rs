@@ -44,6 +44,8 @@ fn node_root(dir: &Path) {
         "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
     )
     .unwrap();
+    // `--runtime auto` finds docker by its config file (an empty dir is no evidence).
+    std::fs::write(dir.join("etc/docker/daemon.json"), "{}\n").unwrap();
 }
 
 /// `regtrust ARGS --output json`: exit code, JSON, stderr.
@@ -202,6 +204,8 @@ fn the_preflight_predicts_the_rotation_and_the_fingerprints_show_its_progress() 
             .arg(&root)
             .arg("--ca")
             .arg(format!("{host}={}", ca.display()))
+            // Both runtimes, whatever `auto` would find in a scratch root.
+            .args(["--runtime", "docker,containerd"])
             .args([
                 "--probe-interval",
                 "1s",

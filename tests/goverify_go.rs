@@ -17,11 +17,12 @@ use std::process::{Command, Stdio};
 fn build_oracle() -> PathBuf {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let bin = tmp.join("go-oracle");
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/go-oracle/main.go");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/go-oracle");
     let out = Command::new("go")
         .args(["build", "-o"])
         .arg(&bin)
-        .arg(&src)
+        .arg(".")
+        .current_dir(&src)
         .env("GOCACHE", tmp.join("go-cache"))
         .env("GOPATH", tmp.join("go-path"))
         .env("GO111MODULE", "off")

@@ -70,6 +70,9 @@ impl Node {
                 "json",
                 "--timeout",
                 "10s",
+                // The judge, Debian's skopeo, is built with Go 1.19.8.
+                "--go-version",
+                "crio=1.19",
             ])
             .arg("--host-root")
             .arg(self.root.path())
@@ -91,6 +94,7 @@ impl Node {
     fn probe_text(&self) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_regtrust"))
             .args(["probe", &self.host, "--runtime", "crio", "--timeout", "10s"])
+            .args(["--go-version", "crio=1.19"])
             .arg("--host-root")
             .arg(self.root.path())
             .env("HOME", self.root.path())
@@ -475,8 +479,9 @@ fn sha1_signed_leaf() {
     let node = Node::new(&reg.host());
     node.trust(&ca.cert_path, "ca.crt");
     let r = agree("SHA-1 leaf", &node, &[], None, "unknown_authority");
-    // The right CA is installed (ring cannot check ECDSA-SHA1: the key identifiers say so).
-    assert_eq!(r["probes"][0]["cause"], "ca_not_installed", "{r:#}");
+    // The right CA is installed (ring cannot check ECDSA-SHA1: the key identifiers say so),
+    // and Go refuses it: its own cause, not "not installed".
+    assert_eq!(r["probes"][0]["cause"], "ca_unusable", "{r:#}");
     assert!(
         r["probes"][0]["fix"].as_str().unwrap().contains("SHA-1"),
         "{r:#}"
@@ -677,6 +682,126 @@ fn https_server_that_is_not_a_registry() {
     assert!(
         r["probes"][0]["message"].as_str().unwrap().contains("404"),
         "{r:#}"
+    );
+}
+
+#[test]
+fn https_server_with_a_web_page_at_v2() {
+    // 200 OK, an HTML page, no Docker-Distribution-API-Version: a web server, not a registry.
+    let pki = Pki::new();
+    let ca = pki.root("web-ca");
+    let leaf = pki.server(&ca, "web", &[IP]);
+    let server = TinyHttps::start(&leaf.cert_path, &leaf.key_path, |_| {
+        Arc::new(|_| {
+            response(
+                "200 OK",
+                &[("Content-Type", "text/html")],
+                "<!DOCTYPE html><html><body>Welcome to nginx!</body></html>\n",
+            )
+        })
+    });
+    let node = Node::new(&server.addr.to_string());
+    node.trust(&ca.cert_path, "ca.crt");
+    let (code, report) = node.probe(&[]);
+    let r = registry(&report);
+    assert_eq!(r["verdict"], "not_a_registry", "{report:#}");
+    assert_eq!(code, 1);
+    assert!(
+        r["probes"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("200 OK with an HTML page and no Docker-Distribution-API-Version header"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn the_report_names_the_go_of_debians_containerd() {
+    // A node root holding Debian's own containerd (built with Go 1.19) and dpkg's status.
+    let pki = Pki::new();
+    let ca = pki.root("go-ca");
+    let leaf = pki.server(&ca, "go", &[IP]);
+    let server = TinyHttps::start(&leaf.cert_path, &leaf.key_path, |_| {
+        Arc::new(|_| response("404 Not Found", &[], ""))
+    });
+    let node = Node::new(&server.addr.to_string());
+    let bin = node.root.path().join("usr/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/usr/bin/containerd", bin.join("containerd"))
+        .expect("/usr/bin/containerd is needed: install the Debian package containerd");
+    let dpkg = node.root.path().join("var/lib/dpkg");
+    std::fs::create_dir_all(&dpkg).unwrap();
+    std::fs::copy("/var/lib/dpkg/status", dpkg.join("status")).expect("dpkg's status");
+    let want_version = String::from_utf8(
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Version}", "containerd"])
+            .output()
+            .expect("dpkg-query")
+            .stdout,
+    )
+    .unwrap();
+    let want_go = String::from_utf8(
+        Command::new("go")
+            .args(["version", "/usr/bin/containerd"])
+            .output()
+            .expect("go version")
+            .stdout,
+    )
+    .unwrap();
+    let want_go = want_go
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(want_go.starts_with("go1.19"), "{want_go}");
+    let out = Command::new(env!("CARGO_BIN_EXE_regtrust"))
+        .args([
+            "probe",
+            &node.host,
+            "--runtime",
+            "containerd",
+            "--output",
+            "json",
+        ])
+        .arg("--host-root")
+        .arg(node.root.path())
+        .env("HOME", node.root.path())
+        .output()
+        .expect("run regtrust probe");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let p = &registry(&report)["probes"][0];
+    assert_eq!(p["runtime"], "containerd", "{report:#}");
+    assert_eq!(p["go_version"], want_go.as_str(), "{report:#}");
+    assert_eq!(p["runtime_version"], want_version.as_str(), "{report:#}");
+    // Go 1.19 prints the bare x509 text: no runtime_message differs from it.
+    assert!(p.get("runtime_message").is_none(), "{report:#}");
+    // Told it is Go 1.22, the same node prints crypto/tls's wrapper.
+    let out = Command::new(env!("CARGO_BIN_EXE_regtrust"))
+        .args([
+            "probe",
+            &node.host,
+            "--runtime",
+            "containerd",
+            "--output",
+            "json",
+        ])
+        .args(["--go-version", "containerd=1.22"])
+        .arg("--host-root")
+        .arg(node.root.path())
+        .env("HOME", node.root.path())
+        .output()
+        .expect("run regtrust probe");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &registry(&report)["probes"][0];
+    assert_eq!(p["go_version"], "go1.22.0", "{report:#}");
+    assert_eq!(
+        p["runtime_message"].as_str().unwrap_or_default(),
+        format!(
+            "tls: failed to verify certificate: {}",
+            p["message"].as_str().unwrap_or_default()
+        ),
+        "{report:#}"
     );
 }
 
@@ -923,8 +1048,8 @@ fn sha1_leaf_from_an_rsa_ca() {
     let node = Node::new(&reg.host());
     node.trust(&ca.cert_path, "ca.crt");
     let r = agree("SHA-1 leaf, RSA CA", &node, &[], None, "unknown_authority");
-    // The right CA is installed; Go refuses the SHA-1 link: no usable CA installed.
-    assert_eq!(r["probes"][0]["cause"], "ca_not_installed", "{r:#}");
+    // The right CA is installed; Go refuses the SHA-1 link: the CA is unusable.
+    assert_eq!(r["probes"][0]["cause"], "ca_unusable", "{r:#}");
     assert!(
         r["probes"][0]["fix"].as_str().unwrap().contains("SHA-1"),
         "{r:#}"

@@ -29,6 +29,10 @@ pub struct BuildInfo {
     /// The main module's path and version (`v1.7.22`; `(devel)` or empty when unknown).
     pub module: String,
     pub module_version: String,
+    /// The `DefaultGODEBUG` build setting (Go >= 1.21): the GODEBUG defaults the toolchain
+    /// compiled in for the main module's `go` line (e.g. `x509negativeserial=1` for a
+    /// module that says `go 1.22`, built by Go 1.23).
+    pub default_godebug: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,6 +181,11 @@ fn parse_modinfo(b: &[u8], info: &mut BuildInfo) {
         let mut f = line.split('\t');
         match f.next() {
             Some("path") => info.path = f.next().unwrap_or_default().to_string(),
+            Some("build") => {
+                if let Some(v) = f.next().and_then(|s| s.strip_prefix("DefaultGODEBUG=")) {
+                    info.default_godebug = v.to_string();
+                }
+            }
             Some("mod") => {
                 info.module = f.next().unwrap_or_default().to_string();
                 info.module_version = f.next().unwrap_or_default().to_string();
@@ -254,7 +263,7 @@ mod tests {
         let sentinel = "0123456789abcdef";
         // The end sentinel follows a newline, as in real binaries.
         let modinfo = format!(
-            "{sentinel}path\tgithub.com/containerd/containerd/v2/cmd/containerd\nmod\tgithub.com/containerd/containerd/v2\tv2.0.4\th1:x\n{sentinel}"
+            "{sentinel}path\tgithub.com/containerd/containerd/v2/cmd/containerd\nmod\tgithub.com/containerd/containerd/v2\tv2.0.4\th1:x\nbuild\tDefaultGODEBUG=x509negativeserial=1,tls3des=1\n{sentinel}"
         );
         let elf = elf_with_section(".go.buildinfo", &inline_payload("go1.23.7", &modinfo));
         let info = read_build_info(&elf).unwrap();
@@ -265,6 +274,7 @@ mod tests {
         );
         assert_eq!(info.module, "github.com/containerd/containerd/v2");
         assert_eq!(info.module_version, "v2.0.4");
+        assert_eq!(info.default_godebug, "x509negativeserial=1,tls3des=1");
     }
 
     #[test]

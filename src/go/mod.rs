@@ -2,7 +2,7 @@
 //! runtime accepts, ported to Rust so regtrust says what the runtime would: DER and
 //! `crypto/x509` parsing (`x509`), `x509.Certificate.Verify` (`verify`), signature checks with
 //! Go's acceptance (`signature`), `encoding/pem` + `encoding/base64` and the loop of
-//! `CertPool.AppendCertsFromPEM` (`pem`); the releases and GODEBUG switches whose rules differ
+//! `CertPool.AppendCertsFromPEM` (`pem`); `net/url.Parse` and `net.SplitHostPort` (`url`); the releases and GODEBUG switches whose rules differ
 //! (`version`); the build info of a Go binary (`buildinfo`).
 //!
 //! Ground floor: nothing here imports the rest of regtrust (`crate::`); other tools and the
@@ -15,6 +15,7 @@ pub mod version;
 
 pub use version::{GoDebug, GoVersion};
 pub mod signature;
+pub mod url;
 pub mod verify;
 pub mod x509;
 

@@ -1,9 +1,10 @@
-//! Go's `x509.Certificate.Verify` as the container runtimes run it (crypto/tls client, Go 1.19
-//! as in Debian's skopeo and containerd, pure-Go verifier on Linux), so that a probe reports
-//! the verdict and the exact `x509: ...` text the runtime would. Pure: DER in, verdict out,
-//! no I/O. It also owns the `cause` of an unknown authority (`ca_not_installed`,
-//! `ca_mismatch`, `missing_intermediate`). It does not compute the trust set (the caller
-//! passes system roots + the runtime's CA files) and does not talk TLS (`capture` does).
+//! Go's `x509.Certificate.Verify` as the container runtimes run it (crypto/tls client,
+//! pure-Go verifier on Linux), for the Go release and GODEBUG switches in `VerifyOptions`, so
+//! that a probe reports the verdict and the exact `x509: ...` text the runtime would, and
+//! what crypto/tls prints around it (`runtime_message`). Pure: DER in, verdict out, no I/O.
+//! Entry point: `verify(presented, roots, &VerifyOptions)`. It does not compute the trust set
+//! (the caller passes system roots + the runtime's CA files), does not talk TLS, and does not
+//! analyse why a chain failed (regtrust's `cause`s live in `probe::cause`).
 //!
 //! Go's order (`verify.go`): parse every presented certificate (crypto/tls), the leaf's own
 //! validity (unhandled critical extension, validity window), the hostname, a leaf byte-equal
@@ -11,13 +12,10 @@
 //! intermediates, Go's parent gates, validity of every certificate including roots, SHA-1
 //! below the root refused, root signatures never checked, pathLen, name constraints, at most
 //! 100 signature checks), then extended key usage over each chain, then crypto/tls's leaf key
-//! type check. Every message here was compared byte for byte with Go 1.19.8 (the toolchain
-//! of Debian's skopeo) by `tests/goverify_go.rs`. Newer Go differs (per the research notes,
-//! not run here): Go >= 1.20 wraps the error as `tls: failed to verify certificate: x509: ...`
-//! (`message` stays the bare x509 text), Go 1.23 rejects negative and > 20-octet serials at
-//! parse time, Go 1.24 refuses RSA keys under 1024 bits; later releases parse the critical
-//! policy extensions (33, 36, 54) Go 1.19 calls unhandled, refuse a critical
-//! authorityInfoAccess, and drop the `GODEBUG=x509sha1` escape hatch.
+//! type check. Messages are compared byte for byte with real Go 1.19.8, 1.22.12 and 1.23.5
+//! (`tests/go_versions.rs`); the rules of each release are gated on `GoVersion::at_least`
+//! where they apply, with the Go source line they mirror (README: "Which Go the verdict
+//! follows").
 
 use super::signature::{self, Hash, Scheme, SigError};
 use super::version::{GoDebug, GoVersion};
@@ -1124,9 +1122,16 @@ fn match_email_constraint(
     match_domain_constraint(&mailbox.domain, constraint, go)
 }
 
-/// `matchURIConstraint` (the URI's host taken without Go's full `url.Parse`).
+/// `matchURIConstraint` over Go's `url.Parse` of the SAN (`uri.String()` is taken as the
+/// SAN text, which it is for every URI that round-trips unescaped).
 fn match_uri_constraint(uri: &str, constraint: &str, go: GoVersion) -> Result<bool, String> {
-    let mut host = gox509::uri_host(uri);
+    let parsed = super::url::parse(uri).map_err(|_| {
+        format!(
+            "x509: internal error: URI SAN {} failed to parse",
+            go_quote(uri.as_bytes())
+        )
+    })?;
+    let mut host = parsed.host.as_str();
     if host.is_empty() {
         return Err(format!(
             "URI with empty host ({}) cannot be matched against constraints",
@@ -1134,12 +1139,16 @@ fn match_uri_constraint(uri: &str, constraint: &str, go: GoVersion) -> Result<bo
         ));
     }
     if host.contains(':') && !host.ends_with(']') {
-        match host.rfind(':') {
-            Some(i) if !host[..i].contains(':') => host = &host[..i],
-            _ => return Err(format!("address {host}: too many colons in address")),
-        }
+        host = super::url::split_host_port(host)?.0;
     }
-    if (host.starts_with('[') && host.ends_with(']')) || parse_go_ip(host).is_some() {
+    // go1.19.8 asks net.ParseIP; go1.22.12 verify.go:433-436 asks netip.ParseAddr, which also
+    // takes an IPv6 address with a zone (`fe80::1%eth0`).
+    let is_ip = parse_go_ip(host).is_some()
+        || (go.at_least(22)
+            && host.split_once('%').is_some_and(|(addr, zone)| {
+                !zone.is_empty() && addr.contains(':') && parse_go_ip(addr).is_some()
+            }));
+    if (host.starts_with('[') && host.ends_with(']')) || is_ip {
         return Err(format!(
             "URI with IP ({}) cannot be matched against constraints",
             go_quote(uri.as_bytes())
@@ -1390,6 +1399,95 @@ mod tests {
         )
         .expect("pinned");
         assert_eq!(pinned.chains, vec![vec![CertRef::Presented(0)]]);
+    }
+
+    /// The rules of releases newer than the installed toolchains (1.24, 1.25) and the words
+    /// crypto/tls wraps around them: each changes the answer at its release and not before.
+    #[test]
+    fn rules_of_later_releases() {
+        // An hour on: the certificates openssl makes start "now".
+        let now = OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let tmp = super::super::pki::TempDir::new();
+        let ca_key = tmp.openssl_rsa_key_pem("small-ca", 512);
+        let (ca_path, ca_der) = tmp.openssl_cert(
+            "small-ca",
+            &ca_key,
+            "/CN=Small RSA CA",
+            None,
+            "sha256",
+            30,
+            1,
+            &["basicConstraints=critical,CA:TRUE", "keyUsage=keyCertSign"],
+        );
+        let leaf_key = super::super::pki::Key::ecdsa().write_pem(&tmp, "leaf");
+        let (_, leaf) = tmp.openssl_cert(
+            "leaf",
+            &leaf_key,
+            "/CN=r.test",
+            Some((&ca_path, &ca_key)),
+            "sha256",
+            30,
+            2,
+            &["subjectAltName=DNS:r.test"],
+        );
+        let (_, sha1_leaf) = tmp.openssl_cert(
+            "sha1-leaf",
+            &leaf_key,
+            "/CN=r.test",
+            Some((&ca_path, &ca_key)),
+            "sha1",
+            30,
+            3,
+            &["subjectAltName=DNS:r.test"],
+        );
+        let at = |minor: u32, godebug: &str| {
+            let mut o = VerifyOptions::new("r.test", now).with_go(GoVersion::new(minor, 0));
+            o.godebug = GoDebug::parse(godebug);
+            o
+        };
+        let said = |leaf: &[u8], o: &VerifyOptions<'_>| {
+            verify(&[leaf], &[&ca_der], o)
+                .map(|_| ())
+                .map_err(|e| e.runtime_message(o.go))
+        };
+        // RSA-512 CA: fine up to 1.23, refused by crypto/rsa from 1.24 unless rsa1024min=0.
+        for minor in [19, 22, 23] {
+            assert_eq!(said(&leaf, &at(minor, "")), Ok(()), "go1.{minor}");
+        }
+        let refused = "tls: failed to verify certificate: x509: certificate signed by unknown authority \
+            (possibly because of \"crypto/rsa: 512-bit keys are insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)\" \
+            while trying to verify candidate authority certificate \"Small RSA CA\")";
+        for minor in [24, 25, 26] {
+            assert_eq!(
+                said(&leaf, &at(minor, "")),
+                Err(refused.into()),
+                "go1.{minor}"
+            );
+        }
+        assert_eq!(said(&leaf, &at(24, "rsa1024min=0")), Ok(()));
+        // SHA-1: x509sha1=1 works through 1.23; 1.24 drops the setting and its suggestion.
+        let sha1_19 = "x509: certificate signed by unknown authority (possibly because of \
+            \"x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)\" \
+            while trying to verify candidate authority certificate \"Small RSA CA\")";
+        assert_eq!(said(&sha1_leaf, &at(19, "")), Err(sha1_19.into()));
+        assert_eq!(
+            said(&sha1_leaf, &at(22, "")),
+            Err(format!("tls: failed to verify certificate: {sha1_19}"))
+        );
+        assert_eq!(said(&sha1_leaf, &at(23, "x509sha1=1")), Ok(()));
+        let sha1_24 =
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority \
+            (possibly because of \"x509: cannot verify signature: insecure algorithm SHA1-RSA\" \
+            while trying to verify candidate authority certificate \"Small RSA CA\")";
+        // (1.24's RSA check comes after the hash check: the SHA-1 text wins.)
+        assert_eq!(said(&sha1_leaf, &at(24, "x509sha1=1")), Err(sha1_24.into()));
+        // A parse failure is crypto/tls's own text at every release.
+        let e = verify(&[b"junk".to_vec()], &[&ca_der], &at(23, "")).unwrap_err();
+        assert_eq!(e.runtime_message(GoVersion::new(23, 0)), e.message());
+        // tlsmaxrsasize: Go 1.19.8 has none, 1.19.13 has the backport.
+        assert!(!at(19, "")
+            .go
+            .has_backport(22, &[(19, 13), (20, 8), (21, 1)]));
     }
 
     #[test]

@@ -112,7 +112,13 @@ impl GoDebug {
     /// Parse a `GODEBUG` value: comma-separated `key=value`; unknown keys and malformed
     /// items are ignored, as Go's runtime does; the last setting of a key wins.
     pub fn parse(s: &str) -> GoDebug {
-        let mut d = GoDebug::default();
+        GoDebug::default().with(s)
+    }
+
+    /// These settings with `s` applied over them: how the environment's `GODEBUG` overrides
+    /// the binary's `DefaultGODEBUG`.
+    pub fn with(self, s: &str) -> GoDebug {
+        let mut d = self;
         for item in s.split(',') {
             let Some((k, v)) = item.trim().split_once('=') else {
                 continue;

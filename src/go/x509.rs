@@ -1360,35 +1360,6 @@ pub(crate) const NAME_TYPE_DNS: u8 = 2;
 pub(crate) const NAME_TYPE_URI: u8 = 6;
 pub(crate) const NAME_TYPE_IP: u8 = 7;
 
-/// The host part of a URI the way `url.Parse(...).Host` sees it, for `scheme://host/...`
-/// forms; empty when there is no authority. (Go's full `url.Parse` is not mirrored.)
-pub(crate) fn uri_host(uri: &str) -> &str {
-    let Some(colon) = uri.find(':') else {
-        return "";
-    };
-    let scheme = &uri[..colon];
-    let valid_scheme = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !valid_scheme {
-        return "";
-    }
-    let rest = &uri[colon + 1..];
-    let Some(rest) = rest.strip_prefix("//") else {
-        return "";
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    match authority.rfind('@') {
-        Some(at) => &authority[at + 1..],
-        None => authority,
-    }
-}
-
 /// `parseSANExtension`.
 fn parse_san(cert: &mut Certificate, value: &[u8], go: GoVersion) -> PResult<()> {
     let mut dns = Vec::new();
@@ -1406,7 +1377,11 @@ fn parse_san(cert: &mut Certificate, value: &[u8], go: GoVersion) -> PResult<()>
             NAME_TYPE_URI => {
                 let s =
                     ia5(data).map_err(|_| "x509: SAN uniformResourceIdentifier is malformed")?;
-                let host = uri_host(&s);
+                // go1.19.8 parser.go parseSANExtension: url.Parse, then the host's labels.
+                let url = super::url::parse(&s).map_err(|e| {
+                    format!("x509: cannot parse URI {}: {e}", go_quote(s.as_bytes()))
+                })?;
+                let host = url.host.as_str();
                 if !host.is_empty() && domain_to_reverse_labels(host, go).is_none() {
                     return Err(format!(
                         "x509: cannot parse URI {}: invalid domain",

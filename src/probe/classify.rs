@@ -435,13 +435,18 @@ fn authority_fix(
         }
         AuthorityCause::CaUnusable { anchor, reason } => {
             let ca = installed_label(view, &anchor.sha256, &anchor.subject);
+            // Go names the reason in the message already; the fix says what to change.
             if reason.is_empty() {
                 format!("the installed CA {ca} is the right one but Go refuses the chain: check its validity and extensions")
             } else {
                 format!("the installed CA {ca} is refused: {reason}")
             }
         }
-        AuthorityCause::CaMismatch { installed, .. } => {
+        AuthorityCause::CaMismatch {
+            installed,
+            issuer,
+            server_ca,
+        } => {
             let server = match chain.top() {
                 Some((subject, Some(sha))) => {
                     format!("{subject:?} (sha256 {}…, sent by the server)", short(&sha))
@@ -453,6 +458,26 @@ fn authority_fix(
                 .iter()
                 .map(|c| installed_label(view, &c.sha256, &c.subject))
                 .collect();
+            if !installed.iter().any(|c| c.subject == *issuer) {
+                // Another CA altogether (the wrong file, or a CA replaced under a new name).
+                let via = server_ca
+                    .as_ref()
+                    .map(|c| {
+                        format!(
+                            " (top certificate sent: {:?}, sha256 {}…)",
+                            c.subject,
+                            short(&c.sha256)
+                        )
+                    })
+                    .unwrap_or_default();
+                return format!(
+                    "the registry's chain leads to {issuer:?}{via}, another CA than the one {} trusts for this \
+                     host, {}; install the registry's CA in the CA secret (the --ca input) and let regtrust sync \
+                     install it{sync_hint}",
+                    view.runtime,
+                    node.join(", ")
+                );
+            }
             format!(
                 "the registry's CA was rotated: its certificate is issued by {server}, under another key than the CA \
                  {} trusts, {}; update the CA secret (the --ca input) with the registry's new CA and let regtrust \
@@ -648,6 +673,7 @@ mod tests {
     fn decisions_per_view() {
         let root = issue("Harbor CA", true, None, &[], (-1, 3650));
         let rotated = issue("Harbor CA", true, None, &[], (-1, 3650));
+        let other = issue("Other CA", true, None, &[], (-1, 3650));
         let int = issue("Harbor Int", true, Some(&root), &[], (-1, 3650));
         let leaf = issue("reg", false, Some(&int), &["reg.example"], (-1, 20));
         let host = RegistryHost::parse("reg.example:5000").unwrap();
@@ -685,6 +711,15 @@ mod tests {
                 "rotated",
                 &full,
                 vec![anchor(&rotated, "/x/ca.crt")],
+                Verdict::UnknownAuthority,
+                "ca_mismatch",
+            ),
+            (
+                // The server sends its intermediate; the node has an unrelated CA: not a
+                // missing intermediate.
+                "another CA installed",
+                &full,
+                vec![anchor(&other, "/x/ca.crt")],
                 Verdict::UnknownAuthority,
                 "ca_mismatch",
             ),

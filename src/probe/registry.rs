@@ -225,6 +225,9 @@ pub struct Answer {
     pub status: reqwest::StatusCode,
     pub challenges: Vec<Challenge>,
     pub body: Vec<u8>,
+    /// The `Docker-Distribution-API-Version` header was sent (registries send
+    /// `registry/2.0` on `/v2/`).
+    pub api_version: bool,
 }
 
 /// GET `url`, optionally with basic auth, within the deadline.
@@ -252,6 +255,9 @@ pub async fn get(
             .filter_map(|v| v.to_str().ok())
             .flat_map(parse_challenges)
             .collect();
+        let api_version = resp
+            .headers()
+            .contains_key("docker-distribution-api-version");
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await? {
             let room = MAX_BODY.saturating_sub(body.len());
@@ -264,6 +270,7 @@ pub async fn get(
             status,
             challenges,
             body,
+            api_version,
         })
     };
     match tokio::time::timeout_at(deadline.into(), send).await {
@@ -390,11 +397,40 @@ pub async fn check(
     }
 }
 
+fn looks_like_html(body: &[u8]) -> bool {
+    let head: Vec<u8> = body
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take(1)
+        .copied()
+        .collect();
+    // `<!doctype html`, `<html`, or any other markup.
+    head.starts_with(b"<")
+}
+
 /// `/v2/` without credentials: is this a live registry?
 fn classify_v2(url: &str, a: &Answer) -> HttpVerdict {
     let status = a.status;
     if status.as_u16() == 200 {
-        return HttpVerdict::new(Verdict::Ok, "", "");
+        // A registry says so in a header, or at least answers JSON (`{}`); a web page or a
+        // proxy's default answer does neither.
+        let json_object =
+            serde_json::from_slice::<serde_json::Value>(&a.body).is_ok_and(|v| v.is_object());
+        if a.api_version || json_object {
+            return HttpVerdict::new(Verdict::Ok, "", "");
+        }
+        let kind = if looks_like_html(&a.body) {
+            "an HTML page"
+        } else {
+            "no registry answer"
+        };
+        return HttpVerdict::new(
+            Verdict::NotARegistry,
+            format!(
+                "GET {url}: 200 OK with {kind} and no Docker-Distribution-API-Version header: not a registry API"
+            ),
+            "something other than a registry answers on this port (a web server or a reverse proxy's default page): point the host at the registry, or route /v2/ to it",
+        );
     }
     if status.as_u16() == 401 {
         if a.challenges.is_empty() {
@@ -641,10 +677,28 @@ mod tests {
             status: reqwest::StatusCode::from_u16(status).unwrap(),
             challenges,
             body: body.as_bytes().to_vec(),
+            api_version: false,
         };
         let url = "https://h/v2/";
         let cases = [
             (a(200, vec![], "{}"), Verdict::Ok),
+            (
+                a(
+                    200,
+                    vec![],
+                    "<!DOCTYPE html><html><body>Welcome</body></html>",
+                ),
+                Verdict::NotARegistry,
+            ),
+            (a(200, vec![], ""), Verdict::NotARegistry),
+            (a(200, vec![], "true"), Verdict::NotARegistry),
+            (
+                Answer {
+                    api_version: true,
+                    ..a(200, vec![], "true")
+                },
+                Verdict::Ok,
+            ),
             (
                 a(401, vec![ch("basic", &[("realm", "r")])], ""),
                 Verdict::Ok,
@@ -678,6 +732,11 @@ mod tests {
         assert_eq!(
             v.message,
             "GET https://h/v2/: 500 Internal Server Error (UNKNOWN: boom)"
+        );
+        let v = classify_v2(url, &a(200, vec![], "\n <html><title>nginx</title>"));
+        assert_eq!(
+            v.message,
+            "GET https://h/v2/: 200 OK with an HTML page and no Docker-Distribution-API-Version header: not a registry API"
         );
     }
 }

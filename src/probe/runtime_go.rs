@@ -10,7 +10,7 @@
 
 use super::classify::GoRuntime;
 use crate::go::buildinfo::{read_build_info, BuildInfo};
-use crate::go::GoVersion;
+use crate::go::{GoDebug, GoVersion};
 use crate::runtime::root::HostRoot;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -138,6 +138,9 @@ pub fn runtime_go(root: &HostRoot, runtime: &str, overrides: &[(String, GoVersio
                 out.go.go = v;
                 out.go_version = info.go_version.clone();
             }
+            // The defaults compiled in for the module's `go` line (the runtime's environment
+            // GODEBUG is not seen from here).
+            out.go.godebug = GoDebug::parse(&info.default_godebug);
             if !info.module_version.is_empty() && info.module_version != "(devel)" {
                 out.runtime_version = crate::report::printable(&info.module_version);
             }

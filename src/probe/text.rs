@@ -1,6 +1,7 @@
 //! `regtrust probe --output text`: the report for an admin at a terminal. One line per
 //! registry with its verdict and message; then, indented, each runtime's verdict (with the
-//! cause), the chain the server presented (subject ← issuer, sha256 prefix, not_after),
+//! cause), which build of each runtime judged (its version and Go) and what it prints when
+//! that differs from Go's bare text, the chain the server presented (subject ← issuer, sha256 prefix, not_after),
 //! what each runtime trusts and from which file, Harbor's health, warnings, and `fix:`
 //! lines. Lines said alike by every runtime are printed once. It renders; it decides
 //! nothing.
@@ -57,6 +58,31 @@ fn registry(out: &mut String, r: &RegistryReport) {
             "  {:<width$}  {}{cause}{msg}  ({} ms)",
             p.runtime, p.verdict, p.latency_ms
         );
+    }
+    // Which build of each runtime judged (its Go decides the rules and the words).
+    let built: Vec<String> = r
+        .probes
+        .iter()
+        .filter(|p| !p.go_version.is_empty() || !p.runtime_version.is_empty())
+        .map(|p| {
+            let v = if p.runtime_version.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", p.runtime_version)
+            };
+            let g = if p.go_version.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.go_version)
+            };
+            format!("{}{v}{g}", p.runtime)
+        })
+        .collect();
+    if !built.is_empty() {
+        let _ = writeln!(out, "  built:  {}", built.join(", "));
+    }
+    for p in r.probes.iter().filter(|p| !p.runtime_message.is_empty()) {
+        let _ = writeln!(out, "  {} prints: {}", p.runtime, p.runtime_message);
     }
     if let Some(p) = r.probes.iter().find(|p| !p.server_chain.is_empty()) {
         for (i, c) in p.server_chain.iter().enumerate() {
@@ -222,12 +248,18 @@ mod tests {
             sha256: "cd".repeat(32),
             file: "/etc/docker/certs.d/h:5000/ca.crt".into(),
         });
-        let crio = probe(
+        docker.runtime_version = "20.10.24".into();
+        docker.go_version = "go1.19.8".into();
+        let mut crio = probe(
             "crio",
             Verdict::UnknownAuthority,
             "ca_not_installed",
             "install the registry's CA",
         );
+        crio.go_version = "go1.23.4".into();
+        crio.runtime_message =
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+                .into();
         report.registries.push(RegistryReport {
             host: "h:5000".into(),
             verdict: Verdict::UnknownAuthority,
@@ -242,6 +274,8 @@ mod tests {
 h:5000  unknown_authority  x509: certificate signed by unknown authority
   docker  ok  (7 ms)
   crio    unknown_authority (ca_not_installed)  x509: certificate signed by unknown authority  (7 ms)
+  built:  docker 20.10.24 (go1.19.8), crio (go1.23.4)
+  crio prints: tls: failed to verify certificate: x509: certificate signed by unknown authority
   chain:  CN=registry ← CN=Harbor CA  sha256 abababababababab  not_after 2030-01-01T00:00:00Z
   trusts (docker): CN=Harbor CA  sha256 cdcdcdcdcdcdcdcd  not_after 2031-01-01T00:00:00Z (400 days)  from /etc/docker/certs.d/h:5000/ca.crt
   trusts (crio): no CA file for this host: system roots only
