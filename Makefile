@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps lint unit bench bench-aggregator check-deploy demo image
+.PHONY: test deps lint unit bench bench-aggregator check-deploy demo image fuzz
 
 # check-deploy before unit: it installs the renderers tests/container_e2e.rs reads the pod
 # specs with; image before unit: that test runs the image (it rebuilds it if sources changed).
@@ -41,3 +41,17 @@ bench-aggregator:
 ARGS ?=
 demo:
 	./scripts/quickstart.sh $(ARGS)
+
+# Fuzz every target for FUZZ_SECONDS (default 60) each; not part of `make test` or CI.
+# cargo-fuzz needs nightly features: on the pinned stable toolchain RUSTC_BOOTSTRAP=1 turns
+# them on; install it with `cargo install cargo-fuzz`. The 10-CPU-minute runs (README,
+# Fuzzing): `make fuzz FUZZ_SECONDS=600`. New corpus entries go to fuzz/corpus/ (ignored),
+# seeds are fuzz/seeds/<target>/, crashes land in fuzz/artifacts/<target>/.
+FUZZ_TARGETS ?= pull_secret ca_pem report_admission hosts_toml containerd_config intent_journal
+FUZZ_SECONDS ?= 60
+fuzz:
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t seeds/$$t && \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 || exit 1; \
+	done

@@ -171,6 +171,10 @@ pub struct SyncArgs {
     pub dry_run: bool,
     #[arg(long, env = "REGTRUST_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// How long to wait while another pass (the agent, another sync) holds the state dir's
+    /// lock; then exit 2, having written nothing.
+    #[arg(long, env = "REGTRUST_LOCK_WAIT", default_value = "30s", value_parser = parse_timeout)]
+    pub lock_wait: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Args)]

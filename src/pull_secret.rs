@@ -291,6 +291,18 @@ impl Document<'_> {
         self.out.problems.push(problem(self.source, message));
     }
 
+    /// A document that names no registry at all is read like an empty file (last known
+    /// good, issue 9 point 4): it is far likelier a secret emptied by mistake or caught
+    /// mid-update than a decision to unmanage every host, so nothing installed is removed.
+    /// A valid secret that names other registries does make the missing ones stale.
+    fn names_none(&mut self, what: &str, why: &str) {
+        self.problem(format!(
+            "{what}: this secret names no registry{why}; like an empty file it removes nothing \
+             regtrust installed (a secret that names other registries would)"
+        ));
+        self.out.incomplete.push(self.source.to_path_buf());
+    }
+
     /// A problem that makes kubelet refuse the whole document.
     fn fatal(&mut self, message: String) {
         self.kubelet_rejects = true;
@@ -365,6 +377,10 @@ impl Document<'_> {
             .iter()
             .any(|k| top.contains_key(*k));
         if !config_json {
+            if top.is_empty() {
+                self.names_none("the document is {}", "");
+                return;
+            }
             // Legacy .dockercfg: every top-level key is a registry.
             for (key, entry) in &top {
                 self.entry(key, entry);
@@ -384,7 +400,7 @@ impl Document<'_> {
         match top.get("auths") {
             Some(Value::Object(auths)) => {
                 if auths.is_empty() {
-                    self.problem("\"auths\" is empty: this secret names no registry".into());
+                    self.names_none("\"auths\" is empty", "");
                 }
                 for (key, entry) in auths {
                     self.entry(key, entry);
@@ -396,9 +412,7 @@ impl Document<'_> {
                 } else {
                     ""
                 };
-                self.problem(format!(
-                    "no \"auths\" object: this secret names no registry{helpers}"
-                ));
+                self.names_none("no \"auths\" object", helpers);
             }
             Some(other) => {
                 self.fatal(format!(

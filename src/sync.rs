@@ -11,6 +11,7 @@ use crate::report::{
     Problem, RegistryReport, Report, RuntimeDetection, TrustEntry, TrustState, Verdict,
 };
 use crate::runtime::Node;
+use crate::trust::ledger::{self, LockWait, PassLock};
 use crate::trust::{apply, checks, layout, Runtime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ pub enum ConfigError {
     HostRoot(PathBuf),
     #[error("{0}")]
     GoVersion(String),
+    #[error("--state-dir: {0}")]
+    StateDir(#[from] ledger::StateDirError),
 }
 
 /// `--ca [HOST=]PATH`.
@@ -151,11 +154,13 @@ impl Config {
             .iter()
             .map(|v| crate::probe::runtime_go::parse_override(v).map_err(ConfigError::GoVersion))
             .collect::<Result<Vec<_>, _>>()?;
+        let state_dir = a
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| a.host_root.join("var/lib/regtrust"));
+        ledger::check_state_dir(&state_dir, &a.host_root)?;
         Ok(Config {
-            state_dir: a
-                .state_dir
-                .clone()
-                .unwrap_or_else(|| a.host_root.join("var/lib/regtrust")),
+            state_dir,
             host_root: a.host_root.clone(),
             runtimes,
             replace_foreign: a.replace_foreign,
@@ -364,12 +369,76 @@ pub fn sync_once(cfg: &Config, now: time::OffsetDateTime) -> SyncResult {
     sync_pass(cfg, now, PassMode::AGENT)
 }
 
+/// One pass, holding the state dir's lock (waiting for a pass that holds it: the agent's
+/// way; issue 9 point 5). When the lock cannot be taken at all, the pass writes and
+/// removes nothing and its report says why.
 pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> SyncResult {
     let inputs = read_inputs(cfg);
+    if !needs_lock(mode, &inputs) {
+        return sync_locked(cfg, now, mode, inputs, None);
+    }
+    let waiting = |lock: &std::path::Path| {
+        tracing::info!(lock = %lock.display(), "another regtrust pass holds the lock; waiting for it");
+    };
+    match PassLock::acquire(&cfg.state_dir, &cfg.host_root, LockWait::Forever, waiting) {
+        Ok(lock) => sync_locked(cfg, now, mode, inputs, Some(&lock)),
+        Err(e) => refused_pass(cfg, now, inputs, &e),
+    }
+}
+
+/// A dry run, or a pass held by its pull secrets, changes nothing on disk, not even the
+/// state dir (its lock file): it takes no lock.
+pub fn needs_lock(mode: PassMode, inputs: &Inputs) -> bool {
+    crate::sync_mode::hold_reason(mode, &inputs.secrets).is_none()
+}
+
+/// A pass that could not lock the state dir: the inputs as read, nothing done.
+fn refused_pass(
+    cfg: &Config,
+    now: time::OffsetDateTime,
+    inputs: Inputs,
+    e: &ledger::LockError,
+) -> SyncResult {
+    let mut report = Report::new(cfg.node.clone(), now);
+    report.registries = inputs
+        .hosts
+        .keys()
+        .map(|h| RegistryReport {
+            host: h.to_string(),
+            verdict: Verdict::Unknown,
+            message: "nothing installed or removed: the state dir cannot be used".into(),
+            trust: Vec::new(),
+            probes: Vec::new(),
+            ca: None,
+            harbor: None,
+        })
+        .collect();
+    report.problems.push(Problem::new(
+        format!("state dir {}", cfg.state_dir.display()),
+        format!("{e}; nothing was installed or removed in this pass"),
+    ));
+    report.problems.extend(inputs.problems.iter().cloned());
+    SyncResult {
+        report,
+        wrote: false,
+        inputs,
+    }
+}
+
+/// One pass on inputs read just before; the caller holds the state dir's lock (`lock`;
+/// None only when `needs_lock` says so).
+pub fn sync_locked(
+    cfg: &Config,
+    now: time::OffsetDateTime,
+    mode: PassMode,
+    inputs: Inputs,
+    lock: Option<&PassLock>,
+) -> SyncResult {
     // The runtime configs, read once for the writer, the checks and the report.
     let node = Node::read(&cfg.host_root, &cfg.runtimes);
     let mut targets = Vec::new();
     let mut retained = BTreeSet::new();
+    let owned_now = ledger::Ledger::load(&cfg.state_dir).ok();
     for (host, choice) in &inputs.hosts {
         match choice {
             CaChoice::Valid(bundle) => {
@@ -384,6 +453,9 @@ pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> Syn
             }
             CaChoice::Invalid { .. } => {
                 retained.insert(host.to_string());
+                if let Some(l) = &owned_now {
+                    targets.extend(last_good_targets(cfg, l, host, lock.is_some()));
+                }
             }
             CaChoice::None => {}
         }
@@ -459,12 +531,34 @@ pub fn sync_pass(cfg: &Config, now: time::OffsetDateTime, mode: PassMode) -> Syn
                 ca: None,
                 harbor: None,
             });
-        r.trust.push(TrustEntry {
+        let mut entry = TrustEntry {
             runtime: f.runtime.clone(),
             path: f.path.display().to_string(),
             state: f.state,
             detail: f.detail.clone(),
-        });
+        };
+        // A host whose CA input is invalid: its owned files were kept (or restored) from
+        // the last good copy; say so in place of the plain "stays installed" entry.
+        if let Some(CaChoice::Invalid { source }) = RegistryHost::parse(&f.host)
+            .ok()
+            .and_then(|h| inputs.hosts.get(&h))
+        {
+            match entry.state {
+                TrustState::Unchanged if entry.detail.is_empty() => {
+                    entry.detail =
+                        format!("CA input {source} is invalid; the last good CA stays installed")
+                }
+                TrustState::Installed => {
+                    entry.detail = format!(
+                        "restored the last good copy (kept in the state dir): it was deleted or changed, \
+                         and CA input {source} is invalid"
+                    )
+                }
+                _ => {}
+            }
+            r.trust.retain(|t| t.path != entry.path);
+        }
+        r.trust.push(entry);
     }
     crate::sync_mode::report_kept(cfg, &kept, &mut by_host);
     report.registries = by_host.into_values().collect();
@@ -495,6 +589,57 @@ fn apply_ledger_source(cfg: &Config) -> String {
     crate::trust::ledger::Ledger::path(&cfg.state_dir)
         .display()
         .to_string()
+}
+
+/// For a host whose CA input is invalid: the files regtrust owns for it, with the content
+/// it last wrote (kept in the state dir), so one deleted or edited is restored. A ledger
+/// from before the copies were kept: the copy is taken from the disk while it still
+/// matches (`keep`: not in a dry run).
+fn last_good_targets(
+    cfg: &Config,
+    owned: &ledger::Ledger,
+    host: &RegistryHost,
+    keep: bool,
+) -> Vec<layout::Target> {
+    let mut out = Vec::new();
+    for (rel, o) in &owned.files {
+        if o.host != host.as_str() {
+            continue;
+        }
+        let Some(&runtime) = cfg.runtimes.iter().find(|r| r.as_str() == o.runtime) else {
+            continue;
+        };
+        let kind = match rel.file_name().and_then(|n| n.to_str()) {
+            Some(layout::CA_FILE) => layout::FileKind::Ca,
+            Some(layout::HOSTS_TOML) => layout::FileKind::HostsToml,
+            _ => continue,
+        };
+        let content =
+            ledger::last_good(&cfg.state_dir, &o.sha256).or_else(|| {
+                match apply::observe(&cfg.host_root, rel) {
+                    crate::trust::plan::OnDisk::File {
+                        bytes,
+                        truncated: false,
+                    } if crate::ca::sha256_hex(&bytes) == o.sha256 => {
+                        if keep {
+                            ledger::keep_last_good(&cfg.state_dir, &bytes).ok()?;
+                        }
+                        Some(bytes)
+                    }
+                    _ => None,
+                }
+            });
+        if let Some(content) = content {
+            out.push(layout::Target {
+                host: host.clone(),
+                runtime,
+                kind,
+                rel_path: rel.clone(),
+                content,
+            });
+        }
+    }
+    out
 }
 
 /// For a host whose CA input is invalid: say what stays installed.
@@ -550,7 +695,40 @@ pub fn run_cli(args: &SyncArgs) -> u8 {
         prune: args.prune,
         dry_run: args.dry_run,
     };
-    let result = sync_pass(&cfg, time::OffsetDateTime::now_utc(), mode);
+    // The lock (not for a pass that changes nothing): waiting at most --lock-wait for
+    // another pass, then exit 2 having written nothing.
+    let inputs = read_inputs(&cfg);
+    let lock = if !needs_lock(mode, &inputs) {
+        None
+    } else {
+        let waiting = |lock: &std::path::Path| {
+            eprintln!(
+                "regtrust sync: another regtrust pass (the agent, or another sync) holds {}; waiting up to {:?}",
+                lock.display(),
+                args.lock_wait
+            );
+        };
+        match PassLock::acquire(
+            &cfg.state_dir,
+            &cfg.host_root,
+            LockWait::For(args.lock_wait),
+            waiting,
+        ) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("regtrust sync: {e}");
+                return 2;
+            }
+        }
+    };
+    let result = sync_locked(
+        &cfg,
+        time::OffsetDateTime::now_utc(),
+        mode,
+        inputs,
+        lock.as_ref(),
+    );
+    drop(lock);
     match args.output {
         Output::Json => crate::cli::emit(&format!("{}\n", result.report.to_json())),
         Output::Text if mode.dry_run => crate::cli::emit(&format!(

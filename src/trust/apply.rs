@@ -10,7 +10,7 @@
 //! off its async threads.
 
 use super::layout::Target;
-use super::ledger::{Ledger, Owned};
+use super::ledger::{self, Journal, Ledger, Owned};
 use super::plan::{self, Action, OnDisk, StaleAction, WriteReason};
 use crate::ca;
 use crate::report::TrustState;
@@ -79,8 +79,25 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         }
     };
     let before = ledger.clone();
-
+    // A pass killed (or failing to save) after a rename: take over what it wrote, and
+    // clear what it left half done (ledger's journal; issue 9 point 5).
+    let (intents, journal_problems) = ledger::pending_intents(req.state_dir);
+    out.ledger_problems.extend(journal_problems);
+    for rel in ledger.adopt(&intents, |rel| match observe(req.host_root, rel) {
+        OnDisk::File {
+            bytes,
+            truncated: false,
+        } => Some(ca::sha256_hex(&bytes)),
+        _ => None,
+    }) {
+        tracing::info!(path = %rel.display(), "adopted a file an interrupted pass wrote");
+    }
     let wanted: BTreeSet<&Path> = req.targets.iter().map(|t| t.rel_path.as_path()).collect();
+    if req.hold.is_none() {
+        clean_up_interrupted(req, &ledger, &intents, &wanted);
+    }
+    let mut journal = Journal::new(req.state_dir);
+
     for t in req.targets {
         let disk = observe(req.host_root, &t.rel_path);
         let owned = ledger.owned(&t.rel_path).cloned();
@@ -105,16 +122,9 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
                 ),
                 false,
             ),
-            Action::Write(reason) => match write_target(req.host_root, t) {
-                Ok(()) => {
-                    ledger.files.insert(
-                        t.rel_path.clone(),
-                        Owned {
-                            sha256: ca::sha256_hex(&t.content),
-                            host: t.host.to_string(),
-                            runtime: t.runtime.as_str().to_string(),
-                        },
-                    );
+            Action::Write(reason) => match write_owned(req.host_root, t, &mut journal) {
+                Ok(owned) => {
+                    ledger.files.insert(t.rel_path.clone(), owned);
                     let detail = match reason {
                         WriteReason::New => "",
                         WriteReason::Update => "updated",
@@ -127,7 +137,7 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
                     };
                     (TrustState::Installed, detail.to_string(), true)
                 }
-                Err(e) => (TrustState::Error, format!("cannot write: {e}"), false),
+                Err(why) => (TrustState::Error, why, false),
             },
         };
         out.files.push(FileOutcome {
@@ -157,6 +167,11 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         let disk = observe(req.host_root, &rel);
         let (state, detail, wrote) = match plan::decide_stale(&disk, &owned) {
             StaleAction::Forget => {
+                // Gone: a pass killed between the unlink and the dir's removal leaves the
+                // host dir it emptied; it goes now.
+                if req.hold.is_none() {
+                    remove_empty_host_dir(req.host_root, &rel);
+                }
                 ledger.files.remove(&rel);
                 continue;
             }
@@ -191,7 +206,7 @@ pub fn apply(req: &ApplyRequest) -> Outcome {
         });
     }
 
-    if ledger != before && req.hold.is_none() {
+    if (ledger != before || !intents.is_empty()) && req.hold.is_none() {
         if let Err(e) = ledger.save(req.state_dir) {
             out.ledger_problems.push(format!(
                 "{e}; files written in this pass are not recorded as owned"
@@ -259,6 +274,78 @@ pub fn observe(host_root: &Path, rel: &Path) -> OnDisk {
         Err(ReadError::Symlink) => OnDisk::Symlink,
         Err(ReadError::NotAFile) => OnDisk::NotAFile("special file"),
         Err(e) => OnDisk::Unreadable(format!("cannot read: {e}")),
+    }
+}
+
+/// Record the intent (and keep the content as the last good copy), then write. Nothing is
+/// written when the intent cannot be recorded: the file would not be provably ours.
+fn write_owned(host_root: &Path, t: &Target, journal: &mut Journal) -> Result<Owned, String> {
+    let owned = Owned {
+        sha256: ca::sha256_hex(&t.content),
+        host: t.host.to_string(),
+        runtime: t.runtime.as_str().to_string(),
+    };
+    journal
+        .record(&t.rel_path, &owned, &t.content)
+        .map_err(|e| {
+            format!("not written: {e}; regtrust writes only a file it can record as its own")
+        })?;
+    write_target(host_root, t).map_err(|e| format!("cannot write: {e}"))?;
+    Ok(owned)
+}
+
+/// Under the pass lock, what an interrupted pass left: its temp files
+/// (`.<name>.regtrust-<pid>-<n>.tmp`, `Dir::write_atomic`) in every dir this pass, the
+/// ledger or the journal names, and the host dir an intent never carried out had made,
+/// when that host is not wanted any more and the dir is empty.
+fn clean_up_interrupted(
+    req: &ApplyRequest,
+    ledger: &Ledger,
+    intents: &[ledger::Intent],
+    wanted: &BTreeSet<&Path>,
+) {
+    let root = HostRoot::new(req.host_root);
+    let dirs: BTreeSet<&Path> = (req.targets.iter().map(|t| t.rel_path.as_path()))
+        .chain(ledger.files.keys().map(PathBuf::as_path))
+        .chain(intents.iter().map(|i| i.path.as_path()))
+        .filter_map(Path::parent)
+        .collect();
+    for rel_dir in dirs {
+        let Ok(dir) = root.open_dir(rel_dir) else {
+            continue;
+        };
+        for name in dir.list().unwrap_or_default() {
+            let ours = [super::layout::CA_FILE, super::layout::HOSTS_TOML]
+                .iter()
+                .any(|f| name.starts_with(&format!(".{f}.regtrust-")) && name.ends_with(".tmp"));
+            if ours && matches!(dir.kind(&name), Ok(Kind::File | Kind::Symlink)) {
+                match dir.remove_file(&name) {
+                    Ok(()) => {
+                        tracing::info!(dir = %rel_dir.display(), file = %name, "removed a temp file an interrupted pass left")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot remove a stray temp file"),
+                }
+            }
+        }
+    }
+    for i in intents {
+        if !wanted.contains(i.path.as_path()) && ledger.owned(&i.path).is_none() {
+            remove_empty_host_dir(req.host_root, &i.path);
+        }
+    }
+}
+
+/// The host dir of an owned file, if it is empty (never certs.d itself), relative to its
+/// parent's handle: a symlink there fails with ENOTDIR and nothing else is removed.
+fn remove_empty_host_dir(host_root: &Path, rel: &Path) {
+    let root = HostRoot::new(host_root);
+    let Some(host_dir) = rel.parent() else { return };
+    if let (Some(parent), Some(name)) = (host_dir.parent(), host_dir.file_name()) {
+        if let Ok(p) = root.open_dir(parent) {
+            if p.remove_empty_dir(name).is_ok() {
+                let _ = p.sync();
+            }
+        }
     }
 }
 

@@ -1,0 +1,16 @@
+//! The aggregator's admission path for a posted report: `Report::from_json` then
+//! `api::admit`. Errors, never a panic; an admitted report serializes and reads back.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use regtrust::aggregator::api::admit;
+use regtrust::report::Report;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(report) = Report::from_json(data) else {
+        return;
+    };
+    if let Ok(admitted) = admit(report) {
+        let json = admitted.to_json();
+        Report::from_json(json.as_bytes()).expect("an admitted report reads back");
+    }
+});
