@@ -600,12 +600,7 @@ fn the_database_password_never_shows_in_logs_or_errors() {
         assert_eq!(h.status(), 503);
         answers.push_str(&h.text().await.unwrap());
     });
-    agg.kill9();
-    let mut log = String::new();
-    while let Ok(line) = agg.stderr.try_recv() {
-        log.push_str(&line);
-        log.push('\n');
-    }
+    let log = agg.kill9_and_drain();
     assert!(log.contains("report not stored"), "{log}");
     for text in [&answers, &log] {
         assert!(!text.contains(PG_PASSWORD), "the password leaks: {text}");

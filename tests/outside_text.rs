@@ -111,40 +111,76 @@ fn hostile_report_text_is_shown_escaped_in_the_table_json_and_page() {
     assert!(page.contains("evil\\u{202e}gpj.exe"), "{page}");
 }
 
-/// A server that answers every request with `body` (HTTP/1.0, then closes).
-fn canned(body: &'static str) -> (String, std::thread::JoinHandle<()>) {
+/// A server that answers one request with `body` (HTTP/1.0, then closes). The thread
+/// gives up after 30 s without a connection and returns whether a client came, so a
+/// client that never connects fails the test instead of hanging it.
+fn canned(body: &'static str) -> (String, std::thread::JoinHandle<bool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let thread = std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                        .unwrap();
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf);
+                    let _ = write!(
+                        s,
+                        "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() > deadline {
+                        return false;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
         }
     });
     (base, thread)
 }
 
+const HOSTILE_STATE: &str = r#"{"generated_at":"2026-01-01T00:00:00Z","stale_after_seconds":180,"nodes":[{"node":"n","state":"\u001b]0;pwned\u0007\u001b[2J\u202e","worst":"ok","stale":false,"last_report_at":"2026-01-01T00:00:00Z","last_report_age_seconds":1,"generated_at":"2026-01-01T00:00:00Z","agent_version":"1","problems":0,"registries":[]}]}"#;
+
 /// serde quotes an unknown variant raw (`unknown variant `...``): an answer whose node state
-/// is an escape sequence reached `regtrust report`'s stderr as one. Now it is escaped, and
-/// userinfo in `--url` is redacted in the error.
+/// is an escape sequence reached `regtrust report`'s stderr as one. Now it is escaped.
 #[test]
 fn a_serde_error_quoting_hostile_text_reaches_stderr_escaped() {
-    let (base, server) = canned(
-        r#"{"generated_at":"2026-01-01T00:00:00Z","stale_after_seconds":180,"nodes":[{"node":"n","state":"\u001b]0;pwned\u0007\u001b[2J\u202e","worst":"ok","stale":false,"last_report_at":"2026-01-01T00:00:00Z","last_report_age_seconds":1,"generated_at":"2026-01-01T00:00:00Z","agent_version":"1","problems":0,"registries":[]}]}"#,
-    );
-    let url = base.replace("http://", &format!("http://robot:{PASSWORD}@"));
-    let (code, stdout, stderr) = regtrust(&["report", "--url", &url]);
-    server.join().unwrap();
+    let (base, server) = canned(HOSTILE_STATE);
+    let (code, stdout, stderr) = regtrust(&["report", "--url", &base]);
+    assert!(server.join().unwrap(), "regtrust report never asked {base}");
     assert_eq!(code, Some(2), "{stdout}\n{stderr}");
     assert!(stderr.contains("unknown variant"), "{stderr}");
     assert_clean("report's stderr", &stderr);
     assert!(stderr.contains("\\u{1b}"), "{stderr}");
+}
+
+/// Userinfo in `--url` is refused before any connection (the shared client,
+/// `fleetapi::parse_url`), and the refusal never shows the password.
+#[test]
+fn userinfo_in_the_report_url_is_refused_unshown_and_unsent() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://robot:{PASSWORD}@{}", listener.local_addr().unwrap());
+    let (code, stdout, stderr) = regtrust(&["report", "--url", &url]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("credentials in the URL"), "{stderr}");
     assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert!(!stdout.contains(PASSWORD), "{stdout}");
+    assert_clean("report's stderr", &stderr);
+    // regtrust has exited: a connection it made would wait in the backlog.
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("regtrust connected with credentials in the URL: {other:?}"),
+    }
 }
 
 /// A pull-secret key with userinfo: the problem names the key with `***` for the userinfo,

@@ -262,6 +262,19 @@ impl Binary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// kill -9, then every stderr line not yet taken: read until the pipe's reader thread
+    /// sees the end (a line written before the kill may still be in the pipe or the
+    /// channel; `try_recv` alone loses it).
+    pub fn kill9_and_drain(&mut self) -> String {
+        self.kill9();
+        let mut log = String::new();
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(10)) {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    }
 }
 
 impl Drop for Binary {
