@@ -157,16 +157,20 @@ fi
 echo "installed on the node:"
 find "$work/node/etc" -name ca.crt -o -name hosts.toml | sed 's/^/  /'
 say "fleet page: $aggregator/   (agent metrics: http://127.0.0.1:$agent_port/metrics)"
-echo "Everything keeps running; Ctrl-C stops it and removes $work."
 if [ -t 0 ]; then
   # Ctrl-C is read as a key, not sent as SIGINT: make (`make demo`) then sees a clean exit 0
-  # instead of dying with "Interrupt".
+  # instead of dying with "Interrupt" (GNU make re-raises a SIGINT it receives, whatever its
+  # recipe exits with). The prompt comes after the switch, so a Ctrl-C it invites is a key.
+  # The key is read by dd, not bash's `read -n`/`-d`: those put the terminal in their own
+  # one-character mode, which turns ISIG back on (bash-5.2 lib/sh/shtty.c tt_setonechar).
   tty_mode=$(stty -g)
   stty -isig -icanon -echo min 1
-  while IFS= read -r -s -n 1 key; do
-    [ "$key" = $'\003' ] && break
+  echo "Everything keeps running; Ctrl-C stops it and removes $work."
+  while key=$(dd bs=1 count=1 2>/dev/null | od -An -tx1) && [ -n "$key" ]; do
+    [ "${key// /}" = 03 ] && break
   done
   echo "stopping"
   exit 0
 fi
+echo "Everything keeps running; Ctrl-C (SIGINT) or SIGTERM stops it and removes $work."
 wait

@@ -125,6 +125,8 @@ pub struct ApiClient {
     http: reqwest::Client,
     token_file: Option<PathBuf>,
     timeout: Duration,
+    /// For an https URL: what a refused certificate was verified with, and what to do.
+    roots_hint: Option<String>,
 }
 
 /// An answer, read within its cap.
@@ -155,6 +157,7 @@ impl ApiClient {
             .connect_timeout(spec.connect_timeout)
             .timeout(spec.timeout)
             .user_agent(spec.user_agent);
+        let mut roots_hint = None;
         if url.scheme() == "https" || spec.ca_file.is_some() {
             let (path, pem) = match spec.ca_file {
                 Some(p) => (
@@ -190,12 +193,26 @@ impl ApiClient {
             for c in certs {
                 b = b.add_root_certificate(c);
             }
+            roots_hint = Some(match spec.ca_file {
+                Some(p) => format!(
+                    "verified with {} {}: is it the CA that signs the aggregator's certificate?",
+                    spec.ca_flag,
+                    p.display()
+                ),
+                None => format!(
+                    "verified with the system bundle {}: give {} with the CA that signs the \
+                     aggregator's certificate",
+                    path.display(),
+                    spec.ca_flag
+                ),
+            });
         }
         let http = b.build().map_err(|e| SetupError::Client(chain(&e)))?;
         Ok(ApiClient {
             http,
             token_file,
             timeout: spec.timeout,
+            roots_hint,
         })
     }
 
@@ -239,11 +256,22 @@ impl ApiClient {
 
     fn failed(&self, e: &reqwest::Error) -> CallError {
         if e.is_timeout() {
-            CallError::Timeout(self.timeout)
-        } else {
-            CallError::Send(chain(e))
+            return CallError::Timeout(self.timeout);
+        }
+        match &self.roots_hint {
+            Some(hint) if certificate_refused(e) => {
+                CallError::Send(format!("{}; {hint}", chain(e)))
+            }
+            _ => CallError::Send(chain(e)),
         }
     }
+}
+
+/// Whether `e` failed because rustls refused the server's certificate. Read from the text:
+/// the rustls error travels boxed through hyper-util and reqwest, where a downcast did not
+/// find it, and rustls 0.23 prints `Error::InvalidCertificate` as "invalid peer certificate: ...".
+fn certificate_refused(e: &reqwest::Error) -> bool {
+    chain(e).contains("invalid peer certificate")
 }
 
 enum BodyError {

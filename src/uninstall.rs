@@ -63,7 +63,7 @@ pub fn uninstall_once(cfg: &Config) -> Uninstalled {
     };
     let mut clean = left == 0 && !files.iter().any(|f| f.state == TrustState::Error);
     if clean {
-        if let Err(e) = remove_state_dir(&cfg.state_dir) {
+        if let Err(e) = remove_state_dir(&cfg.state_dir, &cfg.host_root) {
             problems.push(e);
             clean = false;
         }
@@ -81,38 +81,56 @@ pub fn uninstall_once(cfg: &Config) -> Uninstalled {
     }
 }
 
-/// The state dir holds only what regtrust put there: the ledger, its temp files and
-/// ledgers set aside as unreadable, the pass lock, the intent journal and the `last-good/`
-/// copies (files named by their SHA-256). Anything else stays, and so does the dir then.
-fn remove_state_dir(dir: &Path) -> Result<(), String> {
-    use crate::trust::ledger::{JOURNAL_FILE, LAST_GOOD_DIR, LEDGER_FILE, LOCK_FILE};
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
+/// The state dir holds only what regtrust put there: the ledger, its temp files, ledgers
+/// set aside as unreadable, the pass lock, the intent journal and the last-good copies
+/// (`last-good/<sha256>`). Anything else stays, and so does the dir then. Removed under the
+/// pass lock, so a still-running agent's pass is never cut in half; busy, it is the next
+/// recheck's turn.
+fn remove_state_dir(dir: &Path, host_root: &Path) -> Result<(), String> {
+    use crate::trust::ledger::{
+        LockWait, PassLock, JOURNAL_FILE, LAST_GOOD_DIR, LEDGER_FILE, LOCK_FILE,
+    };
+    match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("state dir {}: {e}", dir.display())),
+        Ok(_) => {}
+    }
+    // Taken first: it creates the lock file, which the listing below then sees.
+    let _lock = PassLock::acquire(dir, host_root, LockWait::For(Duration::ZERO), |_| {})
+        .map_err(|e| format!("{e}; the state dir is removed on a later try"))?;
+    let entries = fs::read_dir(dir).map_err(|e| format!("state dir {}: {e}", dir.display()))?;
+    let remove = |path: &Path| {
+        fs::remove_file(path).map_err(|e| format!("removing {}: {e}", path.display()))
     };
     let mut foreign = Vec::new();
+    let mut lock_file = None;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let file_type = entry.file_type().ok();
-        let is_file = file_type.is_some_and(|t| t.is_file());
-        let is_dir = file_type.is_some_and(|t| t.is_dir());
+        let (is_file, is_dir) = entry
+            .file_type()
+            .map(|t| (t.is_file(), t.is_dir()))
+            .unwrap_or((false, false));
         let ours = name == LEDGER_FILE
-            || name == LOCK_FILE
             || name == JOURNAL_FILE
             || name.starts_with("ledger.json.")
             || name.starts_with(".ledger.json")
             || name.starts_with(".regtrust");
-        if ours && is_file {
-            fs::remove_file(entry.path())
-                .map_err(|e| format!("removing {}: {e}", entry.path().display()))?;
+        if name == LOCK_FILE && is_file {
+            // Last, while held: an agent waiting on it finds the dir gone or empty.
+            lock_file = Some(entry.path());
+        } else if ours && is_file {
+            remove(&entry.path())?;
         } else if name == LAST_GOOD_DIR && is_dir {
-            if let Err(mut left) = remove_last_good(&entry.path()) {
-                foreign.append(&mut left);
+            if let Some(left) = remove_last_good(&entry.path())? {
+                foreign.push(left);
             }
         } else {
             foreign.push(name);
         }
+    }
+    // While the dir stays, so does its lock (for the agent).
+    if let Some(lock) = lock_file.filter(|_| foreign.is_empty()) {
+        remove(&lock)?;
     }
     if !foreign.is_empty() {
         return Err(format!(
@@ -129,29 +147,28 @@ fn remove_state_dir(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// `last-good/`: regtrust's kept copies (64 hex digits, regular files) and its temp files;
-/// the dir goes when nothing else is in it. Err lists what was not regtrust's.
-fn remove_last_good(dir: &Path) -> Result<(), Vec<String>> {
+/// Empty `last-good`: the kept copies (named by their sha256) and temp files a killed pass
+/// left; anything else there is not ours and keeps the dir (named in the answer).
+fn remove_last_good(dir: &Path) -> Result<Option<String>, String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut foreign = Vec::new();
-    let entries = fs::read_dir(dir).map_err(|e| vec![format!("{}: {e}", dir.display())])?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
         let kept = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
         let stray = name.starts_with('.') && name.contains(".regtrust-") && name.ends_with(".tmp");
         if is_file && (kept || stray) {
-            if let Err(e) = fs::remove_file(entry.path()) {
-                foreign.push(format!("{} ({e})", entry.path().display()));
-            }
+            fs::remove_file(entry.path())
+                .map_err(|e| format!("removing {}: {e}", entry.path().display()))?;
         } else {
-            foreign.push(format!("last-good/{name}"));
+            foreign.push(format!("{}/{name}", crate::trust::ledger::LAST_GOOD_DIR));
         }
     }
-    if foreign.is_empty() {
-        fs::remove_dir(dir).map_err(|e| vec![format!("{}: {e}", dir.display())])
-    } else {
-        Err(foreign)
+    if !foreign.is_empty() {
+        return Ok(Some(foreign.join(", ")));
     }
+    fs::remove_dir(dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
+    Ok(None)
 }
 
 /// The pass as a report (the same JSON/text as sync's), for the log.

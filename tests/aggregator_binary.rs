@@ -714,3 +714,147 @@ fn two_aggregators_started_at_once_on_one_sqlite_file_do_not_race_the_schema() {
         }
     }
 }
+
+/// A TLS front (rustls, ring) on 127.0.0.1:0 for the aggregator at `backend`, as an ingress
+/// terminates TLS before a Service: each connection is accepted with a certificate for
+/// 127.0.0.1 signed by a fresh CA named `ca_name` and copied both ways to the backend.
+/// Returns the port and the CA's PEM.
+fn tls_front(backend: std::net::SocketAddr, ca_name: &str) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+    let leaf = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone(), ca_cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that does not trust the CA aborts the handshake: fine.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                });
+            }
+        });
+    });
+    (port, ca_cert.pem())
+}
+
+/// `regtrust report` with only `SSL_CERT_FILE` (or nothing) set for its roots.
+fn report_with_roots(url: &str, token: &Path, ssl_cert_file: Option<&Path>) -> Output {
+    let mut c = regtrust();
+    c.args(["report", "--url", url, "--token-file"])
+        .arg(token)
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR");
+    if let Some(f) = ssl_cert_file {
+        c.env("SSL_CERT_FILE", f);
+    }
+    c.output().expect("run regtrust report")
+}
+
+/// Issue 15 point 4: an https aggregator whose certificate chains to a CA of the system
+/// roots (the bundle `SSL_CERT_FILE` names, read as Go reads it) works without --ca-file,
+/// as the agent's push does; with roots that lack its CA, the error names the URL, the
+/// bundle it was verified with and the flag to pass.
+#[test]
+fn report_reads_an_https_aggregator_through_the_system_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wtok, rtok) = token_files(dir.path());
+    let agg = Binary::start(
+        &dir.path().join("fleet.db"),
+        &[
+            "--token-file",
+            wtok.to_str().unwrap(),
+            "--read-token-file",
+            rtok.to_str().unwrap(),
+        ],
+    );
+    rt().block_on(async {
+        let r = report("node-a", &[("harbor.local", Verdict::Ok, "", "")]);
+        assert_eq!(
+            post(&agg.base, Some(WRITE_TOKEN), r.to_json())
+                .await
+                .status(),
+            200
+        );
+    });
+    let (port, ca_pem) = tls_front(agg.addr.parse().unwrap(), "regtrust test public CA");
+    let (_, unrelated_pem) = tls_front(agg.addr.parse().unwrap(), "another public CA");
+    let url = format!("https://127.0.0.1:{port}");
+    // A system bundle: several CAs, the aggregator's among them.
+    let bundle = dir.path().join("ca-certificates.crt");
+    std::fs::write(&bundle, format!("{unrelated_pem}{ca_pem}")).unwrap();
+    let out = report_with_roots(&url, &rtok, Some(&bundle));
+    println!(
+        "$ SSL_CERT_FILE={} regtrust report --url {url} --token-file read.token\n{}{}",
+        bundle.display(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("node-a   ok"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Roots without the aggregator's CA: this bundle, then the machine's own.
+    let other = dir.path().join("other-roots.crt");
+    std::fs::write(&other, &unrelated_pem).unwrap();
+    let out = report_with_roots(&url, &rtok, Some(&other));
+    let err = text(&out.stderr);
+    println!(
+        "$ SSL_CERT_FILE={} regtrust report --url {url} ...\n{err}",
+        other.display()
+    );
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for want in [
+        url.as_str(),
+        "--ca-file",
+        other.to_str().unwrap(),
+        "UnknownIssuer",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    let out = report_with_roots(&url, &rtok, None);
+    let err = text(&out.stderr);
+    println!("$ regtrust report --url {url} ...\n{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&url) && err.contains("--ca-file"), "{err}");
+}

@@ -112,3 +112,56 @@ fn the_projected_layout_is_read_by_the_agent() {
         .collect();
     assert_eq!(hosts, ["harbor.local", "quay.local"], "{v}");
 }
+
+/// Harbor's chart names its TLS secret `<fullname>-nginx`, and its fullname is the release
+/// name when that contains `harbor`: `harbor-nginx` for release `harbor` (issue 15 point 8).
+/// Every values file, manifest, recipe and doc shipped must say so; `harbor-harbor-nginx`
+/// (or `<release>-harbor-nginx`, which reads the same for release `harbor`) names a secret
+/// that does not exist, and an agent mounting it gets no CA.
+#[test]
+fn harbors_ca_secret_is_named_as_its_chart_names_it_everywhere() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    for dir in ["daemonset", "packaging", "examples", "ci", "scripts"] {
+        walk(&root.join(dir), &mut files);
+    }
+    let mut wrong = Vec::new();
+    for f in &files {
+        let Ok(text) = fs::read_to_string(f) else {
+            continue; // not text (an image, a binary)
+        };
+        for (n, line) in text.lines().enumerate() {
+            for bad in [
+                "harbor-harbor-nginx",
+                "<release>-harbor-nginx",
+                "*-harbor-nginx",
+            ] {
+                if line.contains(bad) {
+                    wrong.push(format!("{}:{}: {bad}", f.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Harbor's CA secret misnamed:\n{}",
+        wrong.join("\n")
+    );
+    // The chart's CI values mount Harbor's own secret for a Harbor host.
+    let full =
+        fs::read_to_string(root.join("packaging/helm/regtrust/ci/full-values.yaml")).unwrap();
+    assert!(
+        full.contains("- host: harbor.example.com:8443\n      secretName: harbor-nginx\n"),
+        "{full}"
+    );
+}

