@@ -14,7 +14,7 @@ pub mod der;
 pub mod pem;
 pub mod version;
 
-pub use version::{GoDebug, GoVersion};
+pub use version::{GoDebug, GoRuntime, GoVersion};
 pub mod signature;
 pub mod url;
 pub mod verify;

@@ -464,11 +464,37 @@ pub fn parse_certificate(der: &[u8]) -> PResult<Certificate> {
 /// `x509.ParseCertificate` as Go `go` with `godebug` parses it (the parse-time refusals added
 /// by later releases are gated on `go`).
 pub fn parse_certificate_as(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResult<Certificate> {
+    #[cfg(test)]
+    parse_count::count(der);
     let cert = parse_certificate_inner(der, go, godebug)?;
     if der.len() != cert.raw.len() {
         return err("x509: trailing data");
     }
     Ok(cert)
+}
+
+/// How often `ParseCertificate` ran on each DER (in this test process): the tests that hold
+/// the probe to one parse per presented certificate count with it. Tests make their own
+/// certificates, so counts of different tests never mix.
+#[cfg(test)]
+pub(crate) mod parse_count {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    static COUNTS: Mutex<Option<HashMap<Vec<u8>, usize>>> = Mutex::new(None);
+
+    pub(super) fn count(der: &[u8]) {
+        let mut c = COUNTS.lock().unwrap_or_else(|p| p.into_inner());
+        *c.get_or_insert_with(HashMap::new)
+            .entry(der.to_vec())
+            .or_default() += 1;
+    }
+
+    /// How many times `der` was parsed so far.
+    pub fn of(der: &[u8]) -> usize {
+        let c = COUNTS.lock().unwrap_or_else(|p| p.into_inner());
+        c.as_ref().and_then(|c| c.get(der).copied()).unwrap_or(0)
+    }
 }
 
 fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResult<Certificate> {
