@@ -21,10 +21,10 @@
 //! [`CAUSE_REALM`] or [`CAUSE_CONNECTION`]), never `ok`.
 
 use super::capture::ConnectionJudge;
-use super::classify::{self, Presented};
+use super::classify::{self, Presented, ViewTrust};
 use crate::host::RegistryHost;
 use crate::report::Verdict;
-use crate::runtime::view::{RuntimeView, SystemRoots};
+use crate::runtime::view::SystemRoots;
 use rustls::pki_types::ServerName;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -49,11 +49,14 @@ pub struct Rejection {
 #[derive(Debug)]
 pub struct ViewJudge {
     registry: RegistryHost,
-    /// Each accepting view with the Go its runtime runs on (the same rules as its first
-    /// handshake).
-    views: Vec<(RuntimeView, classify::GoRuntime)>,
+    /// Each accepting view with the Go its runtime runs on and its trust pool (the same as
+    /// for its first handshake, not built again).
+    views: Vec<ViewTrust>,
     system: Arc<SystemRoots>,
     now: OffsetDateTime,
+    /// The chains seen so far (the first handshake's among them), each parsed once however
+    /// many connections present it.
+    chains: Mutex<Vec<Arc<Presented>>>,
     state: Mutex<State>,
 }
 
@@ -65,12 +68,14 @@ struct State {
 }
 
 impl ViewJudge {
-    /// `registry` is the host dialed (its trust applies to every connection).
+    /// `registry` is the host dialed (its trust applies to every connection); `first` the
+    /// chain of the first handshake, already parsed for these views.
     pub fn new(
         registry: &RegistryHost,
-        views: Vec<(RuntimeView, classify::GoRuntime)>,
+        views: Vec<ViewTrust>,
         system: Arc<SystemRoots>,
         now: OffsetDateTime,
+        first: Option<Arc<Presented>>,
     ) -> Arc<ViewJudge> {
         let n = views.len();
         Arc::new(ViewJudge {
@@ -78,6 +83,7 @@ impl ViewJudge {
             views,
             system,
             now,
+            chains: Mutex::new(first.into_iter().collect()),
             state: Mutex::new(State {
                 rejected: vec![None; n],
                 frozen: false,
@@ -100,14 +106,10 @@ impl ViewJudge {
             .and_then(|s| s.rejected.get(i).cloned().flatten())
     }
 
-    fn decide(
-        &self,
-        (view, go): &(RuntimeView, classify::GoRuntime),
-        chain: &Presented,
-        name: &str,
-    ) -> Option<Rejection> {
+    fn decide(&self, trust: &ViewTrust, chain: &Presented, name: &str) -> Option<Rejection> {
+        let view = &trust.view;
         let host = RegistryHost::parse(name).ok()?;
-        let d = classify::decide_tls(view, &self.system, chain, &host, self.now, None, go);
+        let d = classify::decide(trust, &self.system, chain, &host, self.now, None);
         if d.verdict == Verdict::Ok {
             return None;
         }
@@ -150,6 +152,22 @@ impl ViewJudge {
     }
 }
 
+impl ViewJudge {
+    /// The chain as seen before (parsed already), or a new one remembered.
+    fn presented(&self, chain: &[Vec<u8>]) -> Arc<Presented> {
+        let mut chains = match self.chains.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(p) = chains.iter().find(|p| p.ders == chain) {
+            return p.clone();
+        }
+        let p = Arc::new(Presented::new(chain.to_vec()));
+        chains.push(p.clone());
+        p
+    }
+}
+
 impl ConnectionJudge for ViewJudge {
     fn judge(&self, chain: &[Vec<u8>], server: &ServerName<'_>) -> Result<(), String> {
         let name = match server {
@@ -160,7 +178,7 @@ impl ConnectionJudge for ViewJudge {
             },
             _ => return Err("tls: unsupported server name".into()),
         };
-        let presented = Presented::new(chain.to_vec());
+        let presented = self.presented(chain);
         let mut state = self
             .state
             .lock()
@@ -200,14 +218,14 @@ mod tests {
     use crate::runtime::view::{self as trustview, Anchor};
     use std::path::Path;
 
-    fn view(name: &str, cas: &[&[u8]]) -> (RuntimeView, classify::GoRuntime) {
+    fn view(name: &str, cas: &[&[u8]]) -> ViewTrust {
         let mut v = trustview::system_only_view();
         v.runtime = name.to_string();
         v.host_cas = cas
             .iter()
             .map(|der| Anchor::new(der.to_vec(), Path::new("/ca.crt")).expect("anchor"))
             .collect();
-        (v, classify::GoRuntime::default())
+        ViewTrust::new(v, &SystemRoots::default(), classify::GoRuntime::default())
     }
 
     fn dns(name: &str) -> ServerName<'static> {
@@ -231,7 +249,7 @@ mod tests {
             view("docker", &[&ca_a.der()]),
             view("crio", &[&ca_a.der(), &ca_b.der()]),
         ];
-        let judge = ViewJudge::new(&host, views.clone(), Arc::default(), now);
+        let judge = ViewJudge::new(&host, views.clone(), Arc::default(), now, None);
 
         assert_eq!(
             judge.judge(&[registry_leaf.der()], &dns("registry.test")),
@@ -259,7 +277,7 @@ mod tests {
         assert_eq!(r.cause, CAUSE_CONNECTION);
 
         // Frozen: refused, not recorded.
-        let judge = ViewJudge::new(&host, views, Arc::default(), now);
+        let judge = ViewJudge::new(&host, views, Arc::default(), now, None);
         judge.freeze();
         assert!(judge
             .judge(&[realm_leaf.der()], &dns("registry.test"))

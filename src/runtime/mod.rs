@@ -30,6 +30,7 @@ pub mod view;
 
 pub use root::HostRoot;
 
+use crate::go::GoRuntime;
 use crate::host::RegistryHost;
 use crate::report::Problem;
 use root::Kind;
@@ -267,10 +268,16 @@ impl Node {
     /// What `rt` trusts for `host`, its config's insecure entries included (Docker's
     /// `insecure-registries`, CRI-O's `insecure = true`: no verification at all).
     pub fn view(&self, rt: Runtime, host: &RegistryHost) -> view::RuntimeView {
+        self.view_as(rt, host, &GoRuntime::default())
+    }
+
+    /// `view` for a runtime built with `go` (`probe::runtime_go`): that release's
+    /// `ParseCertificate` decides which certificates of its CA files load.
+    pub fn view_as(&self, rt: Runtime, host: &RegistryHost, go: &GoRuntime) -> view::RuntimeView {
         let mut v = match rt {
-            Runtime::Docker => docker::view(&self.root, host),
-            Runtime::Containerd => self.containerd.view(&self.root, host),
-            Runtime::Crio => crio::view(&self.root, host),
+            Runtime::Docker => docker::view(&self.root, host, go),
+            Runtime::Containerd => self.containerd.view(&self.root, host, go),
+            Runtime::Crio => crio::view(&self.root, host, go),
         };
         let insecure = match rt {
             Runtime::Docker => self.docker.insecure_entry(host).map(|e| {
