@@ -415,6 +415,72 @@ mod tests {
         );
     }
 
+    /// What a CA file loads follows the runtime's Go release: a CA with a negative serial
+    /// loads for a Go 1.19 runtime and not for a Go 1.23 one (go1.23.5 parser.go:872), so
+    /// docker 1.23 ignores the file and containerd 1.23 fails the host, as they would.
+    #[test]
+    fn ca_files_load_by_the_runtimes_go() {
+        use crate::go::pki::{Key, TempDir};
+        use crate::go::{GoRuntime, GoVersion};
+        let tmp = TempDir::new();
+        let key = Key::ecdsa().write_pem(&tmp, "ca");
+        let (_, der) = tmp.openssl_cert(
+            "ca",
+            &key,
+            "/CN=Negative Serial CA",
+            None,
+            "sha256",
+            30,
+            "-5",
+            &["basicConstraints=critical,CA:TRUE", "keyUsage=keyCertSign"],
+        );
+        let pem = crate::ca::pem_block(&der);
+        let dir = tempfile::tempdir().unwrap();
+        for rel in [
+            "etc/docker/certs.d/h/ca.crt",
+            "etc/containerd/certs.d/h/ca.crt",
+        ] {
+            let p = dir.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, &pem).unwrap();
+        }
+        let node = Node::read(dir.path(), &Runtime::ALL);
+        let h = RegistryHost::parse("h").unwrap();
+        let go = |minor| GoRuntime {
+            go: GoVersion::new(minor, 0),
+            ..GoRuntime::default()
+        };
+        for rt in [Runtime::Docker, Runtime::Containerd] {
+            let v = node.view_as(rt, &h, &go(19));
+            assert_eq!(v.host_cas.len(), 1, "{rt:?} on Go 1.19: {v:?}");
+            assert_eq!(v.fatal, None, "{rt:?}");
+        }
+        let docker = node.view_as(Runtime::Docker, &h, &go(23));
+        assert!(docker.host_cas.is_empty(), "{docker:?}");
+        assert!(
+            docker
+                .notes
+                .iter()
+                .any(|n| n.contains("loads no certificate")),
+            "{docker:?}"
+        );
+        let containerd = node.view_as(Runtime::Containerd, &h, &go(23));
+        assert!(
+            containerd
+                .fatal
+                .as_deref()
+                .is_some_and(|f| f.starts_with("unable to load CA cert")),
+            "{containerd:?}"
+        );
+        // With GODEBUG=x509negativeserial=1 Go 1.23 loads it again.
+        let mut lenient = go(23);
+        lenient.godebug.x509negativeserial = true;
+        assert_eq!(
+            node.view_as(Runtime::Docker, &h, &lenient).host_cas.len(),
+            1
+        );
+    }
+
     #[test]
     fn runtime_spec() {
         let dir = tempfile::tempdir().unwrap();
