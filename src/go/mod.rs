@@ -5,7 +5,7 @@
 //! `CertPool.AppendCertsFromPEM` (`pem`); `net/url.Parse` and `net.SplitHostPort` (`url`); the releases and GODEBUG switches whose rules differ
 //! (`version`); the build info of a Go binary (`buildinfo`).
 //!
-//! Ground floor: nothing here imports the rest of regtrust (`crate::`); other tools and the
+//! Ground floor: nothing here imports the rest of regtrust (no crate-relative paths); other tools and the
 //! differential tests call it directly. regtrust's own cause analysis, verdict mapping and
 //! fixes live in `probe::classify` / `probe::cause`.
 

@@ -284,4 +284,37 @@ mod tests {
             .is_err());
         assert_eq!((judge.rejection(0), judge.rejection(1)), (None, None));
     }
+
+    /// A chain the first handshake presented is not parsed again for later connections,
+    /// nor is a chain two connections present.
+    #[test]
+    fn chains_seen_before_are_not_parsed_again() {
+        use crate::go::x509::parse_count;
+        let now = OffsetDateTime::now_utc();
+        let ca = Spec::ca("CA", now).self_signed(Key::ecdsa());
+        let leaf =
+            Spec::leaf("registry.test", &["registry.test"], now).signed_by(Key::ecdsa(), &ca);
+        let realm = Spec::leaf("realm.test", &["realm.test"], now).signed_by(Key::ecdsa(), &ca);
+        let host = RegistryHost::parse("registry.test").unwrap();
+        let views = vec![view("docker", &[&ca.der()]), view("crio", &[&ca.der()])];
+        let first = Arc::new(Presented::new(vec![leaf.der()]));
+        for v in &views {
+            assert_eq!(
+                classify::decide(v, &SystemRoots::default(), &first, &host, now, None).verdict,
+                Verdict::Ok
+            );
+        }
+        assert_eq!(parse_count::of(&leaf.der()), 1);
+        let judge = ViewJudge::new(&host, views, Arc::default(), now, Some(first));
+        for _ in 0..3 {
+            assert_eq!(judge.judge(&[leaf.der()], &dns("registry.test")), Ok(()));
+            assert_eq!(judge.judge(&[realm.der()], &dns("realm.test")), Ok(()));
+        }
+        assert_eq!(
+            parse_count::of(&leaf.der()),
+            1,
+            "the first handshake's chain"
+        );
+        assert_eq!(parse_count::of(&realm.der()), 1, "the realm's chain");
+    }
 }
