@@ -270,7 +270,8 @@ const MAX_CONSTRAINT_COMPARISONS: usize = 250_000;
 #[derive(Clone, Debug)]
 struct Pool {
     by_name: HashMap<Vec<u8>, Vec<CertRef>>,
-    sums: HashSet<Vec<u8>>,
+    /// The DERs held (shared with the pool's own list, so extending a pool copies no DER).
+    sums: HashSet<Arc<[u8]>>,
 }
 
 impl Pool {
@@ -281,8 +282,8 @@ impl Pool {
         }
     }
 
-    fn add(&mut self, r: CertRef, c: &Certificate) {
-        if !self.sums.insert(c.raw.clone()) {
+    fn add(&mut self, r: CertRef, c: &Certificate, der: Arc<[u8]>) {
+        if !self.sums.insert(der) {
             return;
         }
         self.by_name
@@ -292,7 +293,7 @@ impl Pool {
     }
 
     fn contains(&self, c: &Certificate) -> bool {
-        self.sums.contains(&c.raw)
+        self.sums.contains(c.raw.as_slice())
     }
 }
 
@@ -367,11 +368,13 @@ impl TrustPool {
                 .ok()
                 .map(Arc::new),
         };
+        let der: Arc<[u8]> = Arc::from(der);
         if let Some(c) = &cert {
-            self.pool.add(CertRef::Root(self.certs.len()), c);
+            self.pool
+                .add(CertRef::Root(self.certs.len()), c, der.clone());
         }
         self.certs.push(cert);
-        self.ders.push(Arc::from(der));
+        self.ders.push(der);
     }
 
     /// The release (and switches) whose parse rules decided what this pool holds.
@@ -521,7 +524,8 @@ pub fn verify_chain(
         undecidable: None,
     };
     for (i, c) in ctx.presented.iter().enumerate().skip(1) {
-        ctx.inter_pool.add(CertRef::Presented(i), c);
+        ctx.inter_pool
+            .add(CertRef::Presented(i), c, Arc::from(c.raw.as_slice()));
     }
     let result = ctx.verify_leaf();
     match (result, ctx.undecidable) {
