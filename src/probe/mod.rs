@@ -690,7 +690,8 @@ pub fn needs_attention(report: &Report, implicit_docker_config: Option<&std::pat
 
 /// `regtrust probe HOST --chain CHAIN.pem`: what each runtime on this node would say if
 /// the host served `chain` (leaf first), with this node's trust view, at `now`. Offline:
-/// the same decision as a probe's TLS part (`classify::decide_tls`), no network.
+/// the same decision as a probe's TLS part (`decide_all`: one parse of the chain per Go
+/// release, one pool per view), no network.
 pub fn judge_chain(
     cfg: &Config,
     inputs: &Inputs,
