@@ -42,16 +42,15 @@ ARGS ?=
 demo:
 	./scripts/quickstart.sh $(ARGS)
 
-# Fuzz every target for FUZZ_SECONDS (default 60) each; not part of `make test` or CI.
+# Fuzz every target for FUZZ_CPU_SECONDS of CPU time each (default 60; fuzz/run-cpu.sh
+# stops each fuzzer by its own CPU time, not wall time); not part of `make test` or CI.
 # cargo-fuzz needs nightly features: on the pinned stable toolchain RUSTC_BOOTSTRAP=1 turns
 # them on; install it with `cargo install cargo-fuzz`. The 10-CPU-minute runs (README,
-# Fuzzing): `make fuzz FUZZ_SECONDS=600`. New corpus entries go to fuzz/corpus/ (ignored),
-# seeds are fuzz/seeds/<target>/, crashes land in fuzz/artifacts/<target>/.
+# Fuzzing): `make fuzz FUZZ_CPU_SECONDS=600`. New corpus entries go to fuzz/corpus/
+# (ignored), seeds are fuzz/seeds/<target>/, crashes land in fuzz/artifacts/<target>/, each
+# run's libFuzzer output in fuzz/logs/<target>.log.
 FUZZ_TARGETS ?= pull_secret ca_pem report_admission hosts_toml containerd_config intent_journal
-FUZZ_SECONDS ?= 60
+FUZZ_CPU_SECONDS ?= 60
 fuzz:
-	cd fuzz && for t in $(FUZZ_TARGETS); do \
-	  mkdir -p corpus/$$t seeds/$$t && \
-	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t seeds/$$t -- \
-	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 || exit 1; \
-	done
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
+	for t in $(FUZZ_TARGETS); do ./fuzz/run-cpu.sh $$t $(FUZZ_CPU_SECONDS) || exit 1; done

@@ -82,8 +82,10 @@ pub fn uninstall_once(cfg: &Config) -> Uninstalled {
 }
 
 /// The state dir holds only what regtrust put there: the ledger, its temp files and
-/// ledgers set aside as unreadable. Anything else stays, and so does the dir then.
+/// ledgers set aside as unreadable, the pass lock, the intent journal and the `last-good/`
+/// copies (files named by their SHA-256). Anything else stays, and so does the dir then.
 fn remove_state_dir(dir: &Path) -> Result<(), String> {
+    use crate::trust::ledger::{JOURNAL_FILE, LAST_GOOD_DIR, LEDGER_FILE, LOCK_FILE};
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -92,14 +94,22 @@ fn remove_state_dir(dir: &Path) -> Result<(), String> {
     let mut foreign = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = name == crate::trust::ledger::LEDGER_FILE
+        let file_type = entry.file_type().ok();
+        let is_file = file_type.is_some_and(|t| t.is_file());
+        let is_dir = file_type.is_some_and(|t| t.is_dir());
+        let ours = name == LEDGER_FILE
+            || name == LOCK_FILE
+            || name == JOURNAL_FILE
             || name.starts_with("ledger.json.")
             || name.starts_with(".ledger.json")
             || name.starts_with(".regtrust");
-        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
         if ours && is_file {
             fs::remove_file(entry.path())
                 .map_err(|e| format!("removing {}: {e}", entry.path().display()))?;
+        } else if name == LAST_GOOD_DIR && is_dir {
+            if let Err(mut left) = remove_last_good(&entry.path()) {
+                foreign.append(&mut left);
+            }
         } else {
             foreign.push(name);
         }
@@ -116,6 +126,31 @@ fn remove_state_dir(dir: &Path) -> Result<(), String> {
         // A hostPath mount point cannot be removed from inside the pod; empty is clean.
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
         Err(e) => Err(format!("removing state dir {}: {e}", dir.display())),
+    }
+}
+
+/// `last-good/`: regtrust's kept copies (64 hex digits, regular files) and its temp files;
+/// the dir goes when nothing else is in it. Err lists what was not regtrust's.
+fn remove_last_good(dir: &Path) -> Result<(), Vec<String>> {
+    let mut foreign = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| vec![format!("{}: {e}", dir.display())])?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let kept = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        let stray = name.starts_with('.') && name.contains(".regtrust-") && name.ends_with(".tmp");
+        if is_file && (kept || stray) {
+            if let Err(e) = fs::remove_file(entry.path()) {
+                foreign.push(format!("{} ({e})", entry.path().display()));
+            }
+        } else {
+            foreign.push(format!("last-good/{name}"));
+        }
+    }
+    if foreign.is_empty() {
+        fs::remove_dir(dir).map_err(|e| vec![format!("{}: {e}", dir.display())])
+    } else {
+        Err(foreign)
     }
 }
 
