@@ -3,7 +3,9 @@
 //! 1 MiB, truncated or unparsable blocks), and the facts about each certificate that reports
 //! and warnings need. A `CaBundle` that exists has passed validation; `to_pem` is the only
 //! form regtrust ever writes. It also answers what a Go runtime would load from a file
-//! (`go_loadable_certs`), which is how foreign trust files are judged.
+//! (`go_loadable_certs`, `go_loadable_certs_as` for a runtime's own Go release), decided by
+//! the Go port (`crate::go`), which is how foreign trust files and runtime views are judged;
+//! x509-parser only reads the display facts (`CertFacts`) and validates regtrust's own inputs.
 //!
 //! It does not know where files go (`trust` owns the runtimes' layouts) nor which host a
 //! bundle applies to (`sync` decides that).
@@ -18,6 +20,7 @@ use rustls_pki_types::pem::{self, PemObject as _, SectionKind};
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
+use crate::go::GoRuntime;
 use crate::report;
 
 /// Largest CA input accepted (SPEC, Outputs: "an input over 1 MiB" is refused).
@@ -647,12 +650,21 @@ fn pem_error_detail(e: &pem::Error) -> String {
     }
 }
 
-/// What a Go runtime (`x509.CertPool.AppendCertsFromPEM` looping over `pem.Decode`) would
-/// actually load from this file's bytes, decided by the Go port (`crate::go::pem`). Returns
-/// the DERs it would load. Docker and CRI-O then silently use what loaded; containerd fails
-/// the host when nothing did.
+/// What a Go runtime (`x509.CertPool.AppendCertsFromPEM` looping over `pem.Decode`) of the
+/// newest modelled release would actually load from this file's bytes, decided by the Go
+/// port (`crate::go::pem`): what regtrust assumes where the runtime's Go is not known (sync
+/// and its checks). Returns the DERs it would load. Docker and CRI-O then silently use what
+/// loaded; containerd fails the host when nothing did.
 pub fn go_loadable_certs(bytes: &[u8]) -> Vec<Vec<u8>> {
     crate::go::pem::append_certs_from_pem(bytes)
+}
+
+/// `go_loadable_certs` for a runtime built with a known Go (`go`): that release's parse
+/// rules decide which blocks load (Go 1.23 skips a negative serial Go 1.19 loads). The
+/// certificates come back parsed, for the runtime's trust pool.
+pub fn go_loadable_certs_as(bytes: &[u8], go: &GoRuntime) -> Vec<crate::go::x509::Certificate> {
+    let (release, godebug) = go.rules();
+    crate::go::pem::append_certs_from_pem_as(bytes, release, godebug)
 }
 
 #[cfg(test)]

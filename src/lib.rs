@@ -4,7 +4,8 @@
 //! - `host`: a validated registry host (`harbor.local:8443`), parsed once at the edge.
 //! - `pull_secret`: pull-secret files and mounted Secret dirs, read the way kubelet reads them.
 //! - `ca`: CA bundle validation and certificate facts.
-//! - `go`: the ground-floor Go port (x509 parsing, Verify, signatures, PEM), no `crate::` imports.
+//! - `go`: the ground-floor Go port (DER, x509 parsing, Verify, signatures, PEM and base64),
+//!   no `crate::` imports.
 //! - `trust`: the runtimes' trust-dir layouts, a pure `plan`, an `apply` that writes, the
 //!   ownership `ledger`, and containerd config checks.
 //! - `probe`: the runtime's own TLS verdict (Go's `Verify` mirrored) for each registry.

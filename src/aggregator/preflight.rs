@@ -177,7 +177,7 @@ fn judge(
             .cert
             .der
             .clone()
-            .and_then(|der| Anchor::new(der, Path::new(&*t.file)))
+            .and_then(|der| Anchor::new_as(der, Path::new(&*t.file), &rt.go))
         else {
             out.message = format!(
                 "the node reported CA {} without its certificate (an agent older than the pre-flight): upgrade the agent to judge this node",
@@ -196,6 +196,7 @@ fn judge(
         notes: Vec::new(),
         ignores_certs_d: false,
         install_dir: None,
+        go: rt.go,
     };
     let d = classify::decide_tls(&view, system, chain, dial, now, None, &rt.go);
     out.verdict = d.verdict;

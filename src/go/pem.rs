@@ -3,15 +3,27 @@
 //! `*.crt`), ported so regtrust knows exactly which certificates a Go runtime loads from a
 //! file. Pure: bytes in, DER out.
 
-use super::x509::parse_certificate;
+use super::version::{GoDebug, GoVersion};
+use super::x509::{parse_certificate_as, Certificate};
 use base64::Engine as _;
 
 /// The loop of `x509.CertPool.AppendCertsFromPEM` (crypto/x509/cert_pool.go, unchanged from
-/// go1.19 to go1.25): decode each block, skip those that are not `CERTIFICATE` or carry
-/// headers, skip certificates `ParseCertificate` refuses. Go only sees
-/// a BEGIN line at the very start of the data or right after a `\n` (a UTF-8 BOM or leading
-/// spaces hide the first block). Returns the DERs it would load, in order.
+/// go1.19 to go1.25) of the newest modelled Go: see `append_certs_from_pem_as`. Returns the
+/// DERs it would load, in order.
 pub fn append_certs_from_pem(bytes: &[u8]) -> Vec<Vec<u8>> {
+    append_certs_from_pem_as(bytes, GoVersion::NEWEST, GoDebug::default())
+        .into_iter()
+        .map(|c| c.raw)
+        .collect()
+}
+
+/// The loop of `x509.CertPool.AppendCertsFromPEM` as Go `go` with `godebug` runs it: decode
+/// each block, skip those that are not `CERTIFICATE` or carry headers, skip certificates
+/// that release's `ParseCertificate` refuses (Go 1.23 refuses some that Go 1.19 loads). Go
+/// only sees a BEGIN line at the very start of the data or right after a `\n` (a UTF-8 BOM or
+/// leading spaces hide the first block). Returns the certificates it would load, in order,
+/// parsed (so the caller need not parse them again).
+pub fn append_certs_from_pem_as(bytes: &[u8], go: GoVersion, godebug: GoDebug) -> Vec<Certificate> {
     let mut out = Vec::new();
     let ends = GoEnds::new(bytes);
     let mut rest = bytes;
@@ -23,8 +35,8 @@ pub fn append_certs_from_pem(bytes: &[u8]) -> Vec<Vec<u8>> {
         if block.kind != b"CERTIFICATE" || block.has_headers {
             continue;
         }
-        if parse_certificate(&block.bytes).is_ok() {
-            out.push(block.bytes);
+        if let Ok(c) = parse_certificate_as(&block.bytes, go, godebug) {
+            out.push(c);
         }
     }
     out

@@ -26,6 +26,7 @@ use super::x509::{
     KEY_USAGE_CERT_SIGN, NAME_TYPE_DNS, NAME_TYPE_EMAIL, NAME_TYPE_IP, NAME_TYPE_URI,
 };
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// The class of Go's refusal, as regtrust's report names it (SPEC, Probe verdicts): the
@@ -266,9 +267,11 @@ const MAX_RSA_KEY_BITS: usize = 8192;
 const MAX_CONSTRAINT_COMPARISONS: usize = 250_000;
 
 /// A `CertPool`: insertion order, by raw subject, deduplicated by DER.
+#[derive(Clone, Debug)]
 struct Pool {
     by_name: HashMap<Vec<u8>, Vec<CertRef>>,
-    sums: HashSet<Vec<u8>>,
+    /// The DERs held (shared with the pool's own list, so extending a pool copies no DER).
+    sums: HashSet<Arc<[u8]>>,
 }
 
 impl Pool {
@@ -279,8 +282,8 @@ impl Pool {
         }
     }
 
-    fn add(&mut self, r: CertRef, c: &Certificate) {
-        if !self.sums.insert(c.raw.clone()) {
+    fn add(&mut self, r: CertRef, c: &Certificate, der: Arc<[u8]>) {
+        if !self.sums.insert(der) {
             return;
         }
         self.by_name
@@ -290,7 +293,7 @@ impl Pool {
     }
 
     fn contains(&self, c: &Certificate) -> bool {
-        self.sums.contains(&c.raw)
+        self.sums.contains(c.raw.as_slice())
     }
 }
 
@@ -309,12 +312,15 @@ enum SigCheck {
 }
 
 /// The runtime's trust pool, parsed once (Go's `CertPool` from `SystemCertPool()` plus
-/// `AppendCertsFromPEM` of the runtime's CA files): reuse it across registries.
+/// `AppendCertsFromPEM` of the runtime's CA files): reuse it across registries, and extend a
+/// shared system pool with each runtime's CA files (`with_more`) instead of parsing the
+/// system roots again.
+#[derive(Clone, Debug)]
 pub struct TrustPool {
-    certs: Vec<Option<Certificate>>,
+    certs: Vec<Option<Arc<Certificate>>>,
     pool: Pool,
     /// Every entry as given, to parse again for another release.
-    ders: Vec<Vec<u8>>,
+    ders: Vec<Arc<[u8]>>,
     /// The release whose `ParseCertificate` decided which entries load.
     go: GoVersion,
     godebug: GoDebug,
@@ -331,24 +337,49 @@ impl TrustPool {
 
     /// `new` for a runtime of Go `go` with `godebug` (what loads depends on the release).
     pub fn new_as(roots: &[impl AsRef<[u8]>], go: GoVersion, godebug: GoDebug) -> Self {
-        let go = go.modelled();
-        let certs: Vec<Option<Certificate>> = roots
-            .iter()
-            .map(|d| gox509::parse_certificate_as(d.as_ref(), go, godebug).ok())
-            .collect();
-        let mut pool = Pool::new();
-        for (i, c) in certs.iter().enumerate() {
-            if let Some(c) = c {
-                pool.add(CertRef::Root(i), c);
-            }
-        }
-        TrustPool {
-            certs,
-            pool,
-            ders: roots.iter().map(|d| d.as_ref().to_vec()).collect(),
-            go,
+        let mut pool = TrustPool {
+            certs: Vec::with_capacity(roots.len()),
+            pool: Pool::new(),
+            ders: Vec::with_capacity(roots.len()),
+            go: go.modelled(),
             godebug,
+        };
+        for d in roots {
+            pool.push(d.as_ref(), None);
         }
+        pool
+    }
+
+    /// This pool followed by `more` (a runtime's CA files after the system roots), each
+    /// given as DER with, optionally, its parse by this pool's release (see `release`; the
+    /// caller vouches for that), which is then not repeated. `CertRef::Root` indexes this pool's entries, then `more`.
+    pub fn with_more(&self, more: &[(&[u8], Option<Arc<Certificate>>)]) -> TrustPool {
+        let mut pool = self.clone();
+        for (der, parsed) in more {
+            pool.push(der, parsed.clone());
+        }
+        pool
+    }
+
+    fn push(&mut self, der: &[u8], parsed: Option<Arc<Certificate>>) {
+        let cert = match parsed {
+            Some(c) if c.raw == der => Some(c),
+            _ => gox509::parse_certificate_as(der, self.go, self.godebug)
+                .ok()
+                .map(Arc::new),
+        };
+        let der: Arc<[u8]> = Arc::from(der);
+        if let Some(c) = &cert {
+            self.pool
+                .add(CertRef::Root(self.certs.len()), c, der.clone());
+        }
+        self.certs.push(cert);
+        self.ders.push(der);
+    }
+
+    /// The release (and switches) whose parse rules decided what this pool holds.
+    pub fn release(&self) -> (GoVersion, GoDebug) {
+        (self.go, self.godebug)
     }
 
     /// How many entries Go would have added (parsable and distinct).
@@ -362,12 +393,49 @@ impl TrustPool {
 
     /// The parsed pool entry behind a `CertRef::Root`.
     pub fn get(&self, index: usize) -> Option<&Certificate> {
-        self.certs.get(index).and_then(Option::as_ref)
+        self.certs.get(index).and_then(Option::as_deref)
+    }
+}
+
+/// A presented chain as one Go release parses it (crypto/tls parses every certificate the
+/// server sent before `Verify`): parse it once and judge it for every runtime on that
+/// release, and every later connection presenting the same chain.
+#[derive(Debug, Clone)]
+pub struct ParsedChain {
+    ders: Vec<Vec<u8>>,
+    certs: Vec<Result<Certificate, String>>,
+    go: GoVersion,
+    godebug: GoDebug,
+}
+
+impl ParsedChain {
+    /// Parse `presented` (leaf first) with the rules of `go` and `godebug`.
+    pub fn new(presented: &[impl AsRef<[u8]>], go: GoVersion, godebug: GoDebug) -> ParsedChain {
+        let go = go.modelled();
+        ParsedChain {
+            ders: presented.iter().map(|d| d.as_ref().to_vec()).collect(),
+            certs: presented
+                .iter()
+                .map(|d| gox509::parse_certificate_as(d.as_ref(), go, godebug))
+                .collect(),
+            go,
+            godebug,
+        }
+    }
+
+    /// Each presented certificate as parsed, or Go's parse error.
+    pub fn certs(&self) -> &[Result<Certificate, String>] {
+        &self.certs
+    }
+
+    /// The release (and switches) it was parsed with.
+    pub fn release(&self) -> (GoVersion, GoDebug) {
+        (self.go, self.godebug)
     }
 }
 
 struct Ctx<'a> {
-    presented: Vec<Certificate>,
+    presented: Vec<&'a Certificate>,
     roots: &'a TrustPool,
     inter_pool: Pool,
     opts: &'a VerifyOptions<'a>,
@@ -375,14 +443,16 @@ struct Ctx<'a> {
 }
 
 /// Verify the presented chain (leaf first, as the server sent it) against the trust pool
-/// (DER, in the runtime's order: see `TrustPool::new`) the way a Go 1.19 runtime does.
+/// (DER, in the runtime's order: see `TrustPool::new`) the way a runtime built with
+/// `opts.go` does. The pure entry point: `verify_chain` is the same with the chain and the
+/// pool parsed once.
 pub fn verify(
     presented: &[impl AsRef<[u8]>],
     roots: &[impl AsRef<[u8]>],
     opts: &VerifyOptions<'_>,
 ) -> Result<Verified, GoVerifyError> {
-    verify_with_pool(
-        presented,
+    verify_chain(
+        &ParsedChain::new(presented, opts.go, opts.godebug),
         &TrustPool::new_as(roots, opts.go, opts.godebug),
         opts,
     )
@@ -395,14 +465,37 @@ pub fn verify_with_pool(
     roots: &TrustPool,
     opts: &VerifyOptions<'_>,
 ) -> Result<Verified, GoVerifyError> {
-    if presented.is_empty() {
+    verify_chain(
+        &ParsedChain::new(presented, opts.go, opts.godebug),
+        roots,
+        opts,
+    )
+}
+
+/// `verify` over a chain and a pool parsed once. Either, when parsed by another release
+/// than `opts`', is parsed again with `opts`' (never judged by the wrong rules).
+pub fn verify_chain(
+    chain: &ParsedChain,
+    roots: &TrustPool,
+    opts: &VerifyOptions<'_>,
+) -> Result<Verified, GoVerifyError> {
+    if chain.ders.is_empty() {
         return Err(GoVerifyError::NoCertificates);
     }
-    let go = opts.go.modelled();
-    let mut certs = Vec::with_capacity(presented.len());
-    for (index, der) in presented.iter().enumerate() {
-        let c = gox509::parse_certificate_as(der.as_ref(), go, opts.godebug)
-            .map_err(|error| GoVerifyError::Parse { index, error })?;
+    let release = (opts.go.modelled(), opts.godebug);
+    let reparsed_chain;
+    let chain = if chain.release() == release {
+        chain
+    } else {
+        reparsed_chain = ParsedChain::new(&chain.ders, release.0, release.1);
+        &reparsed_chain
+    };
+    let mut certs = Vec::with_capacity(chain.certs.len());
+    for (index, parsed) in chain.certs.iter().enumerate() {
+        let c = parsed.as_ref().map_err(|error| GoVerifyError::Parse {
+            index,
+            error: error.clone(),
+        })?;
         // tlsmaxrsasize (see `RsaKeyTooLarge`), checked as each certificate is parsed.
         if opts.go.has_backport(22, &[(19, 13), (20, 8), (21, 1)]) {
             if let PublicKey::Rsa { n, .. } = &c.public_key {
@@ -417,10 +510,10 @@ pub fn verify_with_pool(
         certs.push(c);
     }
     let reparsed;
-    let roots = if roots.go == go && roots.godebug == opts.godebug {
+    let roots = if roots.release() == release {
         roots
     } else {
-        reparsed = TrustPool::new_as(&roots.ders, go, opts.godebug);
+        reparsed = TrustPool::new_as(&roots.ders, release.0, release.1);
         &reparsed
     };
     let mut ctx = Ctx {
@@ -431,7 +524,8 @@ pub fn verify_with_pool(
         undecidable: None,
     };
     for (i, c) in ctx.presented.iter().enumerate().skip(1) {
-        ctx.inter_pool.add(CertRef::Presented(i), c);
+        ctx.inter_pool
+            .add(CertRef::Presented(i), c, Arc::from(c.raw.as_slice()));
     }
     let result = ctx.verify_leaf();
     match (result, ctx.undecidable) {
@@ -445,9 +539,9 @@ pub fn verify_with_pool(
 impl Ctx<'_> {
     fn cert(&self, r: CertRef) -> &Certificate {
         match r {
-            CertRef::Presented(i) => &self.presented[i],
+            CertRef::Presented(i) => self.presented[i],
             // A Root ref only exists for a parsed pool entry.
-            CertRef::Root(i) => self.roots.get(i).unwrap_or(&self.presented[0]),
+            CertRef::Root(i) => self.roots.get(i).unwrap_or(self.presented[0]),
         }
     }
 

@@ -97,7 +97,7 @@ impl fmt::Display for GoVersion {
 /// The GODEBUG settings that change certificate verification, as the runtime's environment
 /// (`GODEBUG=x509sha1=1,...`) sets them. A setting a release does not know is ignored by
 /// that release (`verify` asks the version too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct GoDebug {
     /// `x509sha1=1` (Go 1.18–1.23): SHA-1 signatures below the root are checked instead of
     /// refused. Removed in Go 1.24.
@@ -131,6 +131,23 @@ impl GoDebug {
             }
         }
         d
+    }
+}
+
+/// The Go a runtime runs on: the release its binary was built with (the newest modelled
+/// when unknown) and the GODEBUG switches of its environment. What `ParseCertificate` loads
+/// and what `Verify` decides both depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct GoRuntime {
+    pub go: GoVersion,
+    pub godebug: GoDebug,
+}
+
+impl GoRuntime {
+    /// The parse and verify rules this runtime is judged by: two runtimes with the same
+    /// rules load and decide alike.
+    pub fn rules(self) -> (GoVersion, GoDebug) {
+        (self.go.modelled(), self.godebug)
     }
 }
 

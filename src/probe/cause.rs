@@ -6,7 +6,7 @@
 
 use crate::ca::sha256_hex;
 use crate::go::verify::{check_signature_from, key_signed, VerifyOptions};
-use crate::go::x509::{parse_certificate_as, Certificate, KEY_USAGE_CERT_SIGN};
+use crate::go::x509::{Certificate, KEY_USAGE_CERT_SIGN};
 
 /// A certificate as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,9 @@ impl AuthorityCause {
 
 /// Classify an `unknown_authority`: follow the presented chain from the leaf as far as the
 /// server's certificates link up (by name and signature), then compare the top certificate's
-/// issuer with the installed CA files (DER; unparsable ones are ignored).
+/// issuer with the installed CA files. Both sides come as the runtime's Go parsed them (the
+/// chain's parse shared by every runtime, the CA files' parse made when they loaded);
+/// certificates Go refused are left out by the caller.
 ///
 /// - nothing installed for the host: `ca_not_installed`;
 /// - an installed CA has the issuer's name and key but Go refuses the link: `ca_unusable`;
@@ -78,17 +80,14 @@ impl AuthorityCause {
 /// - otherwise the installed CAs are other CAs than the one the chain leads to (rotated, or
 ///   the wrong file): `ca_mismatch`, with the server's top CA when it sent one.
 ///
-/// `opts` is the runtime's (its Go release decides which certificates parse and why a link
-/// is refused); its server name is not used.
+/// `opts` is the runtime's (its Go release decides why a link is refused); its server name
+/// is not used.
 pub fn unknown_authority_cause(
-    presented: &[impl AsRef<[u8]>],
-    installed: &[impl AsRef<[u8]>],
+    certs: &[&Certificate],
+    cas: &[&Certificate],
     opts: &VerifyOptions<'_>,
 ) -> AuthorityCause {
-    let parse = |d: &[u8]| parse_certificate_as(d, opts.go.modelled(), opts.godebug).ok();
-    let certs: Vec<Certificate> = presented.iter().filter_map(|d| parse(d.as_ref())).collect();
-    let cas: Vec<Certificate> = installed.iter().filter_map(|d| parse(d.as_ref())).collect();
-    let Some(mut top) = certs.first() else {
+    let Some(mut top) = certs.first().copied() else {
         return AuthorityCause::CaNotInstalled {
             issuer: String::new(),
         };
@@ -98,7 +97,7 @@ pub fn unknown_authority_cause(
         if top.raw_issuer == top.raw_subject {
             break;
         }
-        let next = certs.iter().enumerate().find(|(i, c)| {
+        let next = certs.iter().copied().enumerate().find(|(i, c)| {
             !seen.contains(i) && c.raw_subject == top.raw_issuer && key_signed(top, c)
         });
         match next {
@@ -113,6 +112,7 @@ pub fn unknown_authority_cause(
     let issuer = top.issuer_string();
     let same_name: Vec<&Certificate> = cas
         .iter()
+        .copied()
         .filter(|ca| ca.raw_subject == top.raw_issuer)
         .collect();
     // An installed CA with the right name and key: Go refused the link for another reason.
@@ -150,6 +150,7 @@ pub fn unknown_authority_cause(
         // Could an installed CA have issued the intermediate the server did not send?
         let anchors: Vec<CertFacts> = cas
             .iter()
+            .copied()
             .filter(|ca| {
                 (ca.version < 3 || (ca.basic_constraints_valid && ca.is_ca))
                     && (ca.key_usage == 0 || ca.key_usage & KEY_USAGE_CERT_SIGN != 0)
@@ -166,7 +167,7 @@ pub fn unknown_authority_cause(
     AuthorityCause::CaMismatch {
         issuer,
         server_ca: (self_issued || top_is_ca).then(|| CertFacts::of(top)),
-        installed: cas.iter().map(CertFacts::of).collect(),
+        installed: cas.iter().copied().map(CertFacts::of).collect(),
     }
 }
 
@@ -174,6 +175,7 @@ pub fn unknown_authority_cause(
 mod tests {
     use super::*;
     use crate::go::pki::{Key, Spec};
+    use crate::go::x509::parse_certificate_as;
     use crate::go::GoVersion;
     use time::OffsetDateTime;
 
@@ -190,8 +192,27 @@ mod tests {
         VerifyOptions::new("", OffsetDateTime::now_utc()).with_go(GoVersion::new(minor, 0))
     }
 
+    /// The cause over DERs, each parsed as `opts`' Go parses it (refused ones left out).
+    fn cause_as(
+        presented: &[impl AsRef<[u8]>],
+        installed: &[impl AsRef<[u8]>],
+        opts: &VerifyOptions<'_>,
+    ) -> AuthorityCause {
+        fn parse_all(ders: &[impl AsRef<[u8]>], opts: &VerifyOptions<'_>) -> Vec<Certificate> {
+            ders.iter()
+                .filter_map(|d| {
+                    parse_certificate_as(d.as_ref(), opts.go.modelled(), opts.godebug).ok()
+                })
+                .collect()
+        }
+        let (p, i) = (parse_all(presented, opts), parse_all(installed, opts));
+        let p: Vec<&Certificate> = p.iter().collect();
+        let i: Vec<&Certificate> = i.iter().collect();
+        unknown_authority_cause(&p, &i, opts)
+    }
+
     fn cause(presented: &[Vec<u8>], installed: &[Vec<u8>]) -> AuthorityCause {
-        unknown_authority_cause(presented, installed, &go(19))
+        cause_as(presented, installed, &go(19))
     }
 
     #[test]
@@ -308,7 +329,7 @@ mod tests {
             1,
             &["subjectAltName=DNS:h.test"],
         );
-        let got = unknown_authority_cause(&[&sha1_leaf], &[rsa_ca.der()], &go(19));
+        let got = cause_as(&[&sha1_leaf], &[rsa_ca.der()], &go(19));
         assert_eq!(
             got,
             AuthorityCause::CaUnusable {
@@ -317,7 +338,7 @@ mod tests {
             }
         );
         // Go 1.24 no longer offers the override.
-        let got = unknown_authority_cause(&[&sha1_leaf], &[rsa_ca.der()], &go(24));
+        let got = cause_as(&[&sha1_leaf], &[rsa_ca.der()], &go(24));
         assert!(
             matches!(&got, AuthorityCause::CaUnusable { reason, .. }
                 if reason == "x509: cannot verify signature: insecure algorithm SHA1-RSA"),

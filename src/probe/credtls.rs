@@ -26,10 +26,10 @@
 //! nothing else.
 
 use super::capture::ConnectionJudge;
-use super::classify::{self, Presented};
+use super::classify::{self, Presented, ViewTrust};
 use crate::host::RegistryHost;
 use crate::report::Verdict;
-use crate::runtime::view::{RuntimeView, SystemRoots};
+use crate::runtime::view::SystemRoots;
 use rustls::pki_types::ServerName;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -54,11 +54,14 @@ pub struct Rejection {
 #[derive(Debug)]
 pub struct ViewJudge {
     registry: RegistryHost,
-    /// Each accepting view with the Go its runtime runs on (the same rules as its first
-    /// handshake).
-    views: Vec<(RuntimeView, classify::GoRuntime)>,
+    /// Each accepting view with the Go its runtime runs on and its trust pool (the same as
+    /// for its first handshake, not built again).
+    views: Vec<ViewTrust>,
     system: Arc<SystemRoots>,
     now: OffsetDateTime,
+    /// The chains seen so far (the first handshake's among them), each parsed once however
+    /// many connections present it.
+    chains: Mutex<Vec<Arc<Presented>>>,
     state: Mutex<State>,
 }
 
@@ -70,12 +73,14 @@ struct State {
 }
 
 impl ViewJudge {
-    /// `registry` is the host dialed (its trust applies to every connection).
+    /// `registry` is the host dialed (its trust applies to every connection); `first` the
+    /// chain of the first handshake, already parsed for these views.
     pub fn new(
         registry: &RegistryHost,
-        views: Vec<(RuntimeView, classify::GoRuntime)>,
+        views: Vec<ViewTrust>,
         system: Arc<SystemRoots>,
         now: OffsetDateTime,
+        first: Option<Arc<Presented>>,
     ) -> Arc<ViewJudge> {
         let n = views.len();
         Arc::new(ViewJudge {
@@ -83,6 +88,7 @@ impl ViewJudge {
             views,
             system,
             now,
+            chains: Mutex::new(first.into_iter().collect()),
             state: Mutex::new(State {
                 rejected: vec![None; n],
                 frozen: false,
@@ -105,14 +111,10 @@ impl ViewJudge {
             .and_then(|s| s.rejected.get(i).cloned().flatten())
     }
 
-    fn decide(
-        &self,
-        (view, go): &(RuntimeView, classify::GoRuntime),
-        chain: &Presented,
-        name: &str,
-    ) -> Option<Rejection> {
+    fn decide(&self, trust: &ViewTrust, chain: &Presented, name: &str) -> Option<Rejection> {
+        let view = &trust.view;
         let host = RegistryHost::parse(name).ok()?;
-        let d = classify::decide_tls(view, &self.system, chain, &host, self.now, None, go);
+        let d = classify::decide(trust, &self.system, chain, &host, self.now, None);
         if d.verdict == Verdict::Ok {
             return None;
         }
@@ -155,6 +157,22 @@ impl ViewJudge {
     }
 }
 
+impl ViewJudge {
+    /// The chain as seen before (parsed already), or a new one remembered.
+    fn presented(&self, chain: &[Vec<u8>]) -> Arc<Presented> {
+        let mut chains = match self.chains.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(p) = chains.iter().find(|p| p.ders == chain) {
+            return p.clone();
+        }
+        let p = Arc::new(Presented::new(chain.to_vec()));
+        chains.push(p.clone());
+        p
+    }
+}
+
 impl ConnectionJudge for ViewJudge {
     fn judge(&self, chain: &[Vec<u8>], server: &ServerName<'_>) -> Result<(), String> {
         let name = match server {
@@ -165,7 +183,7 @@ impl ConnectionJudge for ViewJudge {
             },
             _ => return Err("tls: unsupported server name".into()),
         };
-        let presented = Presented::new(chain.to_vec());
+        let presented = self.presented(chain);
         let mut state = self
             .state
             .lock()
@@ -205,14 +223,14 @@ mod tests {
     use crate::runtime::view::{self as trustview, Anchor};
     use std::path::Path;
 
-    fn view(name: &str, cas: &[&[u8]]) -> (RuntimeView, classify::GoRuntime) {
+    fn view(name: &str, cas: &[&[u8]]) -> ViewTrust {
         let mut v = trustview::system_only_view();
         v.runtime = name.to_string();
         v.host_cas = cas
             .iter()
             .map(|der| Anchor::new(der.to_vec(), Path::new("/ca.crt")).expect("anchor"))
             .collect();
-        (v, classify::GoRuntime::default())
+        ViewTrust::new(v, &SystemRoots::default(), classify::GoRuntime::default())
     }
 
     fn dns(name: &str) -> ServerName<'static> {
@@ -236,7 +254,7 @@ mod tests {
             view("docker", &[&ca_a.der()]),
             view("crio", &[&ca_a.der(), &ca_b.der()]),
         ];
-        let judge = ViewJudge::new(&host, views.clone(), Arc::default(), now);
+        let judge = ViewJudge::new(&host, views.clone(), Arc::default(), now, None);
 
         assert_eq!(
             judge.judge(&[registry_leaf.der()], &dns("registry.test")),
@@ -264,11 +282,44 @@ mod tests {
         assert_eq!(r.cause, CAUSE_CONNECTION);
 
         // Frozen: refused, not recorded.
-        let judge = ViewJudge::new(&host, views, Arc::default(), now);
+        let judge = ViewJudge::new(&host, views, Arc::default(), now, None);
         judge.freeze();
         assert!(judge
             .judge(&[realm_leaf.der()], &dns("registry.test"))
             .is_err());
         assert_eq!((judge.rejection(0), judge.rejection(1)), (None, None));
+    }
+
+    /// A chain the first handshake presented is not parsed again for later connections,
+    /// nor is a chain two connections present.
+    #[test]
+    fn chains_seen_before_are_not_parsed_again() {
+        use crate::go::x509::parse_count;
+        let now = OffsetDateTime::now_utc();
+        let ca = Spec::ca("CA", now).self_signed(Key::ecdsa());
+        let leaf =
+            Spec::leaf("registry.test", &["registry.test"], now).signed_by(Key::ecdsa(), &ca);
+        let realm = Spec::leaf("realm.test", &["realm.test"], now).signed_by(Key::ecdsa(), &ca);
+        let host = RegistryHost::parse("registry.test").unwrap();
+        let views = vec![view("docker", &[&ca.der()]), view("crio", &[&ca.der()])];
+        let first = Arc::new(Presented::new(vec![leaf.der()]));
+        for v in &views {
+            assert_eq!(
+                classify::decide(v, &SystemRoots::default(), &first, &host, now, None).verdict,
+                Verdict::Ok
+            );
+        }
+        assert_eq!(parse_count::of(&leaf.der()), 1);
+        let judge = ViewJudge::new(&host, views, Arc::default(), now, Some(first));
+        for _ in 0..3 {
+            assert_eq!(judge.judge(&[leaf.der()], &dns("registry.test")), Ok(()));
+            assert_eq!(judge.judge(&[realm.der()], &dns("realm.test")), Ok(()));
+        }
+        assert_eq!(
+            parse_count::of(&leaf.der()),
+            1,
+            "the first handshake's chain"
+        );
+        assert_eq!(parse_count::of(&realm.der()), 1, "the realm's chain");
     }
 }

@@ -50,7 +50,7 @@ use crate::report::{
 };
 use crate::runtime::view::{RuntimeView, SystemRoots};
 use crate::sync::{self, CaChoice, Config, Inputs};
-use classify::{Presented, TlsDecision};
+use classify::{Presented, TlsDecision, ViewTrust};
 use registry::{Cred, HttpVerdict};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -79,23 +79,14 @@ pub async fn probe_all(
     let loaded = tokio::task::spawn_blocking(move || {
         let system = crate::runtime::system::system_roots_cached(&host_root);
         let node = crate::runtime::Node::read(&host_root, &runtimes);
-        let views: Vec<Vec<RuntimeView>> = hs
-            .iter()
-            .map(|h| {
-                if runtimes.is_empty() {
-                    vec![crate::runtime::view::system_only_view()]
-                } else {
-                    runtimes.iter().map(|&r| node.view(r, h)).collect()
-                }
-            })
-            .collect();
         // The Go of each runtime, read once per round (the binaries are cached by stamp).
-        let root = crate::runtime::HostRoot::new(&host_root);
-        let mut gos: BTreeMap<String, runtime_go::RuntimeGo> = BTreeMap::new();
-        for v in views.iter().flatten() {
-            gos.entry(v.runtime.clone())
-                .or_insert_with(|| runtime_go::runtime_go(&root, &v.runtime, &go_overrides));
-        }
+        let gos = runtime_gos(&node, &go_overrides);
+        // Each view with its trust pool, built once per round (the system pool once per Go
+        // release) and used for every connection of its registry's probe.
+        let views: Vec<Vec<ViewTrust>> = hs
+            .iter()
+            .map(|h| view_trusts(&node, h, &gos, &system))
+            .collect();
         (system, views, gos)
     })
     .await;
@@ -205,7 +196,7 @@ struct HostJob {
     /// The Go of each runtime, by wire name.
     gos: Arc<BTreeMap<String, runtime_go::RuntimeGo>>,
     host: RegistryHost,
-    views: Vec<RuntimeView>,
+    views: Vec<ViewTrust>,
     system: Arc<SystemRoots>,
     creds: Vec<Cred>,
     expected: Option<Arc<CaBundle>>,
@@ -241,7 +232,7 @@ async fn probe_host(job: HostJob) -> (RegistryReport, bool) {
     match handshake {
         Err(failure) => {
             let fix = net_fix(&failure, &dial, job.timeout);
-            for view in &job.views {
+            for view in job.views.iter().map(|t| &t.view) {
                 let mut e = entry(view, now);
                 e.warnings = classify::expiry_warnings(
                     &Presented::new(Vec::new()),
@@ -258,33 +249,33 @@ async fn probe_host(job: HostJob) -> (RegistryReport, bool) {
             }
         }
         Ok(hs) => {
-            let chain = Presented::new(hs.chain);
-            let decisions: Vec<TlsDecision> = job
-                .views
-                .iter()
-                .map(|v| {
-                    classify::decide_tls(
-                        v,
-                        &job.system,
-                        &chain,
-                        &dial,
-                        now,
-                        job.expected.as_deref(),
-                        &job.go_of(v).go,
-                    )
-                })
-                .collect();
+            let chain = Arc::new(Presented::new(hs.chain));
+            let decisions = decide_all(
+                &job.views,
+                &job.system,
+                &chain,
+                &dial,
+                now,
+                job.expected.as_deref(),
+            );
             // The HTTP check's connections are judged by the views that accepted the
-            // first one (`credtls`); `slot[i]` is view i's place among them.
+            // first one (`credtls`), with the same pools and the chain parsed already;
+            // `slot[i]` is view i's place among them.
             let mut accepting = Vec::new();
             let mut slot = vec![None; job.views.len()];
-            for (i, (v, d)) in job.views.iter().zip(&decisions).enumerate() {
+            for (i, (t, d)) in job.views.iter().zip(&decisions).enumerate() {
                 if d.verdict == Verdict::Ok {
                     slot[i] = Some(accepting.len());
-                    accepting.push((v.clone(), job.go_of(v).go));
+                    accepting.push(t.clone());
                 }
             }
-            let judge = credtls::ViewJudge::new(&dial, accepting, job.system.clone(), now);
+            let judge = credtls::ViewJudge::new(
+                &dial,
+                accepting,
+                job.system.clone(),
+                now,
+                Some(chain.clone()),
+            );
             let http = if slot.iter().any(Option::is_some) {
                 let (http, h) =
                     http_check(&dial, hs.addr, &job.creds, judge.clone(), deadline).await;
@@ -298,7 +289,7 @@ async fn probe_host(job: HostJob) -> (RegistryReport, bool) {
                 }
                 None
             };
-            for (i, (view, d)) in job.views.iter().zip(decisions).enumerate() {
+            for (i, (view, d)) in job.views.iter().map(|t| &t.view).zip(decisions).enumerate() {
                 let refused = slot[i].and_then(|k| judge.rejection(k));
                 let mut e = entry(view, now);
                 e.runtime_version = job.go_of(view).runtime_version;
@@ -358,7 +349,11 @@ async fn probe_host(job: HostJob) -> (RegistryReport, bool) {
         verdict,
         message,
         trust: Vec::new(),
-        ca: ca_summary(job.expected.as_deref(), &job.views, now),
+        ca: ca_summary(
+            job.expected.as_deref(),
+            job.views.iter().map(|t| &t.view),
+            now,
+        ),
         probes: entries,
         harbor,
     };
@@ -392,6 +387,70 @@ async fn untrusted_is_harbor(
     }
 }
 
+/// The Go of each selected runtime (the system roots' view when none is), read once per
+/// round: it decides both what the runtime's CA files load and the verdict.
+fn runtime_gos(
+    node: &crate::runtime::Node,
+    overrides: &[(String, crate::go::GoVersion)],
+) -> BTreeMap<String, runtime_go::RuntimeGo> {
+    let names: Vec<String> = if node.runtimes.is_empty() {
+        vec![crate::runtime::view::system_only_view().runtime]
+    } else {
+        node.runtimes
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect()
+    };
+    names
+        .into_iter()
+        .map(|n| {
+            let go = runtime_go::runtime_go(&node.root, &n, overrides);
+            (n, go)
+        })
+        .collect()
+}
+
+/// What each runtime trusts for `host`, loaded by its own Go, with its trust pool.
+fn view_trusts(
+    node: &crate::runtime::Node,
+    host: &RegistryHost,
+    gos: &BTreeMap<String, runtime_go::RuntimeGo>,
+    system: &SystemRoots,
+) -> Vec<ViewTrust> {
+    let go_of = |name: &str| gos.get(name).map(|g| g.go).unwrap_or_default();
+    let views: Vec<RuntimeView> = if node.runtimes.is_empty() {
+        vec![crate::runtime::view::system_only_view()]
+    } else {
+        node.runtimes
+            .iter()
+            .map(|&r| node.view_as(r, host, &go_of(r.as_str())))
+            .collect()
+    };
+    views
+        .into_iter()
+        .map(|v| {
+            let go = go_of(&v.runtime);
+            ViewTrust::new(v, system, go)
+        })
+        .collect()
+}
+
+/// Every view's TLS decision on one presented chain: the chain is parsed once per Go
+/// release among the views (`Presented::parsed`), each view judges with its own pool.
+fn decide_all(
+    views: &[ViewTrust],
+    system: &SystemRoots,
+    chain: &Presented,
+    host: &RegistryHost,
+    now: OffsetDateTime,
+    expected: Option<&CaBundle>,
+) -> Vec<TlsDecision> {
+    views
+        .iter()
+        .map(|t| classify::decide(t, system, chain, host, now, expected))
+        .collect()
+}
+
 /// A probe entry for `view` before any verdict: what it trusts for the host.
 fn entry(view: &RuntimeView, now: OffsetDateTime) -> ProbeEntry {
     ProbeEntry {
@@ -415,15 +474,15 @@ fn entry(view: &RuntimeView, now: OffsetDateTime) -> ProbeEntry {
 
 /// The CA the report shows for the registry: the input regtrust manages, else what the
 /// first runtime reads for the host.
-fn ca_summary(
+fn ca_summary<'a>(
     expected: Option<&CaBundle>,
-    views: &[RuntimeView],
+    mut views: impl Iterator<Item = &'a RuntimeView>,
     now: OffsetDateTime,
 ) -> Option<CaSummary> {
     if let Some(b) = expected {
         return Some(b.summary(now));
     }
-    let view = views.iter().find(|v| !v.host_cas.is_empty())?;
+    let view = views.find(|v| !v.host_cas.is_empty())?;
     let mut by_file: BTreeMap<&PathBuf, Vec<CaCert>> = BTreeMap::new();
     for a in &view.host_cas {
         by_file
@@ -670,7 +729,8 @@ pub fn needs_attention(report: &Report, implicit_docker_config: Option<&std::pat
 
 /// `regtrust probe HOST --chain CHAIN.pem`: what each runtime on this node would say if
 /// the host served `chain` (leaf first), with this node's trust view, at `now`. Offline:
-/// the same decision as a probe's TLS part (`classify::decide_tls`), no network.
+/// the same decision as a probe's TLS part (`decide_all`: one parse of the chain per Go
+/// release, one pool per view), no network.
 pub fn judge_chain(
     cfg: &Config,
     inputs: &Inputs,
@@ -680,36 +740,21 @@ pub fn judge_chain(
 ) -> Report {
     let system = crate::runtime::system::system_roots_cached(&cfg.host_root);
     let node = crate::runtime::Node::read(&cfg.host_root, &cfg.runtimes);
+    // One parse of the chain per Go release, for every host and runtime.
     let presented = Presented::new(chain);
-    let root = crate::runtime::HostRoot::new(&cfg.host_root);
-    let mut gos: BTreeMap<String, runtime_go::RuntimeGo> = BTreeMap::new();
+    let gos = runtime_gos(&node, &cfg.go_versions);
     let mut report = Report::new(cfg.node.clone(), now);
     for host in hosts {
-        let views: Vec<RuntimeView> = if cfg.runtimes.is_empty() {
-            vec![crate::runtime::view::system_only_view()]
-        } else {
-            cfg.runtimes.iter().map(|&r| node.view(r, host)).collect()
-        };
+        let views = view_trusts(&node, host, &gos, &system);
         let expected = match inputs.hosts.get(host) {
             Some(CaChoice::Valid(b)) => Some(b.clone()),
             _ => None,
         };
         let dial = endpoint(host);
+        let decisions = decide_all(&views, &system, &presented, &dial, now, expected.as_deref());
         let mut entries = Vec::new();
-        for view in &views {
-            let go = gos
-                .entry(view.runtime.clone())
-                .or_insert_with(|| runtime_go::runtime_go(&root, &view.runtime, &cfg.go_versions))
-                .clone();
-            let d = classify::decide_tls(
-                view,
-                &system,
-                &presented,
-                &dial,
-                now,
-                expected.as_deref(),
-                &go.go,
-            );
+        for (view, d) in views.iter().map(|t| &t.view).zip(decisions) {
+            let go = gos.get(&view.runtime).cloned().unwrap_or_default();
             let mut e = entry(view, now);
             e.runtime_version = go.runtime_version;
             e.go_version = go.go_version;
@@ -739,7 +784,7 @@ pub fn judge_chain(
             verdict,
             message,
             trust: Vec::new(),
-            ca: ca_summary(expected.as_deref(), &views, now),
+            ca: ca_summary(expected.as_deref(), views.iter().map(|t| &t.view), now),
             probes: entries,
             harbor: None,
         });
@@ -811,6 +856,87 @@ pub fn run_cli(args: &ProbeArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 11 point 4: a probe over three runtimes parses each presented certificate once
+    /// (it was about 11 times: twice for display, then once per runtime for `Verify`, once
+    /// for the cause and once for the CA input's check), each system root once, and each
+    /// installed CA once per runtime that loads it (the pool reuses that parse). The case is
+    /// the costliest: an unknown authority (the CA was rotated) with a CA input to check.
+    #[test]
+    fn three_runtimes_parse_each_presented_certificate_once() {
+        use crate::ca::pem_block as der_to_pem;
+        use crate::go::pki::{Key, Spec};
+        use crate::go::x509::parse_count;
+        let now = OffsetDateTime::now_utc();
+        let old_ca = Spec::ca("Harbor CA", now).self_signed(Key::ecdsa());
+        let new_ca = Spec::ca("Harbor CA", now).self_signed(Key::ecdsa());
+        let system_ca = Spec::ca("System CA", now).self_signed(Key::ecdsa());
+        let int = Spec::ca("Harbor Issuing CA", now).signed_by(Key::ecdsa(), &new_ca);
+        let leaf = Spec::leaf("reg.test", &["reg.test"], now).signed_by(Key::ecdsa(), &int);
+        let old_pem = der_to_pem(&old_ca.der());
+        let root = crate::runtime::view::tests::root_with(&[
+            (
+                "etc/ssl/certs/ca-certificates.crt",
+                &der_to_pem(&system_ca.der()),
+            ),
+            ("etc/docker/certs.d/reg.test/ca.crt", &old_pem),
+            ("etc/containerd/certs.d/reg.test/ca.crt", &old_pem),
+            ("etc/containers/certs.d/reg.test/ca.crt", &old_pem),
+        ]);
+        let host = RegistryHost::parse("reg.test").unwrap();
+        let cfg = Config {
+            host_root: root.path().to_path_buf(),
+            state_dir: root.path().join("state"),
+            runtimes: vec![
+                crate::trust::Runtime::Docker,
+                crate::trust::Runtime::Containerd,
+                crate::trust::Runtime::Crio,
+            ],
+            replace_foreign: false,
+            node: "n".into(),
+            pull_secrets: Vec::new(),
+            cas: Vec::new(),
+            registries: vec![host.clone()],
+            go_versions: Vec::new(),
+        };
+        let input = CaBundle::from_pem("new.crt", der_to_pem(&new_ca.der()).as_bytes()).unwrap();
+        let inputs = Inputs {
+            hosts: [(host.clone(), CaChoice::Valid(Arc::new(input)))].into(),
+            secrets: Default::default(),
+            problems: Vec::new(),
+            complete: true,
+        };
+        let chain = vec![leaf.der(), int.der()];
+        let report = judge_chain(&cfg, &inputs, &[host], chain.clone(), now);
+
+        let probes = &report.registries[0].probes;
+        let seen: Vec<(&str, &str)> = probes
+            .iter()
+            .map(|p| (p.runtime.as_str(), p.cause.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("docker", "ca_mismatch"),
+                ("containerd", "ca_mismatch"),
+                ("crio", "ca_mismatch")
+            ],
+            "{probes:#?}"
+        );
+        assert!(
+            probes.iter().all(|p| p.fix.contains("verifies this chain")),
+            "the CA input was checked: {probes:#?}"
+        );
+        for (name, der) in [("leaf", &chain[0]), ("intermediate", &chain[1])] {
+            assert_eq!(parse_count::of(der), 1, "the presented {name}");
+        }
+        assert_eq!(parse_count::of(&system_ca.der()), 1, "the system root");
+        assert_eq!(
+            parse_count::of(&old_ca.der()),
+            3,
+            "the installed CA, once per runtime"
+        );
+    }
 
     #[test]
     fn fix_lines_are_safe_to_paste() {

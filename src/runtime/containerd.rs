@@ -31,9 +31,10 @@
 //!   (microk8s docs "How to work with a private registry"; not read in source).
 
 use super::distro::{self, RegistriesYaml};
-use super::view::{add_pem, read_in_root, strip_root, RuntimeView, MAX_TRUST_FILE};
+use super::view::{add_loaded, read_in_root, strip_root, RuntimeView, MAX_TRUST_FILE};
 use super::{HostRoot, Runtime};
 use crate::ca;
+use crate::go::GoRuntime;
 use crate::host::RegistryHost;
 use crate::report::Problem;
 use std::collections::{BTreeMap, HashSet};
@@ -224,13 +225,19 @@ impl Config {
     }
     /// What containerd's CRI trusts for `host` (core/remotes/docker/config/hosts.go at
     /// v1.7.20 and v2.0.0, CRI `registryHosts`).
-    pub fn view(&self, root: &HostRoot, host: &RegistryHost) -> RuntimeView {
-        view_with(self, root, host)
+    /// `go` is containerd's Go: its `AppendCertsFromPEM` decides what a CA file loads.
+    pub fn view(&self, root: &HostRoot, host: &RegistryHost, go: &GoRuntime) -> RuntimeView {
+        view_with(self, root, host, go)
     }
 }
 
-fn view_with(cfg: &Config, host_root: &HostRoot, host: &RegistryHost) -> RuntimeView {
-    let mut v = RuntimeView::new(Runtime::Containerd.as_str());
+fn view_with(
+    cfg: &Config,
+    host_root: &HostRoot,
+    host: &RegistryHost,
+    go: &GoRuntime,
+) -> RuntimeView {
+    let mut v = RuntimeView::new_as(Runtime::Containerd.as_str(), go);
     let shown = host_root.display(&cfg.file).display().to_string();
     let roots: Vec<String> = match &cfg.hosts {
         Hosts::Roots(r) => r.clone(),
@@ -346,14 +353,15 @@ fn load_ca_files(host_root: &HostRoot, dir: &Path, files: &[String], v: &mut Run
         let shown = host_root.display(&rel);
         match read_in_root(host_root, &rel, MAX_TRUST_FILE) {
             Ok(bytes) => {
-                if ca::go_loadable_certs(&bytes).is_empty() {
+                let loaded = ca::go_loadable_certs_as(&bytes, &v.go);
+                if loaded.is_empty() {
                     v.fatal = Some(format!(
                         "unable to load CA cert {:?}",
                         node_path.display().to_string()
                     ));
                     return;
                 }
-                add_pem(&mut v.host_cas, &mut seen, &bytes, &shown);
+                add_loaded(&mut v.host_cas, &mut seen, loaded, &shown, &v.go);
             }
             Err(e) => {
                 v.fatal = Some(format!(
@@ -790,7 +798,7 @@ mod tests {
                 .collect();
             let root = root_with(&refs);
             let r = HostRoot::new(root.path());
-            let v = Config::read(&r).view(&r, &h);
+            let v = Config::read(&r).view(&r, &h, &GoRuntime::default());
             match fatal {
                 Some(f) => assert!(
                     v.fatal.as_deref().is_some_and(|x| x.starts_with(f)),

@@ -18,6 +18,7 @@
 use super::docker::{read_docker_style, DockerFlavour, CERTS_D as DOCKER_CERTS_D};
 use super::view::RuntimeView;
 use super::HostRoot;
+use crate::go::GoRuntime;
 use crate::host::RegistryHost;
 use crate::report::Problem;
 use std::path::{Path, PathBuf};
@@ -284,8 +285,8 @@ fn parse_crio_conf(bytes: &[u8], file: &Path) -> Result<Vec<Entry>, String> {
 }
 
 /// What CRI-O trusts for `host`: the first existing dir wins, no merging.
-pub fn view(root: &HostRoot, host: &RegistryHost) -> RuntimeView {
-    let mut v = RuntimeView::new(super::Runtime::Crio.as_str());
+pub fn view(root: &HostRoot, host: &RegistryHost, go: &GoRuntime) -> RuntimeView {
+    let mut v = RuntimeView::new_as(super::Runtime::Crio.as_str(), go);
     let candidates = [
         Path::new(HOME_CERTS_D).join(host.as_str()),
         Path::new(CERTS_D).join(host.as_str()),
@@ -316,7 +317,7 @@ mod tests {
             ("root/.config/containers/certs.d/h:5000/", ""),
             ("etc/containers/certs.d/h:5000/ca.crt", &a),
         ]);
-        let v = view(&HostRoot::new(root.path()), &h);
+        let v = view(&HostRoot::new(root.path()), &h, &GoRuntime::default());
         assert!(v.host_cas.is_empty());
         assert!(v
             .dir
@@ -326,17 +327,34 @@ mod tests {
             ("etc/containers/certs.d/h:5000/ca.crt", &a),
             ("etc/docker/certs.d/h:5000/ca.crt", &b),
         ]);
-        assert_eq!(shas(&view(&HostRoot::new(root.path()), &h)), [sha_of(&a)]);
+        assert_eq!(
+            shas(&view(
+                &HostRoot::new(root.path()),
+                &h,
+                &GoRuntime::default()
+            )),
+            [sha_of(&a)]
+        );
         let root = root_with(&[("etc/docker/certs.d/h:5000/ca.crt", &b)]);
-        assert_eq!(shas(&view(&HostRoot::new(root.path()), &h)), [sha_of(&b)]);
+        assert_eq!(
+            shas(&view(
+                &HostRoot::new(root.path()),
+                &h,
+                &GoRuntime::default()
+            )),
+            [sha_of(&b)]
+        );
         let other = view(
             &HostRoot::new(root.path()),
             &RegistryHost::parse("other").unwrap(),
+            &GoRuntime::default(),
         );
         assert!(other.dir.is_none() && other.host_cas.is_empty() && other.fatal.is_none());
         let root = root_with(&[("etc/containers/certs.d/h:5000/ca.key", "k")]);
         assert_eq!(
-            view(&HostRoot::new(root.path()), &h).fatal.as_deref(),
+            view(&HostRoot::new(root.path()), &h, &GoRuntime::default())
+                .fatal
+                .as_deref(),
             Some("missing client certificate ca.cert for key ca.key")
         );
     }

@@ -9,9 +9,10 @@
 //!
 //! Read-only: the writer asks `Node::trust_root`.
 
-use super::view::{add_pem, read_in_root, RuntimeView, MAX_TRUST_FILE};
+use super::view::{add_loaded, read_in_root, RuntimeView, MAX_TRUST_FILE};
 use super::HostRoot;
 use crate::ca;
+use crate::go::GoRuntime;
 use crate::host::RegistryHost;
 use crate::report::Problem;
 use std::collections::HashSet;
@@ -147,8 +148,8 @@ fn insecure_covers(entry: &str, host: &RegistryHost) -> bool {
 }
 
 /// What Docker trusts for `host`.
-pub fn view(root: &HostRoot, host: &RegistryHost) -> RuntimeView {
-    let mut v = RuntimeView::new(super::Runtime::Docker.as_str());
+pub fn view(root: &HostRoot, host: &RegistryHost, go: &GoRuntime) -> RuntimeView {
+    let mut v = RuntimeView::new_as(super::Runtime::Docker.as_str(), go);
     let rel = Path::new(CERTS_D).join(host.as_str());
     if !root.is_dir(&rel) {
         return v;
@@ -194,9 +195,10 @@ pub(crate) fn read_docker_style(
         if name.ends_with(".crt") {
             match read_in_root(root, &file_rel, MAX_TRUST_FILE) {
                 Ok(bytes) => {
-                    if add_pem(&mut v.host_cas, &mut seen, &bytes, &shown) == 0
-                        && ca::go_loadable_certs(&bytes).is_empty()
-                    {
+                    let loaded = ca::go_loadable_certs_as(&bytes, &v.go);
+                    let none = loaded.is_empty();
+                    add_loaded(&mut v.host_cas, &mut seen, loaded, &shown, &v.go);
+                    if none {
                         v.notes.push(format!(
                             "{}: loads no certificate (not PEM a Go runtime reads); ignored",
                             shown.display()
@@ -332,7 +334,7 @@ mod tests {
                 .map(|(p, c)| (p.as_str(), c.as_str()))
                 .collect();
             let root = root_with(&refs);
-            let v = view(&HostRoot::new(root.path()), &h);
+            let v = view(&HostRoot::new(root.path()), &h, &GoRuntime::default());
             assert_eq!(v.fatal.as_deref(), fatal, "{files:?}");
             if fatal.is_none() {
                 assert_eq!(
@@ -362,7 +364,7 @@ mod tests {
         ]);
         let h = RegistryHost::parse("h").unwrap();
         let r = HostRoot::new(root.path());
-        let v = view(&r, &h);
+        let v = view(&r, &h, &GoRuntime::default());
         // Both links resolve to the host root's etc/target.pem, never the machine's /etc;
         // the loop is an error Docker fails on.
         assert_eq!(

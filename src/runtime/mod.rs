@@ -30,6 +30,7 @@ pub mod view;
 
 pub use root::HostRoot;
 
+use crate::go::GoRuntime;
 use crate::host::RegistryHost;
 use crate::report::Problem;
 use root::Kind;
@@ -267,10 +268,16 @@ impl Node {
     /// What `rt` trusts for `host`, its config's insecure entries included (Docker's
     /// `insecure-registries`, CRI-O's `insecure = true`: no verification at all).
     pub fn view(&self, rt: Runtime, host: &RegistryHost) -> view::RuntimeView {
+        self.view_as(rt, host, &GoRuntime::default())
+    }
+
+    /// `view` for a runtime built with `go` (`probe::runtime_go`): that release's
+    /// `ParseCertificate` decides which certificates of its CA files load.
+    pub fn view_as(&self, rt: Runtime, host: &RegistryHost, go: &GoRuntime) -> view::RuntimeView {
         let mut v = match rt {
-            Runtime::Docker => docker::view(&self.root, host),
-            Runtime::Containerd => self.containerd.view(&self.root, host),
-            Runtime::Crio => crio::view(&self.root, host),
+            Runtime::Docker => docker::view(&self.root, host, go),
+            Runtime::Containerd => self.containerd.view(&self.root, host, go),
+            Runtime::Crio => crio::view(&self.root, host, go),
         };
         let insecure = match rt {
             Runtime::Docker => self.docker.insecure_entry(host).map(|e| {
@@ -405,6 +412,72 @@ mod tests {
         assert_eq!(
             node.view(Runtime::Crio, &h).install_dir.unwrap(),
             Path::new("/etc/containers/certs.d/h:5000")
+        );
+    }
+
+    /// What a CA file loads follows the runtime's Go release: a CA with a negative serial
+    /// loads for a Go 1.19 runtime and not for a Go 1.23 one (go1.23.5 parser.go:872), so
+    /// docker 1.23 ignores the file and containerd 1.23 fails the host, as they would.
+    #[test]
+    fn ca_files_load_by_the_runtimes_go() {
+        use crate::go::pki::{Key, TempDir};
+        use crate::go::{GoRuntime, GoVersion};
+        let tmp = TempDir::new();
+        let key = Key::ecdsa().write_pem(&tmp, "ca");
+        let (_, der) = tmp.openssl_cert(
+            "ca",
+            &key,
+            "/CN=Negative Serial CA",
+            None,
+            "sha256",
+            30,
+            "-5",
+            &["basicConstraints=critical,CA:TRUE", "keyUsage=keyCertSign"],
+        );
+        let pem = crate::ca::pem_block(&der);
+        let dir = tempfile::tempdir().unwrap();
+        for rel in [
+            "etc/docker/certs.d/h/ca.crt",
+            "etc/containerd/certs.d/h/ca.crt",
+        ] {
+            let p = dir.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, &pem).unwrap();
+        }
+        let node = Node::read(dir.path(), &Runtime::ALL);
+        let h = RegistryHost::parse("h").unwrap();
+        let go = |minor| GoRuntime {
+            go: GoVersion::new(minor, 0),
+            ..GoRuntime::default()
+        };
+        for rt in [Runtime::Docker, Runtime::Containerd] {
+            let v = node.view_as(rt, &h, &go(19));
+            assert_eq!(v.host_cas.len(), 1, "{rt:?} on Go 1.19: {v:?}");
+            assert_eq!(v.fatal, None, "{rt:?}");
+        }
+        let docker = node.view_as(Runtime::Docker, &h, &go(23));
+        assert!(docker.host_cas.is_empty(), "{docker:?}");
+        assert!(
+            docker
+                .notes
+                .iter()
+                .any(|n| n.contains("loads no certificate")),
+            "{docker:?}"
+        );
+        let containerd = node.view_as(Runtime::Containerd, &h, &go(23));
+        assert!(
+            containerd
+                .fatal
+                .as_deref()
+                .is_some_and(|f| f.starts_with("unable to load CA cert")),
+            "{containerd:?}"
+        );
+        // With GODEBUG=x509negativeserial=1 Go 1.23 loads it again.
+        let mut lenient = go(23);
+        lenient.godebug.x509negativeserial = true;
+        assert_eq!(
+            node.view_as(Runtime::Docker, &h, &lenient).host_cas.len(),
+            1
         );
     }
 

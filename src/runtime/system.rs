@@ -7,6 +7,7 @@
 
 use super::view::{add_pem, read_in_root, SystemRoots, MAX_TRUST_FILE};
 use super::HostRoot;
+use crate::go::GoRuntime;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -46,7 +47,13 @@ pub fn system_roots(host_root: &Path) -> SystemRoots {
         };
         if let Ok(bytes) = read_in_root(&root, Path::new(rel), MAX_TRUST_FILE) {
             let file = host_root.join(rel);
-            add_pem(&mut out.anchors, &mut seen, &bytes, &file);
+            add_pem(
+                &mut out.anchors,
+                &mut seen,
+                &bytes,
+                &file,
+                &GoRuntime::default(),
+            );
             out.bundle = Some(file);
             read.insert(resolved);
             break;
@@ -70,7 +77,13 @@ pub fn system_roots(host_root: &Path) -> SystemRoots {
                 continue;
             }
             if let Ok(bytes) = read_in_root(&root, &rel, MAX_TRUST_FILE) {
-                add_pem(&mut out.anchors, &mut seen, &bytes, &host_root.join(&rel));
+                add_pem(
+                    &mut out.anchors,
+                    &mut seen,
+                    &bytes,
+                    &host_root.join(&rel),
+                    &GoRuntime::default(),
+                );
             }
         }
     }

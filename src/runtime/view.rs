@@ -1,54 +1,86 @@
 //! The trust view: which certificates a runtime on this node would trust for one registry,
 //! and where each came from (semantics-trust.md §1–3, §4.4, §6.1). The types live here; each
 //! runtime's module (`docker`, `containerd`, `crio`) computes its own view from disk by its
-//! own rules, and `system` loads the OS roots. The probe asks `Node::view`; it never
-//! connects anywhere from here and never decides a verdict.
+//! own rules, and `system` loads the OS roots. Which certificates of a CA file load is the Go
+//! port's `AppendCertsFromPEM` for the runtime's Go release (`Node::view_as`), and each view
+//! builds the runtime's trust pool from the parses made then (`RuntimeView::trust_pool`). The
+//! probe asks `Node::view_as`; it never connects anywhere from here and never decides a verdict.
 
 use super::HostRoot;
 use crate::ca::{self, CertFacts};
+use crate::go::verify::TrustPool;
+use crate::go::x509::{parse_certificate_as, Certificate};
+use crate::go::GoRuntime;
 use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::sync::OnceLock;
-use x509_parser::prelude::{FromDer as _, X509Certificate};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Largest trust file read. Go has no limit; a bundle this large is not a bundle.
 pub const MAX_TRUST_FILE: u64 = 16 << 20;
 
-/// One certificate a runtime trusts, with the file it came from. Its report facts are
-/// computed on first use: a node has hundreds of system roots and a probe shows a few.
+/// One certificate a runtime trusts, with the file it came from and Go's parse of it (by
+/// the release that loaded it, so the runtime's trust pool does not parse it again). Its
+/// report facts are computed on first use: a node has hundreds of system roots and a probe
+/// shows a few.
 #[derive(Debug, Clone)]
 pub struct Anchor {
     der: Vec<u8>,
-    /// The raw DER subject, to find candidate issuers by byte equality as Go does.
-    pub raw_subject: Vec<u8>,
     /// Lowercase hex SHA-256 of the DER.
     pub sha256: String,
     /// The file as the node names it, under the host root.
     pub file: PathBuf,
+    /// `ParseCertificate` of the release in `go`.
+    cert: Arc<Certificate>,
+    go: GoRuntime,
     facts: OnceLock<CertFacts>,
 }
 
 impl Anchor {
-    /// None when the DER does not parse (Go would not have loaded it).
+    /// None when the newest modelled Go does not parse the DER (it would not have loaded it).
     pub fn new(der: Vec<u8>, file: &Path) -> Option<Anchor> {
-        let raw_subject = {
-            let (_, cert) = X509Certificate::from_der(&der).ok()?;
-            cert.subject().as_raw().to_vec()
-        };
-        Some(Anchor {
-            sha256: ca::sha256_hex(&der),
-            der,
-            raw_subject,
+        Anchor::new_as(der, file, &GoRuntime::default())
+    }
+
+    /// `new` for a runtime built with `go`: None when that release does not parse the DER.
+    pub fn new_as(der: Vec<u8>, file: &Path, go: &GoRuntime) -> Option<Anchor> {
+        let (release, godebug) = go.rules();
+        let cert = parse_certificate_as(&der, release, godebug).ok()?;
+        Some(Anchor::parsed(cert, file, go))
+    }
+
+    /// A certificate `go` loaded (parsed by that release).
+    fn parsed(cert: Certificate, file: &Path, go: &GoRuntime) -> Anchor {
+        Anchor {
+            sha256: ca::sha256_hex(&cert.raw),
+            der: cert.raw.clone(),
             file: file.to_path_buf(),
+            cert: Arc::new(cert),
+            go: *go,
             facts: OnceLock::new(),
-        })
+        }
     }
 
     pub fn der(&self) -> &[u8] {
         &self.der
     }
 
+    /// Go's parse of this certificate by `go`'s rules: the one made when it loaded when the
+    /// rules are the same, else None (parse the DER with `go`'s rules).
+    pub fn parsed_by(&self, go: &GoRuntime) -> Option<Arc<Certificate>> {
+        (self.go.rules() == go.rules()).then(|| self.cert.clone())
+    }
+
+    /// Go's parse of this certificate by `go`'s rules, made now (None when that release
+    /// refuses it): for an anchor loaded by other rules than the runtime judging it.
+    pub fn parse_as(&self, go: &GoRuntime) -> Option<Arc<Certificate>> {
+        let (release, godebug) = go.rules();
+        parse_certificate_as(&self.der, release, godebug)
+            .ok()
+            .map(Arc::new)
+    }
+
+    /// Display facts (subject, issuer, validity as the report prints them).
     pub fn facts(&self) -> &CertFacts {
         self.facts.get_or_init(|| {
             CertFacts::from_der(&self.der).unwrap_or_else(|why| CertFacts {
@@ -66,12 +98,47 @@ impl Anchor {
     }
 }
 
-/// The node's system roots as a Go runtime loads them.
+/// The node's system roots as a Go runtime loads them (the newest modelled release decides
+/// which blocks load; an older Go judging them re-parses each in its pool).
 #[derive(Debug, Clone, Default)]
 pub struct SystemRoots {
     pub anchors: Vec<Anchor>,
     /// The bundle file Go would use, if any was readable.
     pub bundle: Option<PathBuf>,
+    /// `SystemCertPool()` per Go release, built on first use: every runtime view on the same
+    /// release extends the same pool instead of parsing the system roots again.
+    pools: Arc<Mutex<Vec<Arc<TrustPool>>>>,
+}
+
+impl SystemRoots {
+    /// System roots from anchors already loaded (tests, and callers without a host root).
+    pub fn with_anchors(anchors: Vec<Anchor>) -> SystemRoots {
+        SystemRoots {
+            anchors,
+            ..SystemRoots::default()
+        }
+    }
+
+    /// Go's `SystemCertPool()` for a runtime on `go`, parsed once per release.
+    pub fn pool(&self, go: &GoRuntime) -> Arc<TrustPool> {
+        let (release, godebug) = go.rules();
+        let mut pools = match self.pools.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(p) = pools.iter().find(|p| p.release() == (release, godebug)) {
+            return p.clone();
+        }
+        let entries: Vec<(&[u8], Option<Arc<Certificate>>)> = self
+            .anchors
+            .iter()
+            .map(|a| (a.der(), a.parsed_by(go)))
+            .collect();
+        let none: [&[u8]; 0] = [];
+        let pool = Arc::new(TrustPool::new_as(&none, release, godebug).with_more(&entries));
+        pools.push(pool.clone());
+        pool
+    }
 }
 
 /// What one runtime trusts for one host.
@@ -98,6 +165,9 @@ pub struct RuntimeView {
     /// Where regtrust installs this host's CA for this runtime, as the node names it (the
     /// runtime's trust root, which follows its config); None when it installs none.
     pub install_dir: Option<PathBuf>,
+    /// The Go whose `AppendCertsFromPEM` decided which of the CA files' certificates load
+    /// (the runtime's own, where known).
+    pub go: GoRuntime,
 }
 
 impl RuntimeView {
@@ -111,19 +181,49 @@ impl RuntimeView {
             notes: Vec::new(),
             ignores_certs_d: false,
             install_dir: None,
+            go: GoRuntime::default(),
         }
     }
 
-    /// The roots Go would verify with: the system pool, then this runtime's CAs
-    /// (duplicates dropped, as `CertPool.AddCert` does).
+    /// `new` for a runtime built with `go`.
+    pub(crate) fn new_as(runtime: &str, go: &GoRuntime) -> RuntimeView {
+        RuntimeView {
+            go: *go,
+            ..RuntimeView::new(runtime)
+        }
+    }
+
+    /// The roots Go would verify with, in the trust pool's order (`trust_pool`): the system
+    /// pool, then this runtime's CAs (duplicates dropped, as `CertPool.AddCert` does).
     pub fn roots<'a>(&'a self, system: &'a SystemRoots) -> Vec<&'a Anchor> {
-        let mut seen = HashSet::new();
         system
             .anchors
             .iter()
-            .chain(self.host_cas.iter())
-            .filter(|a| seen.insert(a.sha256.as_str()))
+            .chain(self.extra_cas(system))
             .collect()
+    }
+
+    /// This runtime's CAs that the system pool does not already hold, first occurrences.
+    fn extra_cas<'a>(&'a self, system: &SystemRoots) -> Vec<&'a Anchor> {
+        let in_system: HashSet<&str> = system.anchors.iter().map(|a| a.sha256.as_str()).collect();
+        let mut seen = HashSet::new();
+        self.host_cas
+            .iter()
+            .filter(|a| !in_system.contains(a.sha256.as_str()) && seen.insert(a.sha256.as_str()))
+            .collect()
+    }
+
+    /// The runtime's trust pool for this host, in `roots` order: the system pool of `go`'s
+    /// release (parsed once per release) extended with this view's CAs (parsed when they
+    /// loaded, when `go` is the release they loaded with). `CertRef::Root(i)` is
+    /// `roots(system)[i]`.
+    pub fn trust_pool(&self, system: &SystemRoots, go: &GoRuntime) -> TrustPool {
+        let more: Vec<(&[u8], Option<Arc<Certificate>>)> = self
+            .extra_cas(system)
+            .into_iter()
+            .map(|a| (a.der(), a.parsed_by(go)))
+            .collect();
+        system.pool(go).with_more(&more)
     }
 }
 
@@ -133,18 +233,29 @@ pub fn system_only_view() -> RuntimeView {
     RuntimeView::new("system")
 }
 
-/// The `*.crt` files Go would load from a CA file, remembered with the file.
+/// The certificates a runtime on `go` would load from a CA file, remembered with the file
+/// (Go's `AppendCertsFromPEM` of that release: the Go port decides, parsing each once).
 pub(crate) fn add_pem(
     out: &mut Vec<Anchor>,
     seen: &mut HashSet<String>,
     bytes: &[u8],
     file: &Path,
+    go: &GoRuntime,
+) -> usize {
+    add_loaded(out, seen, ca::go_loadable_certs_as(bytes, go), file, go)
+}
+
+/// `add_pem` for certificates already loaded by `go` (`ca::go_loadable_certs_as`).
+pub(crate) fn add_loaded(
+    out: &mut Vec<Anchor>,
+    seen: &mut HashSet<String>,
+    certs: Vec<Certificate>,
+    file: &Path,
+    go: &GoRuntime,
 ) -> usize {
     let mut added = 0;
-    for der in ca::go_loadable_certs(bytes) {
-        let Some(anchor) = Anchor::new(der, file) else {
-            continue;
-        };
+    for cert in certs {
+        let anchor = Anchor::parsed(cert, file, go);
         if seen.insert(anchor.sha256.clone()) {
             out.push(anchor);
             added += 1;
