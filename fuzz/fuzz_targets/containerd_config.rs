@@ -23,5 +23,6 @@ fuzz_target!(|data: &[u8]| {
     let host = regtrust::host::RegistryHost::parse("harbor.local:8443").unwrap();
     let _ = cfg.write_root();
     let _ = cfg.problems(&host_root, std::slice::from_ref(&host));
-    let _ = cfg.view(&host_root, &host);
+    // The newest modelled Go (what an unknown runtime binary is judged by).
+    let _ = cfg.view(&host_root, &host, &regtrust::go::GoRuntime::default());
 });

@@ -9,7 +9,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(report) = Report::from_json(data) else {
         return;
     };
-    if let Ok(admitted) = admit(report) {
+    // The aggregator's default bound (`--max-registries-per-report`).
+    let max = regtrust::aggregator::Bounds::default().max_registries_per_report;
+    if let Ok(admitted) = admit(report, max) {
         let json = admitted.to_json();
         Report::from_json(json.as_bytes()).expect("an admitted report reads back");
     }
