@@ -2,9 +2,11 @@
 //! loopback port, stopped by PID; see `aggregator_support::pg`): schema setup by replicas
 //! starting at once, the same behaviour as SQLite, several replicas serving one fleet,
 //! transitions recorded once, kill -9 of a replica under 20 writers, the database stopped
-//! and restarted under load, and the password kept out of logs and errors.
+//! and restarted under load, the password kept out of logs and errors, and TLS (rustls) to
+//! a server whose certificate a CA made at test time issued.
 
 mod aggregator_support;
+mod support;
 
 use aggregator_support::pg::{Postgres, PG_PASSWORD, PG_USER};
 use aggregator_support::*;
@@ -605,4 +607,136 @@ fn the_database_password_never_shows_in_logs_or_errors() {
     for text in [&answers, &log] {
         assert!(!text.contains(PG_PASSWORD), "the password leaks: {text}");
     }
+}
+
+/// The aggregator binary on `db` with `args`, run to its exit: (exit code, stderr).
+fn run_to_exit(db: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(bin())
+        .args([
+            "aggregator",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-open-loopback",
+            "--db",
+            db,
+        ])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// TLS through rustls against Debian's PostgreSQL with `ssl=on` and a certificate from a CA
+/// made now: verify-full with that CA serves and stores a report over TLS; a wrong CA, a
+/// host the certificate does not name (verify-full) and sslmode=require against a server
+/// without TLS each stop the start with exit 2 and a reason naming the database, never the
+/// password; verify-ca accepts the certificate under the other name.
+#[test]
+fn tls_verify_full_serves_and_a_wrong_ca_name_or_plain_server_is_refused() {
+    let pki = support::pki::Pki::new();
+    let ca = pki.root("db-ca");
+    let other = pki.root("other-ca");
+    let leaf = pki.server(&ca, "db", &["127.0.0.1", "db.regtrust.test"]);
+    let pg = Postgres::start_tls(&leaf.chain_path, &leaf.key_path);
+    rt().block_on(pg.create_db("tls"));
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
+    let port = pg.port;
+    let ca_file = ca.cert_path.to_str().unwrap();
+    let verify_full = format!("postgres://{PG_USER}@127.0.0.1:{port}/tls?sslmode=verify-full");
+
+    // The right CA: serves, stores, over TLS.
+    let mut agg = Binary::start(
+        Path::new(&verify_full),
+        &[
+            "--allow-open-loopback",
+            "--db-password-file",
+            pwfile.to_str().unwrap(),
+            "--db-ca-file",
+            ca_file,
+        ],
+    );
+    rt().block_on(async {
+        let r = one("tls-node", &[("harbor.local", Verdict::Ok)]);
+        let resp = post(&agg.base, None, r.to_json()).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        assert_eq!(
+            pg.query("tls", "SELECT node FROM nodes").await,
+            vec!["tls-node"]
+        );
+        let tls = pg
+            .query(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+                 WHERE ssl AND application_name = 'regtrust-aggregator'",
+            )
+            .await;
+        assert_ne!(tls, vec!["0"], "the aggregator's connections are not TLS");
+        let plain = pg
+            .query(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+                 WHERE NOT ssl AND application_name = 'regtrust-aggregator'",
+            )
+            .await;
+        assert_eq!(plain, vec!["0"], "a connection in clear");
+    });
+    let log = agg.kill9_and_drain();
+    assert!(!log.contains(PG_PASSWORD), "the password leaks: {log}");
+
+    // A wrong CA: exit 2, naming the database and the certificate problem.
+    let with_pw =
+        format!("postgres://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/tls?sslmode=verify-full");
+    let (code, err) = run_to_exit(
+        &with_pw,
+        &["--db-ca-file", other.cert_path.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}/tls")), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(!err.contains(PG_PASSWORD), "the password leaks: {err}");
+
+    // A host the certificate does not name (dialed at 127.0.0.1 through hostaddr).
+    let wrong_name = format!(
+        "postgres://{PG_USER}:{PG_PASSWORD}@wrong.regtrust.test:{port}/tls?hostaddr=127.0.0.1&sslmode=verify-full"
+    );
+    let (code, err) = run_to_exit(&wrong_name, &["--db-ca-file", ca_file]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("wrong.regtrust.test:{port}/tls")),
+        "{err}"
+    );
+    assert!(
+        err.contains("not valid for name \"wrong.regtrust.test\""),
+        "{err}"
+    );
+    assert!(!err.contains(PG_PASSWORD), "the password leaks: {err}");
+    // verify-ca checks the chain only: the same URL serves.
+    let verify_ca = wrong_name.replace("sslmode=verify-full", "sslmode=verify-ca");
+    let agg = Binary::start(
+        Path::new(&verify_ca),
+        &["--allow-open-loopback", "--db-ca-file", ca_file],
+    );
+    drop(agg);
+
+    // sslmode=require against a server without TLS.
+    let plain = Postgres::start();
+    rt().block_on(plain.create_db("plain"));
+    let require = format!(
+        "postgres://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{}/plain?sslmode=require",
+        plain.port
+    );
+    let (code, err) = run_to_exit(&require, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{}/plain?sslmode=require", plain.port)),
+        "{err}"
+    );
+    assert!(err.contains("server does not support TLS"), "{err}");
+    assert!(!err.contains(PG_PASSWORD), "the password leaks: {err}");
 }

@@ -1,6 +1,6 @@
 //! The PostgreSQL backend of the store: several aggregator replicas on one database serve
 //! one fleet. It owns the connection settings (`Target`: URL, password from the URL,
-//! `PGPASSWORD` or a file, never logged), the pool, the versioned schema (created under an
+//! `PGPASSWORD` or a file, never logged; TLS in `tls`), the pool, the versioned schema (created under an
 //! advisory lock, so replicas starting at once do not race), each report's transaction,
 //! retention, and the mapping of "cannot reach the database" to `Unavailable` (503).
 //!
@@ -28,7 +28,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_postgres::NoTls;
+
+mod tls;
 
 /// Connections per replica.
 const POOL_SIZE: usize = 16;
@@ -73,10 +74,12 @@ CREATE TABLE events (
 CREATE INDEX events_at ON events (at_ms);
 "#;
 
-/// A PostgreSQL database to use: the parsed URL with its password (if any) filled in.
+/// A PostgreSQL database to use: the parsed URL with its password (if any) filled in, and
+/// its TLS settings (`sslmode`, `--db-ca-file`).
 #[derive(Clone)]
 pub struct Target {
     config: tokio_postgres::Config,
+    tls: tls::Settings,
 }
 
 impl std::fmt::Debug for Target {
@@ -92,12 +95,16 @@ pub fn is_url(db: &str) -> bool {
 
 impl Target {
     /// `url` as `--db` gave it; the password from the URL, else `password_file`, else
-    /// `PGPASSWORD` (`env_password`). Errors never repeat the URL (it may hold the password).
+    /// `PGPASSWORD` (`env_password`); the CAs that verify the server from `ca_file`
+    /// (`--db-ca-file`), else the system bundle. Errors never repeat the URL (it may hold
+    /// the password).
     pub fn parse(
         url: &str,
         password_file: Option<&Path>,
+        ca_file: Option<&Path>,
         env_password: Option<String>,
     ) -> Result<Target, String> {
+        let (url, mode) = tls::split_url(url)?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             format!("--db: not a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE): {e}")
         })?;
@@ -113,9 +120,20 @@ impl Target {
                     .into(),
             );
         }
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err("--db: sslmode=require, but this build connects to PostgreSQL without TLS; use sslmode=disable over a trusted network (in-cluster, loopback), see README \"PostgreSQL\"".into());
+        config.ssl_mode(mode.wire());
+        if let (tls::Mode::Disable, Some(p)) = (mode, ca_file) {
+            return Err(format!(
+                "--db-ca-file {}: the --db URL says sslmode=disable, so no certificate is verified; use sslmode=verify-full (or drop --db-ca-file)",
+                p.display()
+            ));
         }
+        let tls = tls::Settings {
+            mode,
+            ca_file: ca_file.map(Path::to_path_buf),
+        };
+        // Read the CAs now: a bad --db-ca-file is a configuration error (exit 2) before
+        // anything is dialed.
+        tls.client_config()?;
         match (config.get_password().is_some(), password_file) {
             (true, Some(p)) => {
                 return Err(format!(
@@ -137,10 +155,11 @@ impl Target {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name("regtrust-aggregator");
-        Ok(Target { config })
+        Ok(Target { config, tls })
     }
 
-    /// `postgres://USER@HOST:PORT/DATABASE`: what logs and errors may show (no password).
+    /// `postgres://USER@HOST:PORT/DATABASE` (with `?sslmode=` unless it is the default
+    /// `prefer`): what logs and errors may show (no password).
     pub fn describe(&self) -> String {
         let c = &self.config;
         let hosts: Vec<String> = c
@@ -158,8 +177,12 @@ impl Target {
                 }
             })
             .collect();
+        let mode = match self.tls.mode {
+            tls::Mode::Prefer => String::new(),
+            m => format!("?sslmode={}", m.as_str()),
+        };
         format!(
-            "postgres://{}@{}/{}",
+            "postgres://{}@{}/{}{mode}",
             c.get_user().unwrap_or(""),
             hosts.join(","),
             c.get_dbname().or(c.get_user()).unwrap_or("")
@@ -226,7 +249,15 @@ fn pg_err(db: &str, e: tokio_postgres::Error) -> StoreError {
                 StoreError::Pg(text)
             }
         }
-        None => StoreError::Unavailable(format!("{db}: {}", chain(&e))),
+        None => {
+            let mut text = format!("{db}: {}", chain(&e));
+            if text.contains("invalid peer certificate") {
+                text.push_str(
+                    " (is --db-ca-file the CA that issued the server's certificate, and the URL's host among its names?)",
+                );
+            }
+            StoreError::Unavailable(text)
+        }
     }
 }
 
@@ -257,9 +288,13 @@ impl Pg {
     /// error here (exit 2, and the orchestrator restarts the replica).
     pub async fn open(target: &Target, opts: Options) -> Result<Pg, StoreError> {
         let db = target.describe();
+        let tls = target
+            .tls
+            .client_config()
+            .map_err(|e| StoreError::Pg(format!("{db}: {e}")))?;
         let mgr = Manager::from_config(
             target.config.clone(),
-            NoTls,
+            tokio_postgres_rustls::MakeRustlsConnect::new(tls),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -899,23 +934,38 @@ mod tests {
                 .get_password()
                 .map(|p| String::from_utf8_lossy(p).into_owned())
         };
-        let t = Target::parse(with_pw, None, env.clone()).unwrap();
+        let t = Target::parse(with_pw, None, None, env.clone()).unwrap();
         assert_eq!(pw(&t).as_deref(), Some("s3cr@t"));
         assert_eq!(t.describe(), "postgres://regtrust@db.example:5433/fleet");
         assert!(!format!("{t:?}").contains("s3cr"));
-        let t = Target::parse(u, Some(&file), env.clone()).unwrap();
+        let t = Target::parse(u, Some(&file), None, env.clone()).unwrap();
         assert_eq!(pw(&t).as_deref(), Some("fr0m-file"));
-        let t = Target::parse(u, None, env.clone()).unwrap();
+        let t = Target::parse(u, None, None, env.clone()).unwrap();
         assert_eq!(pw(&t).as_deref(), Some("fr0m-env"));
-        let t = Target::parse("postgresql://regtrust@db.example/fleet", None, None).unwrap();
+        let t = Target::parse("postgresql://regtrust@db.example/fleet", None, None, None).unwrap();
         assert_eq!(pw(&t), None);
+        let t = Target::parse(
+            "postgres://regtrust:s3cr%40t@db.example/fleet?sslmode=verify-full",
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            t.describe(),
+            "postgres://regtrust@db.example:5432/fleet?sslmode=verify-full"
+        );
+        assert_eq!(
+            t.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
         for (url, file, want) in [
             (with_pw, Some(file.as_path()), "already holds a password"),
             ("postgres://db.example/fleet", None, "names no user"),
             (
-                "postgres://u@db.example/fleet?sslmode=require",
+                "postgres://u:s3cr%40t@db.example/fleet?sslmode=allow",
                 None,
-                "without TLS",
+                "sslmode=allow",
             ),
             (
                 "postgres://u:s3cr%40t@db.example:notaport/x",
@@ -924,7 +974,7 @@ mod tests {
             ),
             (u, Some(dir.path()), "not a regular file"),
         ] {
-            let err = Target::parse(url, file, None).unwrap_err();
+            let err = Target::parse(url, file, None, None).unwrap_err();
             assert!(err.contains(want), "{url}: {err}");
             assert!(!err.contains("s3cr"), "{url}: the password leaks: {err}");
         }
