@@ -102,8 +102,9 @@ fn replicas_starting_at_once_create_the_schema_once_and_refuse_a_newer_one() {
     });
 }
 
-/// One script of writes, applied to a SQLite store and to a PostgreSQL store: the answers,
-/// the fleet, the events and retention come out the same.
+/// One script of writes, applied to a SQLite store and to a PostgreSQL store, one by one
+/// and all at once (batched): the answers, the fleet, the events and retention come out the
+/// same.
 #[test]
 fn both_backends_give_the_same_answers() {
     let pg = Postgres::start();
@@ -173,13 +174,34 @@ fn both_backends_give_the_same_answers() {
                 9,
             ),
         ];
-        for target in [sqlite, pg.target("same")] {
+        pg.create_db("same_at_once").await;
+        let sqlite_at_once = regtrust::aggregator::store::DbTarget::Sqlite(dir.path().join("b.db"));
+        for (target, at_once) in [
+            (sqlite, false),
+            (pg.target("same"), false),
+            (sqlite_at_once, true),
+            (pg.target("same_at_once"), true),
+        ] {
             let (store, closer) = Store::open(&target, opts).await.unwrap();
             let script = script.clone();
             let mut answers = Vec::new();
-            for (r, i) in script {
-                let raw = r.to_json();
-                answers.push(match store.put(r, raw, base + i * 1000).await {
+            let mut outcomes = Vec::new();
+            if at_once {
+                // Every put queued before any is answered (join_all polls them in order):
+                // the writers take them in batches, which must answer as one by one.
+                let puts = script.into_iter().map(|(r, i)| {
+                    let raw = r.to_json();
+                    store.put(r, raw, base + i * 1000)
+                });
+                outcomes = futures_util::future::join_all(puts).await;
+            } else {
+                for (r, i) in script {
+                    let raw = r.to_json();
+                    outcomes.push(store.put(r, raw, base + i * 1000).await);
+                }
+            }
+            for outcome in outcomes {
+                answers.push(match outcome {
                     Ok(out) => format!(
                         "stored={} transitions={:?}",
                         out.superseded_by.is_none(),
@@ -238,6 +260,14 @@ fn both_backends_give_the_same_answers() {
         assert_eq!(
             runs[0], runs[1],
             "SQLite (left) and PostgreSQL (right) differ"
+        );
+        assert_eq!(
+            runs[0], runs[2],
+            "SQLite one by one (left) and all at once (right) differ"
+        );
+        assert_eq!(
+            runs[1], runs[3],
+            "PostgreSQL one by one (left) and all at once (right) differ"
         );
         assert!(runs[0].contains("--max-nodes") && runs[0].contains("--max-registries"));
         assert!(runs[0].contains("stored=false"));
@@ -348,11 +378,12 @@ fn two_replicas_serve_one_fleet_and_record_each_transition_once() {
     });
 }
 
-/// The real binary: two replicas on one database, 20 concurrent writers posting to both,
-/// kill -9 of one mid-way; after its restart, every acknowledged report is present (read
-/// from the restarted replica).
+/// The real binary: two replicas on one database, 40 concurrent writers posting to both
+/// (so each replica's writers commit batches of several reports), kill -9 of one while
+/// requests to it are in flight, i.e. mid-batch: some posts to it are cut off, and after
+/// its restart every acknowledged report is present (read from the restarted replica).
 #[test]
-fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
+fn kill_9_of_a_replica_mid_batch_under_40_writers_loses_no_acknowledged_report() {
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let pwfile = dir.path().join("pgpass");
@@ -369,15 +400,17 @@ fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let killed = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
+    // Posts to replica a that got no answer: in flight when it was killed.
+    let cut = Arc::new(AtomicUsize::new(0));
     rt().block_on(async {
         let mut writers = Vec::new();
-        for w in 0..20 {
+        for w in 0..40 {
             let bases = [a.base.clone(), b.base.clone()];
-            let acked = acked.clone();
-            let sent = sent.clone();
+            let (acked, sent, cut) = (acked.clone(), sent.clone(), cut.clone());
             writers.push(tokio::spawn(async move {
                 for k in 0..30 {
-                    let base = &bases[(w + k) % 2];
+                    let to_a = (w + k) % 2 == 0;
+                    let base = &bases[usize::from(!to_a)];
                     let node = format!("w{w}-n{}", k % 5);
                     let v = [Verdict::Ok, Verdict::UnknownAuthority, Verdict::Expired][k % 3];
                     let r = one(&node, &[("harbor.local", v)]);
@@ -387,21 +420,28 @@ fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
                         .body(r.to_json())
                         .send()
                         .await;
-                    if let Ok(resp) = resp {
-                        if resp.status() == 200 {
-                            let body: Value = resp.json().await.unwrap();
-                            if body["stored"] == true {
-                                acked.lock().unwrap().push((node, r.generated_at.clone()));
+                    match resp {
+                        Ok(resp) if resp.status() == 200 => {
+                            if let Ok(body) = resp.json::<Value>().await {
+                                if body["stored"] == true {
+                                    acked.lock().unwrap().push((node, r.generated_at.clone()));
+                                }
                             }
                         }
+                        Ok(_) => {}
+                        Err(_) if to_a => {
+                            cut.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => panic!("replica b failed a post: {e}"),
                     }
                 }
             }));
         }
-        // kill -9 replica a once a third of the posts went out.
+        // kill -9 replica a once a third of the posts went out: every writer is in the
+        // middle of a request then, about half of them to a.
         eventually("writers under way", Duration::from_secs(60), || {
             let sent = sent.clone();
-            async move { sent.load(Ordering::SeqCst) >= 200 }
+            async move { sent.load(Ordering::SeqCst) >= 400 }
         })
         .await;
         a.kill9();
@@ -410,10 +450,14 @@ fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
             w.await.unwrap();
         }
     });
+    assert!(
+        cut.load(Ordering::SeqCst) > 0,
+        "no post to the killed replica was in flight: the race was not lost"
+    );
     assert!(killed.load(Ordering::SeqCst));
     let a2 = Binary::start(Path::new(&url), &args);
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 100, "only {} acknowledged", acked.len());
+    assert!(acked.len() > 200, "only {} acknowledged", acked.len());
     // Per node, the newest acknowledged generated_at; the stored one is at least that.
     let mut newest: BTreeMap<String, String> = BTreeMap::new();
     for (n, g) in acked {
