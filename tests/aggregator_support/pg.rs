@@ -152,6 +152,35 @@ impl Postgres {
         Postgres::start_with(Some((chain, key)))
     }
 
+    /// A server that counts time per statement (`pg_stat_statements`, shipped with
+    /// Debian's postgresql): the bench prints where the database's time went.
+    pub fn start_profiled() -> Postgres {
+        let mut pg = Postgres::start_with(None);
+        pg.stop();
+        pg.settings.extend([
+            "shared_preload_libraries=pg_stat_statements".to_string(),
+            "pg_stat_statements.track=all".to_string(),
+        ]);
+        pg.resume();
+        pg
+    }
+
+    /// The statements that took the most server time, one line each (after
+    /// `start_profiled`).
+    pub async fn top_statements(&self, db: &str, n: usize) -> Vec<String> {
+        self.query(db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .await;
+        self.query(
+            db,
+            &format!(
+                "SELECT round(total_exec_time)::text || ' ms, ' || calls || ' calls, ' || rows || ' rows: '
+                   || left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100)
+                 FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT {n}"
+            ),
+        )
+        .await
+    }
+
     fn start_with(tls: Option<(&Path, &Path)>) -> Postgres {
         let tpl = template();
         let dir = tempfile::tempdir().unwrap();
