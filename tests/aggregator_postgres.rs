@@ -784,3 +784,44 @@ fn tls_verify_full_serves_and_a_wrong_ca_name_or_plain_server_is_refused() {
     assert!(err.contains("server does not support TLS"), "{err}");
     assert!(!err.contains(PG_PASSWORD), "the password leaks: {err}");
 }
+
+/// One report PostgreSQL refuses (a NUL character, which a `text` column cannot hold)
+/// queued with others in one batch: the batch fails, and is committed report by report,
+/// so only that report is refused; the others are stored and nothing of the refused one is.
+#[test]
+fn a_report_the_database_refuses_does_not_fail_the_rest_of_its_batch() {
+    let pg = Postgres::start();
+    rt().block_on(async {
+        pg.create_db("refuse").await;
+        let (store, closer) = Store::open(&pg.target("refuse"), store_opts())
+            .await
+            .unwrap();
+        let good = |n: &str| one(n, &[("harbor.local", Verdict::Ok)]);
+        let mut bad = one("bad", &[("harbor.local", Verdict::Expired)]);
+        bad.registries[0].message = "expired\u{0}".into();
+        let reports = [good("g1"), bad, good("g2")];
+        let now = regtrust::aggregator::fleet::now_ms();
+        let puts = reports.into_iter().map(|r| {
+            let raw = r.to_json();
+            store.put(r, raw, now)
+        });
+        let out = futures_util::future::join_all(puts).await;
+        assert!(out[0].is_ok(), "{:?}", out[0]);
+        assert!(out[2].is_ok(), "{:?}", out[2]);
+        let e = out[1].as_ref().unwrap_err();
+        assert!(!e.is_unavailable(), "{e}");
+        assert!(e.to_string().contains("SQLSTATE"), "{e}");
+        assert_eq!(
+            pg.query("refuse", "SELECT node FROM nodes ORDER BY node")
+                .await,
+            vec!["g1", "g2"]
+        );
+        assert_eq!(
+            pg.query("refuse", "SELECT count(*) FROM events WHERE node = 'bad'")
+                .await,
+            vec!["0"]
+        );
+        drop(store);
+        closer.finish().await;
+    });
+}
