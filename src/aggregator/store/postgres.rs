@@ -185,6 +185,16 @@ impl Target {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name("regtrust-aggregator");
+        // Plan every execution with the tables as they are now. A generic plan, which
+        // PostgreSQL caches for a prepared statement from its sixth execution on, is
+        // costed with the table sizes of that moment: made while a fleet's first reports
+        // arrive, it kept scanning every registry row for each node once the tables had
+        // grown (the bench: 2.4 ms instead of 0.2 ms per batch read).
+        let options = match config.get_options() {
+            Some(o) => format!("{o} -c plan_cache_mode=force_custom_plan"),
+            None => "-c plan_cache_mode=force_custom_plan".to_string(),
+        };
+        config.options(options);
         Ok(Target { config, tls })
     }
 
