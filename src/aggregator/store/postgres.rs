@@ -358,6 +358,9 @@ fn copy_err(e: &StoreError) -> StoreError {
     }
 }
 
+/// A transition to record: (at_ms, node, registry, from, to).
+type Transition<'a> = (i64, &'a str, String, Option<Verdict>, Option<Verdict>);
+
 /// One node of a batch as its reports are applied in memory.
 #[derive(Default)]
 struct NodeState {
@@ -701,7 +704,7 @@ impl Pg {
             ))));
         }
         for n in &nodes {
-            state.entry(n).or_insert_with(NodeState::default);
+            state.entry(n).or_default();
         }
         // --max-nodes: counted with this batch's claimed rows; `base` is the fleet without
         // them. Concurrent creations elsewhere do not see each other (README, "Fleet bounds").
@@ -714,7 +717,7 @@ impl Pg {
         }
         let mut regs = self.registry_refs(client, &stmts, facts, &state).await?;
         let mut results = Vec::with_capacity(facts.len());
-        let mut events: Vec<(i64, &str, String, Option<Verdict>, Option<Verdict>)> = Vec::new();
+        let mut events: Vec<Transition<'_>> = Vec::new();
         for (i, f) in facts.iter().enumerate() {
             let node = f.node.as_str();
             let Some(st) = state.get_mut(node) else {
@@ -830,7 +833,7 @@ impl Pg {
         stmts: &Statements,
         facts: &[Facts],
         state: &HashMap<&str, NodeState>,
-        events: &[(i64, &str, String, Option<Verdict>, Option<Verdict>)],
+        events: &[Transition<'_>],
     ) -> Result<(), tokio_postgres::Error> {
         let mut heads: Vec<&Facts> = Vec::new();
         let mut refused: Vec<&str> = Vec::new();
