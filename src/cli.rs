@@ -210,6 +210,11 @@ pub struct AggregatorArgs {
     /// without it, `PGPASSWORD` is used. Never logged.
     #[arg(long, env = "REGTRUST_DB_PASSWORD_FILE")]
     pub db_password_file: Option<PathBuf>,
+    /// PEM CA bundle that signs the PostgreSQL server's certificate, for the --db URL's
+    /// sslmode=verify-full or verify-ca (default: the system bundle); with require or
+    /// prefer it makes the chain verified too, as libpq does with a root certificate.
+    #[arg(long, env = "REGTRUST_DB_CA_FILE")]
+    pub db_ca_file: Option<PathBuf>,
     /// Nodes the fleet holds at most; a new node past it is refused (422).
     #[arg(long, env = "REGTRUST_MAX_NODES", default_value_t = 10_000)]
     pub max_nodes: usize,

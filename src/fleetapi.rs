@@ -33,7 +33,7 @@ pub const MAX_ERROR_TEXT: usize = 300;
 
 /// Bundles tried for an https URL without a CA file (`SSL_CERT_FILE` first), as Go's
 /// `crypto/x509` looks for them on Linux.
-const SYSTEM_BUNDLES: [&str; 3] = [
+pub(crate) const SYSTEM_BUNDLES: [&str; 3] = [
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
@@ -305,7 +305,9 @@ async fn read_capped_body(
     Ok(body)
 }
 
-fn system_bundle() -> Option<(PathBuf, Vec<u8>)> {
+/// The first system CA bundle found (`SSL_CERT_FILE` first), as Go looks for it on Linux;
+/// also the PostgreSQL client's default roots (`aggregator::store::postgres`).
+pub(crate) fn system_bundle() -> Option<(PathBuf, Vec<u8>)> {
     let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
     from_env
         .into_iter()

@@ -768,7 +768,7 @@ fn bench_aggregator_postgres_vs_sqlite() {
     let (wtok, _) = token_files(dir.path());
     let pwfile = dir.path().join("pgpass");
     std::fs::write(&pwfile, aggregator_support::pg::PG_PASSWORD).unwrap();
-    let pg = aggregator_support::pg::Postgres::start();
+    let pg = aggregator_support::pg::Postgres::start_profiled();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -778,6 +778,7 @@ fn bench_aggregator_postgres_vs_sqlite() {
     let sqlite_db = dir.path().join("fleet.db");
     let pg_url = pg.url("bench");
     let mut results: Vec<Run> = Vec::new();
+    let mut top = Vec::new();
     for (name, db, extra) in [
         ("SQLite", sqlite_db.to_str().unwrap(), vec![]),
         (
@@ -808,6 +809,13 @@ fn bench_aggregator_postgres_vs_sqlite() {
         let metrics_q = read_times(&agg.addr, "/metrics", "", 10);
         let rss = peak_rss_kib(pid).unwrap_or(0);
         drop(agg);
+        if name == "PostgreSQL" {
+            top = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(pg.top_statements("bench", 8));
+        }
         results.push((name, load, db_cpu, regs_q, nodes_q, metrics_q, rss));
     }
     let load_after = loadavg();
@@ -873,6 +881,10 @@ fn bench_aggregator_postgres_vs_sqlite() {
         met(rps(&p.1) >= 5000.0),
         met(pct(&p.1.lat, 0.99) <= Duration::from_millis(20))
     );
+    println!("  PostgreSQL's time by statement (pg_stat_statements, whole run):");
+    for l in &top {
+        println!("    {l}");
+    }
     println!();
 }
 

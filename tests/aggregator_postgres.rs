@@ -2,9 +2,11 @@
 //! loopback port, stopped by PID; see `aggregator_support::pg`): schema setup by replicas
 //! starting at once, the same behaviour as SQLite, several replicas serving one fleet,
 //! transitions recorded once, kill -9 of a replica under 20 writers, the database stopped
-//! and restarted under load, and the password kept out of logs and errors.
+//! and restarted under load, the password kept out of logs and errors, and TLS (rustls) to
+//! a server whose certificate a CA made at test time issued.
 
 mod aggregator_support;
+mod support;
 
 use aggregator_support::pg::{Postgres, PG_PASSWORD, PG_USER};
 use aggregator_support::*;
@@ -100,8 +102,9 @@ fn replicas_starting_at_once_create_the_schema_once_and_refuse_a_newer_one() {
     });
 }
 
-/// One script of writes, applied to a SQLite store and to a PostgreSQL store: the answers,
-/// the fleet, the events and retention come out the same.
+/// One script of writes, applied to a SQLite store and to a PostgreSQL store, one by one
+/// and all at once (batched): the answers, the fleet, the events and retention come out the
+/// same.
 #[test]
 fn both_backends_give_the_same_answers() {
     let pg = Postgres::start();
@@ -171,13 +174,34 @@ fn both_backends_give_the_same_answers() {
                 9,
             ),
         ];
-        for target in [sqlite, pg.target("same")] {
+        pg.create_db("same_at_once").await;
+        let sqlite_at_once = regtrust::aggregator::store::DbTarget::Sqlite(dir.path().join("b.db"));
+        for (target, at_once) in [
+            (sqlite, false),
+            (pg.target("same"), false),
+            (sqlite_at_once, true),
+            (pg.target("same_at_once"), true),
+        ] {
             let (store, closer) = Store::open(&target, opts).await.unwrap();
             let script = script.clone();
             let mut answers = Vec::new();
-            for (r, i) in script {
-                let raw = r.to_json();
-                answers.push(match store.put(r, raw, base + i * 1000).await {
+            let mut outcomes = Vec::new();
+            if at_once {
+                // Every put queued before any is answered (join_all polls them in order):
+                // the writers take them in batches, which must answer as one by one.
+                let puts = script.into_iter().map(|(r, i)| {
+                    let raw = r.to_json();
+                    store.put(r, raw, base + i * 1000)
+                });
+                outcomes = futures_util::future::join_all(puts).await;
+            } else {
+                for (r, i) in script {
+                    let raw = r.to_json();
+                    outcomes.push(store.put(r, raw, base + i * 1000).await);
+                }
+            }
+            for outcome in outcomes {
+                answers.push(match outcome {
                     Ok(out) => format!(
                         "stored={} transitions={:?}",
                         out.superseded_by.is_none(),
@@ -236,6 +260,14 @@ fn both_backends_give_the_same_answers() {
         assert_eq!(
             runs[0], runs[1],
             "SQLite (left) and PostgreSQL (right) differ"
+        );
+        assert_eq!(
+            runs[0], runs[2],
+            "SQLite one by one (left) and all at once (right) differ"
+        );
+        assert_eq!(
+            runs[1], runs[3],
+            "PostgreSQL one by one (left) and all at once (right) differ"
         );
         assert!(runs[0].contains("--max-nodes") && runs[0].contains("--max-registries"));
         assert!(runs[0].contains("stored=false"));
@@ -346,11 +378,12 @@ fn two_replicas_serve_one_fleet_and_record_each_transition_once() {
     });
 }
 
-/// The real binary: two replicas on one database, 20 concurrent writers posting to both,
-/// kill -9 of one mid-way; after its restart, every acknowledged report is present (read
-/// from the restarted replica).
+/// The real binary: two replicas on one database, 40 concurrent writers posting to both
+/// (so each replica's writers commit batches of several reports), kill -9 of one while
+/// requests to it are in flight, i.e. mid-batch: some posts to it are cut off, and after
+/// its restart every acknowledged report is present (read from the restarted replica).
 #[test]
-fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
+fn kill_9_of_a_replica_mid_batch_under_40_writers_loses_no_acknowledged_report() {
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let pwfile = dir.path().join("pgpass");
@@ -367,15 +400,17 @@ fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let killed = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
+    // Posts to replica a that got no answer: in flight when it was killed.
+    let cut = Arc::new(AtomicUsize::new(0));
     rt().block_on(async {
         let mut writers = Vec::new();
-        for w in 0..20 {
+        for w in 0..40 {
             let bases = [a.base.clone(), b.base.clone()];
-            let acked = acked.clone();
-            let sent = sent.clone();
+            let (acked, sent, cut) = (acked.clone(), sent.clone(), cut.clone());
             writers.push(tokio::spawn(async move {
                 for k in 0..30 {
-                    let base = &bases[(w + k) % 2];
+                    let to_a = (w + k) % 2 == 0;
+                    let base = &bases[usize::from(!to_a)];
                     let node = format!("w{w}-n{}", k % 5);
                     let v = [Verdict::Ok, Verdict::UnknownAuthority, Verdict::Expired][k % 3];
                     let r = one(&node, &[("harbor.local", v)]);
@@ -385,21 +420,28 @@ fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
                         .body(r.to_json())
                         .send()
                         .await;
-                    if let Ok(resp) = resp {
-                        if resp.status() == 200 {
-                            let body: Value = resp.json().await.unwrap();
-                            if body["stored"] == true {
-                                acked.lock().unwrap().push((node, r.generated_at.clone()));
+                    match resp {
+                        Ok(resp) if resp.status() == 200 => {
+                            if let Ok(body) = resp.json::<Value>().await {
+                                if body["stored"] == true {
+                                    acked.lock().unwrap().push((node, r.generated_at.clone()));
+                                }
                             }
                         }
+                        Ok(_) => {}
+                        Err(_) if to_a => {
+                            cut.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => panic!("replica b failed a post: {e}"),
                     }
                 }
             }));
         }
-        // kill -9 replica a once a third of the posts went out.
+        // kill -9 replica a once a third of the posts went out: every writer is in the
+        // middle of a request then, about half of them to a.
         eventually("writers under way", Duration::from_secs(60), || {
             let sent = sent.clone();
-            async move { sent.load(Ordering::SeqCst) >= 200 }
+            async move { sent.load(Ordering::SeqCst) >= 400 }
         })
         .await;
         a.kill9();
@@ -408,10 +450,14 @@ fn kill_9_of_a_replica_under_20_writers_loses_no_acknowledged_report() {
             w.await.unwrap();
         }
     });
+    assert!(
+        cut.load(Ordering::SeqCst) > 0,
+        "no post to the killed replica was in flight: the race was not lost"
+    );
     assert!(killed.load(Ordering::SeqCst));
     let a2 = Binary::start(Path::new(&url), &args);
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 100, "only {} acknowledged", acked.len());
+    assert!(acked.len() > 200, "only {} acknowledged", acked.len());
     // Per node, the newest acknowledged generated_at; the stored one is at least that.
     let mut newest: BTreeMap<String, String> = BTreeMap::new();
     for (n, g) in acked {
@@ -605,4 +651,177 @@ fn the_database_password_never_shows_in_logs_or_errors() {
     for text in [&answers, &log] {
         assert!(!text.contains(PG_PASSWORD), "the password leaks: {text}");
     }
+}
+
+/// The aggregator binary on `db` with `args`, run to its exit: (exit code, stderr).
+fn run_to_exit(db: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(bin())
+        .args([
+            "aggregator",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-open-loopback",
+            "--db",
+            db,
+        ])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// TLS through rustls against Debian's PostgreSQL with `ssl=on` and a certificate from a CA
+/// made now: verify-full with that CA serves and stores a report over TLS; a wrong CA, a
+/// host the certificate does not name (verify-full) and sslmode=require against a server
+/// without TLS each stop the start with exit 2 and a reason naming the database, never the
+/// password; verify-ca accepts the certificate under the other name.
+#[test]
+fn tls_verify_full_serves_and_a_wrong_ca_name_or_plain_server_is_refused() {
+    let pki = support::pki::Pki::new();
+    let ca = pki.root("db-ca");
+    let other = pki.root("other-ca");
+    let leaf = pki.server(&ca, "db", &["127.0.0.1", "db.regtrust.test"]);
+    let pg = Postgres::start_tls(&leaf.chain_path, &leaf.key_path);
+    rt().block_on(pg.create_db("tls"));
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
+    let port = pg.port;
+    let ca_file = ca.cert_path.to_str().unwrap();
+    let verify_full = format!("postgres://{PG_USER}@127.0.0.1:{port}/tls?sslmode=verify-full");
+
+    // The right CA: serves, stores, over TLS.
+    let mut agg = Binary::start(
+        Path::new(&verify_full),
+        &[
+            "--allow-open-loopback",
+            "--db-password-file",
+            pwfile.to_str().unwrap(),
+            "--db-ca-file",
+            ca_file,
+        ],
+    );
+    rt().block_on(async {
+        let r = one("tls-node", &[("harbor.local", Verdict::Ok)]);
+        let resp = post(&agg.base, None, r.to_json()).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        assert_eq!(
+            pg.query("tls", "SELECT node FROM nodes").await,
+            vec!["tls-node"]
+        );
+        let tls = pg
+            .query(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+                 WHERE ssl AND application_name = 'regtrust-aggregator'",
+            )
+            .await;
+        assert_ne!(tls, vec!["0"], "the aggregator's connections are not TLS");
+        let plain = pg
+            .query(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+                 WHERE NOT ssl AND application_name = 'regtrust-aggregator'",
+            )
+            .await;
+        assert_eq!(plain, vec!["0"], "a connection in clear");
+    });
+    let log = agg.kill9_and_drain();
+    assert!(!log.contains(PG_PASSWORD), "the password leaks: {log}");
+
+    // A wrong CA: exit 2, naming the database and the certificate problem.
+    let with_pw =
+        format!("postgres://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/tls?sslmode=verify-full");
+    let (code, err) = run_to_exit(
+        &with_pw,
+        &["--db-ca-file", other.cert_path.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}/tls")), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(!err.contains(PG_PASSWORD), "the password leaks: {err}");
+
+    // A host the certificate does not name (dialed at 127.0.0.1 through hostaddr).
+    let wrong_name = format!(
+        "postgres://{PG_USER}:{PG_PASSWORD}@wrong.regtrust.test:{port}/tls?hostaddr=127.0.0.1&sslmode=verify-full"
+    );
+    let (code, err) = run_to_exit(&wrong_name, &["--db-ca-file", ca_file]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("wrong.regtrust.test:{port}/tls")),
+        "{err}"
+    );
+    assert!(
+        err.contains("not valid for name \"wrong.regtrust.test\""),
+        "{err}"
+    );
+    assert!(!err.contains(PG_PASSWORD), "the password leaks: {err}");
+    // verify-ca checks the chain only: the same URL serves.
+    let verify_ca = wrong_name.replace("sslmode=verify-full", "sslmode=verify-ca");
+    let agg = Binary::start(
+        Path::new(&verify_ca),
+        &["--allow-open-loopback", "--db-ca-file", ca_file],
+    );
+    drop(agg);
+
+    // sslmode=require against a server without TLS.
+    let plain = Postgres::start();
+    rt().block_on(plain.create_db("plain"));
+    let require = format!(
+        "postgres://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{}/plain?sslmode=require",
+        plain.port
+    );
+    let (code, err) = run_to_exit(&require, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{}/plain?sslmode=require", plain.port)),
+        "{err}"
+    );
+    assert!(err.contains("server does not support TLS"), "{err}");
+    assert!(!err.contains(PG_PASSWORD), "the password leaks: {err}");
+}
+
+/// One report PostgreSQL refuses (a NUL character, which a `text` column cannot hold)
+/// queued with others in one batch: the batch fails, and is committed report by report,
+/// so only that report is refused; the others are stored and nothing of the refused one is.
+#[test]
+fn a_report_the_database_refuses_does_not_fail_the_rest_of_its_batch() {
+    let pg = Postgres::start();
+    rt().block_on(async {
+        pg.create_db("refuse").await;
+        let (store, closer) = Store::open(&pg.target("refuse"), store_opts())
+            .await
+            .unwrap();
+        let good = |n: &str| one(n, &[("harbor.local", Verdict::Ok)]);
+        let mut bad = one("bad", &[("harbor.local", Verdict::Expired)]);
+        bad.registries[0].message = "expired\u{0}".into();
+        let reports = [good("g1"), bad, good("g2")];
+        let now = regtrust::aggregator::fleet::now_ms();
+        let puts = reports.into_iter().map(|r| {
+            let raw = r.to_json();
+            store.put(r, raw, now)
+        });
+        let out = futures_util::future::join_all(puts).await;
+        assert!(out[0].is_ok(), "{:?}", out[0]);
+        assert!(out[2].is_ok(), "{:?}", out[2]);
+        let e = out[1].as_ref().unwrap_err();
+        assert!(!e.is_unavailable(), "{e}");
+        assert!(e.to_string().contains("SQLSTATE"), "{e}");
+        assert_eq!(
+            pg.query("refuse", "SELECT node FROM nodes ORDER BY node")
+                .await,
+            vec!["g1", "g2"]
+        );
+        assert_eq!(
+            pg.query("refuse", "SELECT count(*) FROM events WHERE node = 'bad'")
+                .await,
+            vec!["0"]
+        );
+        drop(store);
+        closer.finish().await;
+    });
 }

@@ -194,6 +194,7 @@ impl Config {
                 store::postgres::Target::parse(
                     url,
                     args.db_password_file.as_deref(),
+                    args.db_ca_file.as_deref(),
                     std::env::var("PGPASSWORD").ok(),
                 )
                 .map(Box::new)
@@ -203,6 +204,11 @@ impl Config {
                 if args.db_password_file.is_some() {
                     return Err(ConfigError::Db(
                         "--db-password-file is for a PostgreSQL --db (postgres://...); a SQLite --db has no password".into(),
+                    ));
+                }
+                if args.db_ca_file.is_some() {
+                    return Err(ConfigError::Db(
+                        "--db-ca-file is for a PostgreSQL --db (postgres://...); a SQLite --db is a local file, no TLS".into(),
                     ));
                 }
                 store::DbTarget::Sqlite(args.db.clone())

@@ -339,7 +339,11 @@ enum Backend {
 /// `finish` waits for it once every `Store` handle is dropped.
 pub enum Closer {
     Sqlite(std::thread::JoinHandle<()>),
-    Postgres(tokio::task::JoinHandle<()>),
+    Postgres {
+        retention: tokio::task::JoinHandle<()>,
+        /// They end by themselves once every `Store` handle is gone.
+        writers: Vec<tokio::task::JoinHandle<()>>,
+    },
 }
 
 impl Closer {
@@ -348,9 +352,12 @@ impl Closer {
             Closer::Sqlite(t) => {
                 let _ = tokio::task::spawn_blocking(move || t.join()).await;
             }
-            Closer::Postgres(t) => {
-                t.abort();
-                let _ = t.await;
+            Closer::Postgres { retention, writers } => {
+                retention.abort();
+                let _ = retention.await;
+                for w in writers {
+                    let _ = w.await;
+                }
             }
         }
     }
@@ -376,12 +383,13 @@ impl Store {
             }
             DbTarget::Postgres(t) => {
                 let pg = Arc::new(postgres::Pg::open(t, opts).await?);
-                let task = postgres::Pg::spawn_retention(&pg);
+                let retention = postgres::Pg::spawn_retention(&pg);
+                let writers = postgres::Pg::spawn_writers(&pg);
                 Ok((
                     Store {
                         backend: Backend::Postgres(pg),
                     },
-                    Closer::Postgres(task),
+                    Closer::Postgres { retention, writers },
                 ))
             }
         }

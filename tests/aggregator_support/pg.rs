@@ -137,10 +137,51 @@ pub struct Postgres {
     child: Option<Child>,
     /// "ready" lines seen in the (appended) log so far.
     readies: usize,
+    /// Extra `-c NAME=VALUE` settings (TLS).
+    settings: Vec<String>,
 }
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Postgres::start_with(None)
+    }
+
+    /// A server with `ssl=on` presenting `chain` (PEM, leaf first) with `key`; clients
+    /// may still connect in clear (the template's `pg_hba.conf` has `host` lines).
+    pub fn start_tls(chain: &Path, key: &Path) -> Postgres {
+        Postgres::start_with(Some((chain, key)))
+    }
+
+    /// A server that counts time per statement (`pg_stat_statements`, shipped with
+    /// Debian's postgresql): the bench prints where the database's time went.
+    pub fn start_profiled() -> Postgres {
+        let mut pg = Postgres::start_with(None);
+        pg.stop();
+        pg.settings.extend([
+            "shared_preload_libraries=pg_stat_statements".to_string(),
+            "pg_stat_statements.track=all".to_string(),
+        ]);
+        pg.resume();
+        pg
+    }
+
+    /// The statements that took the most server time, one line each (after
+    /// `start_profiled`).
+    pub async fn top_statements(&self, db: &str, n: usize) -> Vec<String> {
+        self.query(db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .await;
+        self.query(
+            db,
+            &format!(
+                "SELECT round(total_exec_time)::text || ' ms, ' || calls || ' calls, ' || rows || ' rows: '
+                   || left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100)
+                 FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT {n}"
+            ),
+        )
+        .await
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Postgres {
         let tpl = template();
         let dir = tempfile::tempdir().unwrap();
         chmod(dir.path(), "0755");
@@ -152,6 +193,17 @@ impl Postgres {
             .status()
             .unwrap();
         assert!(st.success(), "copying the template data dir");
+        let mut settings = Vec::new();
+        if let Some((chain, key)) = tls {
+            let (crt, k) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::copy(chain, &crt).unwrap();
+            std::fs::copy(key, &k).unwrap();
+            // PostgreSQL refuses a key file others can read.
+            chmod(&k, "0600");
+            settings.push("ssl=on".to_string());
+            settings.push(format!("ssl_cert_file={}", crt.display()));
+            settings.push(format!("ssl_key_file={}", k.display()));
+        }
         chown_pg(dir.path());
         chmod(&data, "0700");
         let mut pg = Postgres {
@@ -159,6 +211,7 @@ impl Postgres {
             dir,
             child: None,
             readies: 0,
+            settings,
         };
         pg.resume();
         pg
@@ -191,6 +244,7 @@ impl Postgres {
                 self.dir.path().display()
             ))
             .args(["-c", "max_connections=200", "-c", "fsync=on"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -292,6 +346,7 @@ impl Postgres {
         regtrust::aggregator::store::DbTarget::Postgres(Box::new(
             regtrust::aggregator::store::postgres::Target::parse(
                 &self.url_with_password(db),
+                None,
                 None,
                 None,
             )
