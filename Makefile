@@ -11,9 +11,12 @@ test: deps lint check-deploy image unit
 deps:
 	./ci/install-deps.sh
 
+# The fuzz targets live in their own workspace (fuzz/): type-checked here so an API change
+# in the crate breaks the build, not the next `make fuzz` (stable toolchain; no sanitizer).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) check --locked --manifest-path fuzz/Cargo.toml --bins --target-dir target/fuzz-check
 
 # The output is kept in target/test-output.txt for the closing count .ci/run prints.
 unit:
