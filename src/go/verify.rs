@@ -1028,7 +1028,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_email,
                     &nc.excluded_email,
-                    |k| match_email_constraint(&mailbox, k, go),
+                    |k, ex| match_email_constraint(&mailbox, k, ex, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
@@ -1047,7 +1047,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_dns,
                     &nc.excluded_dns,
-                    |k| match_domain_constraint(&name, k, go),
+                    |k, ex| match_domain_constraint(&name, k, ex, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
@@ -1060,7 +1060,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_uri,
                     &nc.excluded_uri,
-                    |k| match_uri_constraint(&name, k, go),
+                    |k, ex| match_uri_constraint(&name, k, ex, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
@@ -1079,7 +1079,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_ip,
                     &nc.excluded_ip,
-                    |k| Ok(match_ip_constraint(data, k)),
+                    |k, _| Ok(match_ip_constraint(data, k)),
                     |k| go_quote(go_ipnet_string(k).as_bytes()),
                 )
             }
@@ -1109,7 +1109,7 @@ fn check_constraints<K>(
     name: &str,
     permitted: &[K],
     excluded: &[K],
-    matches: impl Fn(&K) -> Result<bool, String>,
+    matches: impl Fn(&K, bool) -> Result<bool, String>,
     quote: impl Fn(&K) -> String,
 ) -> Result<(), GoVerifyError> {
     *count += excluded.len();
@@ -1117,7 +1117,7 @@ fn check_constraints<K>(
         return Err(invalid(r, InvalidReason::TooManyConstraints, String::new()));
     }
     for k in excluded {
-        match matches(k) {
+        match matches(k, true) {
             Err(e) => return Err(invalid(r, InvalidReason::CaNotAuthorizedForThisName, e)),
             Ok(true) => {
                 return Err(invalid(
@@ -1139,7 +1139,8 @@ fn check_constraints<K>(
     }
     let mut ok = true;
     for k in permitted {
-        ok = matches(k).map_err(|e| invalid(r, InvalidReason::CaNotAuthorizedForThisName, e))?;
+        ok = matches(k, false)
+            .map_err(|e| invalid(r, InvalidReason::CaNotAuthorizedForThisName, e))?;
         if ok {
             break;
         }
@@ -1158,7 +1159,12 @@ fn check_constraints<K>(
 }
 
 /// `matchDomainConstraint`.
-fn match_domain_constraint(domain: &str, constraint: &str, go: GoVersion) -> Result<bool, String> {
+fn match_domain_constraint(
+    domain: &str,
+    constraint: &str,
+    excluded: bool,
+    go: GoVersion,
+) -> Result<bool, String> {
     if constraint.is_empty() {
         return Ok(true);
     }
@@ -1183,6 +1189,24 @@ fn match_domain_constraint(domain: &str, constraint: &str, go: GoVersion) -> Res
     {
         return Ok(false);
     }
+    // CVE-2025-61727 (GO-2025-4175, go.dev/cl/723900), fixed in go1.24.11 and go1.25.5:
+    // go1.25.5 verify.go matchDomainConstraint, `if excluded && wildcardDomain &&
+    // len(domainLabels) > 1 && len(constraintLabels) > 0`: for an excluded constraint a
+    // wildcard SAN drops its `*` and the constraint its first label before the comparison
+    // (so excluding `test.example.com` also refuses `*.example.com`).
+    let (domain_labels, constraint_labels) = if excluded
+        && go.has_backport(26, &[(24, 11), (25, 5)])
+        && domain.starts_with('*')
+        && domain_labels.len() > 1
+        && !constraint_labels.is_empty()
+    {
+        (
+            &domain_labels[..domain_labels.len() - 1],
+            &constraint_labels[..constraint_labels.len() - 1],
+        )
+    } else {
+        (&domain_labels[..], &constraint_labels[..])
+    };
     Ok(constraint_labels
         .iter()
         .zip(domain_labels.iter())
@@ -1202,6 +1226,7 @@ fn go_equal_fold(a: &str, b: &str) -> bool {
 fn match_email_constraint(
     mailbox: &Mailbox,
     constraint: &str,
+    excluded: bool,
     go: GoVersion,
 ) -> Result<bool, String> {
     if constraint.contains('@') {
@@ -1213,12 +1238,17 @@ fn match_email_constraint(
         })?;
         return Ok(mailbox.local == c.local && go_equal_fold(&mailbox.domain, &c.domain));
     }
-    match_domain_constraint(&mailbox.domain, constraint, go)
+    match_domain_constraint(&mailbox.domain, constraint, excluded, go)
 }
 
 /// `matchURIConstraint` over Go's `url.Parse` of the SAN (`uri.String()` is taken as the
 /// SAN text, which it is for every URI that round-trips unescaped).
-fn match_uri_constraint(uri: &str, constraint: &str, go: GoVersion) -> Result<bool, String> {
+fn match_uri_constraint(
+    uri: &str,
+    constraint: &str,
+    excluded: bool,
+    go: GoVersion,
+) -> Result<bool, String> {
     let parsed = super::url::parse(uri).map_err(|_| {
         format!(
             "x509: internal error: URI SAN {} failed to parse",
@@ -1248,7 +1278,7 @@ fn match_uri_constraint(uri: &str, constraint: &str, go: GoVersion) -> Result<bo
             go_quote(uri.as_bytes())
         ));
     }
-    match_domain_constraint(host, constraint, go)
+    match_domain_constraint(host, constraint, excluded, go)
 }
 
 /// `matchIPConstraint`.
@@ -1346,7 +1376,7 @@ fn verify_hostname(c: &Certificate, h: &str, go: GoVersion) -> Result<(), GoVeri
         if c.ip_addresses.iter().any(|san| ip_equal(&ip, san)) {
             return Ok(());
         }
-        return Err(hostname_error(c, candidate_ip));
+        return Err(hostname_error(c, candidate_ip, go));
     }
     let candidate = to_lower_ascii(h);
     let valid_candidate = valid_hostname(&candidate, false, go);
@@ -1360,12 +1390,17 @@ fn verify_hostname(c: &Certificate, h: &str, go: GoVersion) -> Result<(), GoVeri
             return Ok(());
         }
     }
-    Err(hostname_error(c, h))
+    Err(hostname_error(c, h, go))
 }
 
 /// `HostnameError{c, host}` with its `Error()` text.
-fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
+fn hostname_error(c: &Certificate, host: &str, go: GoVersion) -> GoVerifyError {
     let cn = String::from_utf8_lossy(&c.subject.common_name);
+    // CVE-2025-61729 (GO-2025-4155, go.dev/cl/725920), fixed in go1.24.11 and go1.25.5 and
+    // so in every 1.26+: go1.25.5 verify.go HostnameError.Error, `maxNamesIncluded = 100`:
+    // from 100 IP SANs or 100 DNS names on, the names are counted, not listed.
+    const MAX_NAMES_INCLUDED: usize = 100;
+    let counted = go.has_backport(26, &[(24, 11), (25, 5)]);
     let message = if !c.has_san_extension() && match_hostnames(&cn, host) {
         return GoVerifyError::Hostname {
             host: host.into(),
@@ -1378,6 +1413,11 @@ fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
             format!(
                 "x509: cannot validate certificate for {host} because it doesn't contain any IP SANs"
             )
+        } else if counted && c.ip_addresses.len() >= MAX_NAMES_INCLUDED {
+            format!(
+                "x509: certificate is valid for {} IP SANs, but none matched {host}",
+                c.ip_addresses.len()
+            )
         } else {
             let valid: Vec<String> = c.ip_addresses.iter().map(|ip| go_ip_string(ip)).collect();
             format!(
@@ -1385,6 +1425,11 @@ fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
                 valid.join(", ")
             )
         }
+    } else if counted && c.dns_names.len() >= MAX_NAMES_INCLUDED {
+        format!(
+            "x509: certificate is valid for {} names, but none matched {host}",
+            c.dns_names.len()
+        )
     } else if c.dns_names.is_empty() {
         format!("x509: certificate is not valid for any names, but wanted to match {host}")
     } else {
@@ -1582,6 +1627,130 @@ mod tests {
         assert!(!at(19, "")
             .go
             .has_backport(22, &[(19, 13), (20, 8), (21, 1)]));
+    }
+
+    /// A root whose name constraints are `nc`, and a leaf it signs for `sans`.
+    fn constrained_pair(
+        nc: rcgen::NameConstraints,
+        sans: Vec<rcgen::SanType>,
+        now: OffsetDateTime,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let mut ca = Spec::ca("Constrained Root", now);
+        ca.name_constraints = Some(nc);
+        let root = ca.self_signed(Key::ecdsa());
+        let mut leaf = Spec::leaf("leaf", &[], now);
+        leaf.sans = sans;
+        let leaf = leaf.signed_by(Key::ecdsa(), &root);
+        (root.der(), leaf.der())
+    }
+
+    fn dns(name: &str) -> rcgen::SanType {
+        rcgen::SanType::DnsName(name.try_into().expect("ia5"))
+    }
+
+    fn dns_subtree(name: &str) -> rcgen::GeneralSubtree {
+        rcgen::GeneralSubtree::DnsName(name.into())
+    }
+
+    /// What Go `go` says of `leaf` under `root` for `host`: Ok or the bare x509 text.
+    fn said_by(go: GoVersion, host: &str, leaf: &[u8], root: &[u8]) -> Result<(), String> {
+        let now = OffsetDateTime::now_utc();
+        let opts = VerifyOptions::new(host, now).with_go(go);
+        verify(&[leaf], &[root], &opts)
+            .map(|_| ())
+            .map_err(|e| e.message())
+    }
+
+    /// CVE-2025-61729 (go1.24.11, go1.25.5, all of 1.26+): from 100 names on, HostnameError
+    /// counts the names instead of listing them.
+    #[test]
+    fn hostname_error_counts_from_100_names() {
+        let now = OffsetDateTime::now_utc();
+        let root = Spec::ca("Root", now).self_signed(Key::ecdsa());
+        let names: Vec<String> = (0..100).map(|i| format!("n{i}.test")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let many = Spec::leaf("many", &refs, now).signed_by(Key::ecdsa(), &root);
+        let few = Spec::leaf("few", &refs[..99], now).signed_by(Key::ecdsa(), &root);
+        let listed = |n: usize| {
+            format!(
+                "x509: certificate is valid for {}, not other.test",
+                names[..n].join(", ")
+            )
+        };
+        let counted =
+            "x509: certificate is valid for 100 names, but none matched other.test".to_string();
+        for (go, want) in [
+            (GoVersion::new(23, 5), listed(100)),
+            (GoVersion::new(24, 10), listed(100)),
+            (GoVersion::new(24, 11), counted.clone()),
+            (GoVersion::new(25, 4), listed(100)),
+            (GoVersion::new(25, 5), counted.clone()),
+            (GoVersion::new(26, 0), counted.clone()),
+            (GoVersion::new(27, 0), counted.clone()),
+        ] {
+            assert_eq!(
+                said_by(go, "other.test", &many.der(), &root.der()),
+                Err(want),
+                "{go}"
+            );
+        }
+        // 99 names are still listed after the fix.
+        assert_eq!(
+            said_by(GoVersion::new(27, 0), "other.test", &few.der(), &root.der()),
+            Err(listed(99))
+        );
+    }
+
+    /// CVE-2025-61727 (go1.24.11, go1.25.5): an excluded DNS constraint also refuses a
+    /// wildcard SAN one label up.
+    #[test]
+    fn excluded_constraint_refuses_wildcard_from_the_fix() {
+        let now = OffsetDateTime::now_utc();
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![],
+                excluded_subtrees: vec![dns_subtree("test.example.com")],
+            },
+            vec![dns("*.example.com")],
+            now,
+        );
+        let refused =
+            "x509: a root or intermediate certificate is not authorized to sign for this name: \
+            DNS name \"*.example.com\" is excluded by constraint \"test.example.com\"";
+        for go in [
+            GoVersion::new(22, 12),
+            GoVersion::new(24, 10),
+            GoVersion::new(25, 4),
+        ] {
+            assert_eq!(said_by(go, "a.example.com", &leaf, &root), Ok(()), "{go}");
+        }
+        for go in [
+            GoVersion::new(24, 11),
+            GoVersion::new(25, 5),
+            GoVersion::new(25, 14),
+        ] {
+            assert_eq!(
+                said_by(go, "a.example.com", &leaf, &root),
+                Err(refused.into()),
+                "{go}"
+            );
+        }
+        // The plain name is refused at every release.
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![],
+                excluded_subtrees: vec![dns_subtree("example.com")],
+            },
+            vec![dns("a.example.com")],
+            now,
+        );
+        for go in [
+            GoVersion::new(19, 8),
+            GoVersion::new(25, 4),
+            GoVersion::new(25, 5),
+        ] {
+            assert!(said_by(go, "a.example.com", &leaf, &root).is_err(), "{go}");
+        }
     }
 
     #[test]
