@@ -793,6 +793,11 @@ impl Ctx<'_> {
                     .collect();
             }
             for san_cert in to_check {
+                // go1.26 constraints.go checkChainConstraints: the rewritten matching.
+                if self.opts.go.modelled().at_least(26) {
+                    check_names_against_constraints_126(r, c, san_cert, self.opts.go.modelled())?;
+                    continue;
+                }
                 let san = san_cert.san_extension().unwrap_or_default();
                 check_names_against_constraints(r, c, san, &mut count, self.opts.go.modelled())?;
             }
@@ -1249,6 +1254,13 @@ fn match_uri_constraint(
     excluded: bool,
     go: GoVersion,
 ) -> Result<bool, String> {
+    let host = uri_constraint_host(uri, go)?;
+    match_domain_constraint(&host, constraint, excluded, go)
+}
+
+/// The host of a URI SAN that URI constraints are matched against, or Go's refusal to match
+/// it (`matchURIConstraint`, and go1.26 constraints.go `parseURIs` with the same texts).
+fn uri_constraint_host(uri: &str, go: GoVersion) -> Result<String, String> {
     let parsed = super::url::parse(uri).map_err(|_| {
         format!(
             "x509: internal error: URI SAN {} failed to parse",
@@ -1263,7 +1275,17 @@ fn match_uri_constraint(
         ));
     }
     if host.contains(':') && !host.ends_with(']') {
-        host = super::url::split_host_port(host)?.0;
+        host = match super::url::split_host_port(host) {
+            Ok((h, _)) => h,
+            // go1.26 constraints.go parseURIs: "cannot parse URI host %q: %v".
+            Err(e) if go.at_least(26) => {
+                return Err(format!(
+                    "cannot parse URI host {}: {e}",
+                    go_quote(parsed.host.as_bytes())
+                ))
+            }
+            Err(e) => return Err(e),
+        };
     }
     // go1.19.8 asks net.ParseIP; go1.22.12 verify.go:433-436 asks netip.ParseAddr, which also
     // takes an IPv6 address with a zone (`fe80::1%eth0`).
@@ -1278,7 +1300,7 @@ fn match_uri_constraint(
             go_quote(uri.as_bytes())
         ));
     }
-    match_domain_constraint(host, constraint, excluded, go)
+    Ok(host.to_string())
 }
 
 /// `matchIPConstraint`.
@@ -1288,6 +1310,303 @@ fn match_ip_constraint(ip: &[u8], constraint: &IpNet) -> bool {
             .iter()
             .zip(constraint.ip.iter().zip(constraint.mask.iter()))
             .all(|(a, (c, m))| a & m == c & m)
+}
+
+// ---------------------------------------------------------------------------------------
+// Name constraints as Go 1.26 checks them: constraints.go, new in 1.26 (read at commit
+// c63cbc8b of golang/go, the 1.26.0 state: it still has the bugs go1.26.1 and go1.26.2
+// fixed). The constraints of a certificate are sorted and pruned (a constraint inside an
+// earlier one is dropped), a name is looked up by binary search, permitted before excluded,
+// IP addresses first, then DNS names, URIs and email addresses, and there is no comparison
+// limit (no `x509: unknown error` for huge sets).
+
+/// `dnsHasSuffix` (constraints.go): `b` ends with the labels of `a`, ASCII case-insensitive;
+/// a leading period in `a` requires at least one more label.
+fn dns_has_suffix(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.is_empty() || a.len() > b.len() {
+        return false;
+    }
+    let offset = b.len() - a.len();
+    if !a
+        .iter()
+        .zip(&b[offset..])
+        .all(|(x, y)| x.eq_ignore_ascii_case(y))
+    {
+        return false;
+    }
+    !(a[0] != b'.' && b.len() > a.len() && b[offset - 1] != b'.')
+}
+
+/// `dnsCompareTable`: ASCII lower case, and `.` sorting before every other byte.
+fn dns_compare_byte(c: u8) -> u8 {
+    if c == b'.' {
+        0
+    } else {
+        c.to_ascii_lowercase()
+    }
+}
+
+/// `dnsCompare`: compares from the last byte to the first.
+fn dns_compare(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
+        let (x, y) = (dns_compare_byte(*x), dns_compare_byte(*y));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// `nameConstraintsSet.sortAndPrune`.
+fn sort_and_prune<T: Clone>(
+    set: &[T],
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+    subset: impl Fn(&T, &T) -> bool,
+) -> Vec<T> {
+    let mut v = set.to_vec();
+    v.sort_by(&cmp);
+    let mut kept: Vec<T> = Vec::with_capacity(v.len());
+    for t in v {
+        if kept.last().is_some_and(|prev| subset(prev, &t)) {
+            continue;
+        }
+        kept.push(t);
+    }
+    kept
+}
+
+/// `nameConstraintsSet.search`: the lower bound of `s`, else the constraint before it (the
+/// first when there is none before), if it matches.
+fn set_search<'a, T, V: ?Sized>(
+    set: &'a [T],
+    s: &V,
+    cmp: impl Fn(&T, &V) -> std::cmp::Ordering,
+    matches: impl Fn(&T, &V) -> bool,
+) -> Option<&'a T> {
+    if set.is_empty() {
+        return None;
+    }
+    let i = match set.binary_search_by(|t| cmp(t, s)) {
+        Ok(i) => return Some(&set[i]),
+        Err(i) => i,
+    };
+    let candidate = &set[i.saturating_sub(1)];
+    matches(candidate, s).then_some(candidate)
+}
+
+/// `trimFirstLabel`: `.example.com` of `*.example.com`; "" for a single label.
+fn trim_first_label(name: &str) -> &str {
+    name.find('.').map_or("", |i| &name[i..])
+}
+
+/// `dnsConstraints.query` (newDNSConstraints + query): the constraint that matches `s`, for
+/// DNS names and the domains of URIs and email addresses.
+fn dns_constraints_query(
+    list: &[String],
+    s: &str,
+    permitted: bool,
+    go: GoVersion,
+) -> Option<String> {
+    if list.iter().any(String::is_empty) {
+        return Some(String::new());
+    }
+    let set = sort_and_prune(list, |a, b| dns_compare(a, b), |a, b| dns_has_suffix(a, b));
+    if let Some(c) = set_search(
+        &set,
+        s,
+        |t, v| dns_compare(t, v),
+        |t, v| dns_has_suffix(t, v),
+    ) {
+        return Some(c.clone());
+    }
+    // Excluded constraints also refuse a wildcard SAN whose parent they are the parent of
+    // (`test.example.com` refuses `*.example.com`): constraints.go `parentConstraints`, a map
+    // from each constraint's trimFirstLabel to the constraint, looked up with the SAN's.
+    // In 1.26.0 and 1.26.1 the lookup is case-sensitive (`*.EXAMPLE.com` passes an excluded
+    // `test.example.com`): CVE-2026-33810, GO-2026-4866, fixed in go1.26.2
+    // (go.dev/cl/763763), which this models as the ASCII case-insensitive lookup the
+    // advisory describes.
+    if !permitted && s.starts_with('*') {
+        let trimmed = trim_first_label(s);
+        let case_sensitive = go.in_patch_range(26, 0, 2);
+        let mut found = None;
+        for name in &set {
+            let parent = trim_first_label(name);
+            if parent.is_empty() {
+                continue;
+            }
+            let hit = if case_sensitive {
+                parent == trimmed
+            } else {
+                parent.eq_ignore_ascii_case(trimmed)
+            };
+            // A map: the last constraint with this parent wins.
+            if hit {
+                found = Some(name.clone());
+            }
+        }
+        return found;
+    }
+    None
+}
+
+/// `ipConstraints.query` (newIPNetConstraints + query).
+fn ip_constraints_query(list: &[IpNet], ip: &[u8]) -> Option<IpNet> {
+    let family: Vec<IpNet> = list
+        .iter()
+        .filter(|n| (n.ip.len() == 4) == (ip.len() == 4))
+        .cloned()
+        .collect();
+    let cmp = |a: &IpNet, b: &IpNet| a.ip.cmp(&b.ip).then_with(|| a.mask.cmp(&b.mask));
+    let subset = |a: &IpNet, b: &IpNet| {
+        let broadcast: Vec<u8> = b.ip.iter().zip(&b.mask).map(|(i, m)| i | !m).collect();
+        match_ip_constraint(&b.ip, a) && match_ip_constraint(&broadcast, a)
+    };
+    let set = sort_and_prune(&family, cmp, subset);
+    set_search(
+        &set,
+        ip,
+        |t, v| t.ip.as_slice().cmp(v),
+        |t, v| match_ip_constraint(v, t),
+    )
+    .cloned()
+}
+
+/// `checkConstraints`: permitted first, then excluded.
+fn check_constraint_sets(
+    r: CertRef,
+    name_type: &str,
+    shown: &str,
+    permitted: Option<bool>,
+    excluded: Option<String>,
+) -> Result<(), GoVerifyError> {
+    if permitted == Some(false) {
+        return Err(invalid(
+            r,
+            InvalidReason::CaNotAuthorizedForThisName,
+            format!(
+                "{name_type} {} is not permitted by any constraint",
+                go_quote(shown.as_bytes())
+            ),
+        ));
+    }
+    if let Some(k) = excluded {
+        return Err(invalid(
+            r,
+            InvalidReason::CaNotAuthorizedForThisName,
+            format!(
+                "{name_type} {} is excluded by constraint {}",
+                go_quote(shown.as_bytes()),
+                go_quote(k.as_bytes())
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `chainConstraints.check` for the names of `san_cert` against the constraints of `c`
+/// (Go 1.26+). Parse failures of URIs and email addresses come first (`parseURIs`,
+/// `parseMailboxes`), then IPs, DNS names, URIs, emails.
+fn check_names_against_constraints_126(
+    r: CertRef,
+    c: &Certificate,
+    san_cert: &Certificate,
+    go: GoVersion,
+) -> Result<(), GoVerifyError> {
+    let nc = &c.name_constraints;
+    let fail = |detail: String| invalid(r, InvalidReason::CaNotAuthorizedForThisName, detail);
+    let dns_query = |list: &[String], s: &str, permitted: bool| {
+        (!list.is_empty()).then(|| dns_constraints_query(list, s, permitted, go))
+    };
+    let mut uris = Vec::new();
+    for uri in &san_cert.uris {
+        let host = uri_constraint_host(uri, go).map_err(fail)?;
+        uris.push((uri, host.to_ascii_lowercase()));
+    }
+    let mut emails = Vec::new();
+    for email in &san_cert.email_addresses {
+        let Some(mut mailbox) = parse_rfc2821_mailbox(email, go) else {
+            return Err(fail(format!(
+                "cannot parse rfc822Name {}",
+                go_quote(email.as_bytes())
+            )));
+        };
+        mailbox.domain = mailbox.domain.to_ascii_lowercase();
+        emails.push(mailbox);
+    }
+    for ip in &san_cert.ip_addresses {
+        let permitted = (!nc.permitted_ip.is_empty())
+            .then(|| ip_constraints_query(&nc.permitted_ip, ip).is_some());
+        let excluded = ip_constraints_query(&nc.excluded_ip, ip).map(|k| go_ipnet_string(&k));
+        check_constraint_sets(r, "IP address", &go_ip_string(ip), permitted, excluded)?;
+    }
+    for d in &san_cert.dns_names {
+        if domain_to_reverse_labels(d, go).is_none() {
+            return Err(fail(format!(
+                "x509: cannot parse dnsName {}",
+                go_quote(d.as_bytes())
+            )));
+        }
+        let permitted = dns_query(&nc.permitted_dns, d, true).map(|k| k.is_some());
+        let excluded = dns_query(&nc.excluded_dns, d, false).flatten();
+        check_constraint_sets(r, "DNS name", d, permitted, excluded)?;
+    }
+    for (uri, host) in &uris {
+        if domain_to_reverse_labels(host, go).is_none() {
+            return Err(fail(format!(
+                "x509: internal error: URI SAN {} failed to parse",
+                go_quote(uri.as_bytes())
+            )));
+        }
+        let permitted = dns_query(&nc.permitted_uri, host, true).map(|k| k.is_some());
+        let excluded = dns_query(&nc.excluded_uri, host, false).flatten();
+        check_constraint_sets(r, "URI", uri, permitted, excluded)?;
+    }
+    for mailbox in &emails {
+        let shown = format!(
+            "{}@{}",
+            String::from_utf8_lossy(&mailbox.local),
+            mailbox.domain
+        );
+        if domain_to_reverse_labels(&mailbox.domain, go).is_none() {
+            return Err(fail(format!(
+                "x509: cannot parse rfc822Name {}",
+                go_quote(shown.as_bytes())
+            )));
+        }
+        // Full-address constraints (`a@example.com`) keep the pre-1.26 comparison: 1.26.0's
+        // map keyed by the local part (GO-2026-4599, fixed in go1.26.1) and the text it
+        // prints for such an excluded address are not modelled.
+        let email_query = |list: &[String], permitted: bool| -> Option<Option<String>> {
+            if list.is_empty() {
+                return None;
+            }
+            let full = list.iter().filter(|k| k.contains('@')).find(|k| {
+                parse_rfc2821_mailbox(k, go).is_some_and(|m| {
+                    m.local == mailbox.local && m.domain.eq_ignore_ascii_case(&mailbox.domain)
+                })
+            });
+            if let Some(k) = full {
+                return Some(Some(k.clone()));
+            }
+            let domains: Vec<String> = list.iter().filter(|k| !k.contains('@')).cloned().collect();
+            if domains.is_empty() {
+                return Some(None);
+            }
+            Some(dns_constraints_query(
+                &domains,
+                &mailbox.domain,
+                permitted,
+                go,
+            ))
+        };
+        let permitted = email_query(&nc.permitted_email, true).map(|k| k.is_some());
+        let excluded = email_query(&nc.excluded_email, false).flatten();
+        check_constraint_sets(r, "email address", &shown, permitted, excluded)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1750,6 +2069,137 @@ mod tests {
             GoVersion::new(25, 5),
         ] {
             assert!(said_by(go, "a.example.com", &leaf, &root).is_err(), "{go}");
+        }
+    }
+
+    /// Go 1.26's rewritten name-constraint checking (constraints.go) against 1.25's, and the
+    /// case-sensitive wildcard lookup of 1.26.0-1.26.1 (CVE-2026-33810, fixed in 1.26.2).
+    #[test]
+    fn name_constraints_as_go_1_26_checks_them() {
+        let now = OffsetDateTime::now_utc();
+        let nc = |permitted: &[&str], excluded: &[&str]| rcgen::NameConstraints {
+            permitted_subtrees: permitted.iter().map(|d| dns_subtree(d)).collect(),
+            excluded_subtrees: excluded.iter().map(|d| dns_subtree(d)).collect(),
+        };
+        let not_for_name =
+            "x509: a root or intermediate certificate is not authorized to sign for this name: ";
+        let (go25, go26_0, go26_1, go26_2, go27) = (
+            GoVersion::new(25, 5),
+            GoVersion::new(26, 0),
+            GoVersion::new(26, 1),
+            GoVersion::new(26, 2),
+            GoVersion::new(27, 0),
+        );
+
+        // A wildcard SAN in another case than the excluded constraint.
+        let (root, leaf) = constrained_pair(
+            nc(&[], &["test.example.com"]),
+            vec![dns("*.EXAMPLE.com")],
+            now,
+        );
+        let refused = Err(format!(
+            "{not_for_name}DNS name \"*.EXAMPLE.com\" is excluded by constraint \"test.example.com\""
+        ));
+        assert_eq!(said_by(go25, "a.example.com", &leaf, &root), refused);
+        assert_eq!(said_by(go26_0, "a.example.com", &leaf, &root), Ok(()));
+        assert_eq!(said_by(go26_1, "a.example.com", &leaf, &root), Ok(()));
+        assert_eq!(said_by(go26_2, "a.example.com", &leaf, &root), refused);
+        assert_eq!(said_by(go27, "a.example.com", &leaf, &root), refused);
+
+        // 1.25.5's wildcard rule compares all but the first label of each; 1.26 looks up the
+        // wildcard's parent, so `bar.example.com` no longer refuses `*.foo.example.com`.
+        let (root, leaf) = constrained_pair(
+            nc(&[], &["bar.example.com"]),
+            vec![dns("*.foo.example.com")],
+            now,
+        );
+        assert_eq!(
+            said_by(go25, "x.foo.example.com", &leaf, &root),
+            Err(format!(
+                "{not_for_name}DNS name \"*.foo.example.com\" is excluded by constraint \"bar.example.com\""
+            ))
+        );
+        assert_eq!(said_by(go27, "x.foo.example.com", &leaf, &root), Ok(()));
+
+        // Permitted is checked before excluded from 1.26.
+        let (root, leaf) = constrained_pair(
+            nc(&["other.test"], &["example.com"]),
+            vec![dns("a.example.com")],
+            now,
+        );
+        assert_eq!(
+            said_by(go25, "a.example.com", &leaf, &root),
+            Err(format!(
+                "{not_for_name}DNS name \"a.example.com\" is excluded by constraint \"example.com\""
+            ))
+        );
+        assert_eq!(
+            said_by(go27, "a.example.com", &leaf, &root),
+            Err(format!(
+                "{not_for_name}DNS name \"a.example.com\" is not permitted by any constraint"
+            ))
+        );
+
+        // 1.26 prunes a constraint inside an earlier one: the wider one is named.
+        let (root, leaf) = constrained_pair(
+            nc(&[], &["a.example.com", "example.com"]),
+            vec![dns("a.example.com")],
+            now,
+        );
+        let excluded_by = |k: &str| {
+            Err(format!(
+                "{not_for_name}DNS name \"a.example.com\" is excluded by constraint \"{k}\""
+            ))
+        };
+        assert_eq!(
+            said_by(go25, "a.example.com", &leaf, &root),
+            excluded_by("a.example.com")
+        );
+        assert_eq!(
+            said_by(go26_0, "a.example.com", &leaf, &root),
+            excluded_by("example.com")
+        );
+
+        // IP addresses are checked before DNS names from 1.26 (1.25: in SAN order).
+        let ip_nc = rcgen::NameConstraints {
+            permitted_subtrees: vec![],
+            excluded_subtrees: vec![
+                dns_subtree("bad.test"),
+                rcgen::GeneralSubtree::IpAddress(rcgen::CidrSubnet::V4(
+                    [10, 0, 0, 0],
+                    [255, 0, 0, 0],
+                )),
+            ],
+        };
+        let (root, leaf) = constrained_pair(
+            ip_nc,
+            vec![
+                dns("a.bad.test"),
+                rcgen::SanType::IpAddress(std::net::IpAddr::from([10, 9, 9, 9])),
+            ],
+            now,
+        );
+        assert_eq!(
+            said_by(go25, "a.bad.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}DNS name \"a.bad.test\" is excluded by constraint \"bad.test\""
+            ))
+        );
+        assert_eq!(
+            said_by(go27, "a.bad.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}IP address \"10.9.9.9\" is excluded by constraint \"10.0.0.0/8\""
+            ))
+        );
+
+        // Names inside the constraints pass at every release.
+        let (root, leaf) = constrained_pair(
+            nc(&["example.com"], &["bad.example.com"]),
+            vec![dns("r.example.com")],
+            now,
+        );
+        for go in [GoVersion::new(19, 8), go25, go26_0, go27] {
+            assert_eq!(said_by(go, "r.example.com", &leaf, &root), Ok(()), "{go}");
         }
     }
 
