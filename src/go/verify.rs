@@ -15,7 +15,23 @@
 //! type check. Messages are compared byte for byte with real Go 1.19.8, 1.22.12 and 1.23.5
 //! (`tests/go_versions.rs`); the rules of each release are gated on `GoVersion::at_least`
 //! where they apply, with the Go source line they mirror (README: "Which Go the verdict
-//! follows").
+//! follows"). From Go 1.26 name constraints follow 1.26's rewritten `constraints.go`
+//! (`check_names_against_constraints_126`); the point-release fixes that change a verdict
+//! or its text are gated on `has_backport` / `in_patch_range` with the advisory they come
+//! from. Releases 1.24 to 1.27 are modelled from sources, not run.
+//!
+//! Read for 1.26 and 1.27 (no golang/go mirror fits this machine's 500 MiB fetch limit, so
+//! from the code index, golang/website and golang/vulndb): the release notes
+//! (`_content/doc/go1.26.md`, `go1.27.md`), the release history
+//! (`internal/history/release.go`: crypto/x509 security fixes in 1.25.2, 1.25.5, 1.26.1,
+//! 1.26.2, 1.26.4, crypto/tls ones in 1.25.6-7, 1.26.2, 1.26.5-6), the vulnerability
+//! reports GO-2025-4007/4013/4155/4175 and GO-2026-4337/4340/4599/4600/4866/4870/4946/
+//! 4947/5037/5856/6090, `doc/godebug.md`, go1.25.5's `verify.go` and 1.26.0's
+//! `constraints.go`. Found without a verdict change for this client: 1.26's x509 API
+//! additions, 1.27's `pkix.Name` value types and ML-DSA support, the TLS fixes above
+//! (session resumption, KeyUpdate, ECH, post-handshake limits), 1.26.4's hostname-split
+//! speed-up (GO-2026-5037), the DSA panic fix (GO-2025-4013) and 1.26.0's panic on an
+//! empty DNS name under excluded constraints (GO-2026-4600: a crash, not a verdict).
 
 use super::signature::{self, Hash, Scheme, SigError};
 use super::version::{GoDebug, GoVersion};

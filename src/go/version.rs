@@ -114,6 +114,11 @@ pub struct GoDebug {
     pub x509negativeserial: bool,
     /// `rsa1024min=0` (Go 1.24+): RSA keys under 1024 bits are checked again.
     pub rsa1024min_off: bool,
+    // Go 1.26 and 1.27 add no GODEBUG that changes certificate verification on Linux
+    // (doc/godebug.md "Go 1.26": httpcookiemaxnum, urlstrictcolons, tracebacklabels;
+    // go1.26.md: tlssecpmlkem, a key exchange; go1.27.md: x509sslcertoverrideplatform,
+    // Windows and macOS only). Go 1.27 removes tls10server, tlsrsakex, tls3des,
+    // tlsunsafeekm and x509keypairleaf (go1.27.md, crypto/tls), none read here.
 }
 
 impl GoDebug {
