@@ -1532,6 +1532,10 @@ fn check_names_against_constraints_126(
     go: GoVersion,
 ) -> Result<(), GoVerifyError> {
     let nc = &c.name_constraints;
+    // Every checkChainConstraints error reaches the caller as CertificateInvalidError{c,
+    // CANotAuthorizedForThisName, err.Error()}, parse failures included (1.26's Verify, seen
+    // here only through a Go-to-TypeScript transpile of it in the code index; the real
+    // verify.go of 1.26 was not reachable).
     let fail = |detail: String| invalid(r, InvalidReason::CaNotAuthorizedForThisName, detail);
     let dns_query = |list: &[String], s: &str, permitted: bool| {
         (!list.is_empty()).then(|| dns_constraints_query(list, s, permitted, go))
@@ -2217,6 +2221,31 @@ mod tests {
         for go in [GoVersion::new(19, 8), go25, go26_0, go27] {
             assert_eq!(said_by(go, "r.example.com", &leaf, &root), Ok(()), "{go}");
         }
+    }
+
+    /// Go 1.26's constraint sets have no comparison limit: what 1.25 gives up on as
+    /// `x509: unknown error` (over 250000 comparisons), 1.26 decides.
+    #[test]
+    fn no_constraint_comparison_limit_from_go_1_26() {
+        let now = OffsetDateTime::now_utc();
+        let excluded: Vec<String> = (0..600).map(|i| format!("x{i}.other.test")).collect();
+        let names: Vec<String> = (0..420).map(|i| format!("n{i}.r.test")).collect();
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![],
+                excluded_subtrees: excluded.iter().map(|d| dns_subtree(d)).collect(),
+            },
+            names.iter().map(|d| dns(d)).collect(),
+            now,
+        );
+        assert_eq!(
+            said_by(GoVersion::new(25, 14), "n0.r.test", &leaf, &root),
+            Err("x509: unknown error".into())
+        );
+        assert_eq!(
+            said_by(GoVersion::new(26, 0), "n0.r.test", &leaf, &root),
+            Ok(())
+        );
     }
 
     #[test]
