@@ -2223,6 +2223,32 @@ mod tests {
         }
     }
 
+    /// An unparsable DNS SAN under a constrained CA: 1.25 returns the plain error, 1.26 wraps
+    /// it as CANotAuthorizedForThisName like every checkChainConstraints error.
+    #[test]
+    fn unparsable_dns_san_under_constraints_is_wrapped_from_go_1_26() {
+        let now = OffsetDateTime::now_utc();
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![dns_subtree("example.com")],
+                excluded_subtrees: vec![],
+            },
+            vec![dns("r.example.com"), dns("bad..example.com")],
+            now,
+        );
+        let plain = "x509: cannot parse dnsName \"bad..example.com\"";
+        assert_eq!(
+            said_by(GoVersion::new(25, 14), "r.example.com", &leaf, &root),
+            Err(plain.into())
+        );
+        assert_eq!(
+            said_by(GoVersion::new(26, 0), "r.example.com", &leaf, &root),
+            Err(format!(
+                "x509: a root or intermediate certificate is not authorized to sign for this name: {plain}"
+            ))
+        );
+    }
+
     /// Go 1.26's constraint sets have no comparison limit: what 1.25 gives up on as
     /// `x509: unknown error` (over 250000 comparisons), 1.26 decides.
     #[test]
