@@ -27,8 +27,10 @@
 //! 1.26.2, 1.26.4, crypto/tls ones in 1.25.6-7, 1.26.2, 1.26.5-6), the vulnerability
 //! reports GO-2025-4007/4013/4155/4175 and GO-2026-4337/4340/4599/4600/4866/4870/4946/
 //! 4947/5037/5856/6090, `doc/godebug.md`, go1.25.5's `verify.go` and 1.26.0's
-//! `constraints.go`. Found without a verdict change for this client: 1.26's x509 API
-//! additions, 1.27's `pkix.Name` value types and ML-DSA support, the TLS fixes above
+//! `constraints.go`. Not modelled for want of the source: 1.27's wider `pkix.Name` value
+//! types (go.dev/issue/75260; may load names 1.26 refuses as `unsupported string type`).
+//! Found without a verdict change for this client: 1.26's x509 API
+//! additions, 1.27's ML-DSA support, the TLS fixes above
 //! (session resumption, KeyUpdate, ECH, post-handshake limits), 1.26.4's hostname-split
 //! speed-up (GO-2026-5037), the DSA panic fix (GO-2025-4013) and 1.26.0's panic on an
 //! empty DNS name under excluded constraints (GO-2026-4600: a crash, not a verdict).
@@ -1596,19 +1598,36 @@ fn check_names_against_constraints_126(
                 go_quote(shown.as_bytes())
             )));
         }
-        // Full-address constraints (`a@example.com`) keep the pre-1.26 comparison: 1.26.0's
-        // map keyed by the local part (GO-2026-4599, fixed in go1.26.1) and the text it
-        // prints for such an excluded address are not modelled.
+        // Full-address constraints (`a@example.com`). 1.26.0 (constraints.go
+        // newEmailConstraints, `exactMap[parsed.local] = parsed.domain`) keeps one domain per
+        // local part, the last, and names a matched one as `fullEmails[s.email] + "@" +
+        // domain`, which is `@domain` (the map is keyed by local parts): GO-2026-4599
+        // (CVE-2026-27137), fixed in go1.26.1 (go.dev/cl/752182). From 1.26.1 the pre-1.26
+        // comparison is kept, and a matched constraint is named as written; the fixed
+        // source was not readable here.
         let email_query = |list: &[String], permitted: bool| -> Option<Option<String>> {
             if list.is_empty() {
                 return None;
             }
-            let full = list.iter().filter(|k| k.contains('@')).find(|k| {
+            let fulls = list.iter().filter(|k| k.contains('@'));
+            if go.in_patch_range(26, 0, 1) {
+                let mut by_local: HashMap<Vec<u8>, String> = HashMap::new();
+                for k in fulls {
+                    if let Some(m) = parse_rfc2821_mailbox(k, go) {
+                        by_local.insert(m.local, m.domain);
+                    }
+                }
+                if by_local
+                    .get(&mailbox.local)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&mailbox.domain))
+                {
+                    return Some(Some(format!("@{}", mailbox.domain)));
+                }
+            } else if let Some(k) = fulls.into_iter().find(|k| {
                 parse_rfc2821_mailbox(k, go).is_some_and(|m| {
                     m.local == mailbox.local && m.domain.eq_ignore_ascii_case(&mailbox.domain)
                 })
-            });
-            if let Some(k) = full {
+            }) {
                 return Some(Some(k.clone()));
             }
             let domains: Vec<String> = list.iter().filter(|k| !k.contains('@')).cloned().collect();
@@ -2245,6 +2264,59 @@ mod tests {
             said_by(GoVersion::new(26, 0), "r.example.com", &leaf, &root),
             Err(format!(
                 "x509: a root or intermediate certificate is not authorized to sign for this name: {plain}"
+            ))
+        );
+    }
+
+    /// 1.26.0 keeps one domain per local part of full-address email constraints (the last):
+    /// GO-2026-4599, fixed in 1.26.1.
+    #[test]
+    fn email_constraints_of_go_1_26_0() {
+        let now = OffsetDateTime::now_utc();
+        let email = |e: &str| rcgen::SanType::Rfc822Name(e.try_into().expect("ia5"));
+        let subtree = |e: &str| rcgen::GeneralSubtree::Rfc822Name(e.into());
+        let pair = |permitted: &[&str], excluded: &[&str]| {
+            constrained_pair(
+                rcgen::NameConstraints {
+                    permitted_subtrees: permitted.iter().map(|e| subtree(e)).collect(),
+                    excluded_subtrees: excluded.iter().map(|e| subtree(e)).collect(),
+                },
+                vec![dns("r.test"), email("a@x.test")],
+                now,
+            )
+        };
+        let not_for_name =
+            "x509: a root or intermediate certificate is not authorized to sign for this name: ";
+        let (go25, go26_0, go26_1) = (
+            GoVersion::new(25, 14),
+            GoVersion::new(26, 0),
+            GoVersion::new(26, 1),
+        );
+        // Permitted a@x.test and a@y.test: 1.26.0 only knows a@y.test.
+        // (Email and DNS constraints are separate lists: the DNS name is unconstrained.)
+        let (root, leaf) = pair(&["a@x.test", "a@y.test"], &[]);
+        assert_eq!(said_by(go25, "r.test", &leaf, &root), Ok(()));
+        assert_eq!(
+            said_by(go26_0, "r.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}email address \"a@x.test\" is not permitted by any constraint"
+            ))
+        );
+        assert_eq!(said_by(go26_1, "r.test", &leaf, &root), Ok(()));
+        // Excluded a@x.test and a@y.test: 1.26.0 lets a@x.test through.
+        let (root, leaf) = pair(&[], &["a@x.test", "a@y.test"]);
+        let refused = Err(format!(
+            "{not_for_name}email address \"a@x.test\" is excluded by constraint \"a@x.test\""
+        ));
+        assert_eq!(said_by(go25, "r.test", &leaf, &root), refused);
+        assert_eq!(said_by(go26_0, "r.test", &leaf, &root), Ok(()));
+        assert_eq!(said_by(go26_1, "r.test", &leaf, &root), refused);
+        // One excluded address: 1.26.0 names it `@domain`.
+        let (root, leaf) = pair(&[], &["a@x.test"]);
+        assert_eq!(
+            said_by(go26_0, "r.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}email address \"a@x.test\" is excluded by constraint \"@x.test\""
             ))
         );
     }
