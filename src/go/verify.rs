@@ -15,7 +15,25 @@
 //! type check. Messages are compared byte for byte with real Go 1.19.8, 1.22.12 and 1.23.5
 //! (`tests/go_versions.rs`); the rules of each release are gated on `GoVersion::at_least`
 //! where they apply, with the Go source line they mirror (README: "Which Go the verdict
-//! follows").
+//! follows"). From Go 1.26 name constraints follow 1.26's rewritten `constraints.go`
+//! (`check_names_against_constraints_126`); the point-release fixes that change a verdict
+//! or its text are gated on `has_backport` / `in_patch_range` with the advisory they come
+//! from. Releases 1.24 to 1.27 are modelled from sources, not run.
+//!
+//! Read for 1.26 and 1.27 (no golang/go mirror fits this machine's 500 MiB fetch limit, so
+//! from the code index, golang/website and golang/vulndb): the release notes
+//! (`_content/doc/go1.26.md`, `go1.27.md`), the release history
+//! (`internal/history/release.go`: crypto/x509 security fixes in 1.25.2, 1.25.5, 1.26.1,
+//! 1.26.2, 1.26.4, crypto/tls ones in 1.25.6-7, 1.26.2, 1.26.5-6), the vulnerability
+//! reports GO-2025-4007/4013/4155/4175 and GO-2026-4337/4340/4599/4600/4866/4870/4946/
+//! 4947/5037/5856/6090, `doc/godebug.md`, go1.25.5's `verify.go` and 1.26.0's
+//! `constraints.go`. Not modelled for want of the source: 1.27's wider `pkix.Name` value
+//! types (go.dev/issue/75260; may load names 1.26 refuses as `unsupported string type`).
+//! Found without a verdict change for this client: 1.26's x509 API
+//! additions, 1.27's ML-DSA support, the TLS fixes above
+//! (session resumption, KeyUpdate, ECH, post-handshake limits), 1.26.4's hostname-split
+//! speed-up (GO-2026-5037), the DSA panic fix (GO-2025-4013) and 1.26.0's panic on an
+//! empty DNS name under excluded constraints (GO-2026-4600: a crash, not a verdict).
 
 use super::signature::{self, Hash, Scheme, SigError};
 use super::version::{GoDebug, GoVersion};
@@ -793,6 +811,11 @@ impl Ctx<'_> {
                     .collect();
             }
             for san_cert in to_check {
+                // go1.26 constraints.go checkChainConstraints: the rewritten matching.
+                if self.opts.go.modelled().at_least(26) {
+                    check_names_against_constraints_126(r, c, san_cert, self.opts.go.modelled())?;
+                    continue;
+                }
                 let san = san_cert.san_extension().unwrap_or_default();
                 check_names_against_constraints(r, c, san, &mut count, self.opts.go.modelled())?;
             }
@@ -1028,7 +1051,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_email,
                     &nc.excluded_email,
-                    |k| match_email_constraint(&mailbox, k, go),
+                    |k, ex| match_email_constraint(&mailbox, k, ex, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
@@ -1047,7 +1070,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_dns,
                     &nc.excluded_dns,
-                    |k| match_domain_constraint(&name, k, go),
+                    |k, ex| match_domain_constraint(&name, k, ex, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
@@ -1060,7 +1083,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_uri,
                     &nc.excluded_uri,
-                    |k| match_uri_constraint(&name, k, go),
+                    |k, ex| match_uri_constraint(&name, k, ex, go),
                     |k| go_quote(k.as_bytes()),
                 )
             }
@@ -1079,7 +1102,7 @@ fn check_names_against_constraints(
                     &name,
                     &nc.permitted_ip,
                     &nc.excluded_ip,
-                    |k| Ok(match_ip_constraint(data, k)),
+                    |k, _| Ok(match_ip_constraint(data, k)),
                     |k| go_quote(go_ipnet_string(k).as_bytes()),
                 )
             }
@@ -1109,7 +1132,7 @@ fn check_constraints<K>(
     name: &str,
     permitted: &[K],
     excluded: &[K],
-    matches: impl Fn(&K) -> Result<bool, String>,
+    matches: impl Fn(&K, bool) -> Result<bool, String>,
     quote: impl Fn(&K) -> String,
 ) -> Result<(), GoVerifyError> {
     *count += excluded.len();
@@ -1117,7 +1140,7 @@ fn check_constraints<K>(
         return Err(invalid(r, InvalidReason::TooManyConstraints, String::new()));
     }
     for k in excluded {
-        match matches(k) {
+        match matches(k, true) {
             Err(e) => return Err(invalid(r, InvalidReason::CaNotAuthorizedForThisName, e)),
             Ok(true) => {
                 return Err(invalid(
@@ -1139,7 +1162,8 @@ fn check_constraints<K>(
     }
     let mut ok = true;
     for k in permitted {
-        ok = matches(k).map_err(|e| invalid(r, InvalidReason::CaNotAuthorizedForThisName, e))?;
+        ok = matches(k, false)
+            .map_err(|e| invalid(r, InvalidReason::CaNotAuthorizedForThisName, e))?;
         if ok {
             break;
         }
@@ -1158,7 +1182,12 @@ fn check_constraints<K>(
 }
 
 /// `matchDomainConstraint`.
-fn match_domain_constraint(domain: &str, constraint: &str, go: GoVersion) -> Result<bool, String> {
+fn match_domain_constraint(
+    domain: &str,
+    constraint: &str,
+    excluded: bool,
+    go: GoVersion,
+) -> Result<bool, String> {
     if constraint.is_empty() {
         return Ok(true);
     }
@@ -1183,6 +1212,24 @@ fn match_domain_constraint(domain: &str, constraint: &str, go: GoVersion) -> Res
     {
         return Ok(false);
     }
+    // CVE-2025-61727 (GO-2025-4175, go.dev/cl/723900), fixed in go1.24.11 and go1.25.5:
+    // go1.25.5 verify.go matchDomainConstraint, `if excluded && wildcardDomain &&
+    // len(domainLabels) > 1 && len(constraintLabels) > 0`: for an excluded constraint a
+    // wildcard SAN drops its `*` and the constraint its first label before the comparison
+    // (so excluding `test.example.com` also refuses `*.example.com`).
+    let (domain_labels, constraint_labels) = if excluded
+        && go.has_backport(26, &[(24, 11), (25, 5)])
+        && domain.starts_with('*')
+        && domain_labels.len() > 1
+        && !constraint_labels.is_empty()
+    {
+        (
+            &domain_labels[..domain_labels.len() - 1],
+            &constraint_labels[..constraint_labels.len() - 1],
+        )
+    } else {
+        (&domain_labels[..], &constraint_labels[..])
+    };
     Ok(constraint_labels
         .iter()
         .zip(domain_labels.iter())
@@ -1202,6 +1249,7 @@ fn go_equal_fold(a: &str, b: &str) -> bool {
 fn match_email_constraint(
     mailbox: &Mailbox,
     constraint: &str,
+    excluded: bool,
     go: GoVersion,
 ) -> Result<bool, String> {
     if constraint.contains('@') {
@@ -1213,12 +1261,24 @@ fn match_email_constraint(
         })?;
         return Ok(mailbox.local == c.local && go_equal_fold(&mailbox.domain, &c.domain));
     }
-    match_domain_constraint(&mailbox.domain, constraint, go)
+    match_domain_constraint(&mailbox.domain, constraint, excluded, go)
 }
 
 /// `matchURIConstraint` over Go's `url.Parse` of the SAN (`uri.String()` is taken as the
 /// SAN text, which it is for every URI that round-trips unescaped).
-fn match_uri_constraint(uri: &str, constraint: &str, go: GoVersion) -> Result<bool, String> {
+fn match_uri_constraint(
+    uri: &str,
+    constraint: &str,
+    excluded: bool,
+    go: GoVersion,
+) -> Result<bool, String> {
+    let host = uri_constraint_host(uri, go)?;
+    match_domain_constraint(&host, constraint, excluded, go)
+}
+
+/// The host of a URI SAN that URI constraints are matched against, or Go's refusal to match
+/// it (`matchURIConstraint`, and go1.26 constraints.go `parseURIs` with the same texts).
+fn uri_constraint_host(uri: &str, go: GoVersion) -> Result<String, String> {
     let parsed = super::url::parse(uri).map_err(|_| {
         format!(
             "x509: internal error: URI SAN {} failed to parse",
@@ -1233,7 +1293,17 @@ fn match_uri_constraint(uri: &str, constraint: &str, go: GoVersion) -> Result<bo
         ));
     }
     if host.contains(':') && !host.ends_with(']') {
-        host = super::url::split_host_port(host)?.0;
+        host = match super::url::split_host_port(host) {
+            Ok((h, _)) => h,
+            // go1.26 constraints.go parseURIs: "cannot parse URI host %q: %v".
+            Err(e) if go.at_least(26) => {
+                return Err(format!(
+                    "cannot parse URI host {}: {e}",
+                    go_quote(parsed.host.as_bytes())
+                ))
+            }
+            Err(e) => return Err(e),
+        };
     }
     // go1.19.8 asks net.ParseIP; go1.22.12 verify.go:433-436 asks netip.ParseAddr, which also
     // takes an IPv6 address with a zone (`fe80::1%eth0`).
@@ -1248,7 +1318,7 @@ fn match_uri_constraint(uri: &str, constraint: &str, go: GoVersion) -> Result<bo
             go_quote(uri.as_bytes())
         ));
     }
-    match_domain_constraint(host, constraint, go)
+    Ok(host.to_string())
 }
 
 /// `matchIPConstraint`.
@@ -1258,6 +1328,324 @@ fn match_ip_constraint(ip: &[u8], constraint: &IpNet) -> bool {
             .iter()
             .zip(constraint.ip.iter().zip(constraint.mask.iter()))
             .all(|(a, (c, m))| a & m == c & m)
+}
+
+// ---------------------------------------------------------------------------------------
+// Name constraints as Go 1.26 checks them: constraints.go, new in 1.26 (read at commit
+// c63cbc8b of golang/go, the 1.26.0 state: it still has the bugs go1.26.1 and go1.26.2
+// fixed). The constraints of a certificate are sorted and pruned (a constraint inside an
+// earlier one is dropped), a name is looked up by binary search, permitted before excluded,
+// IP addresses first, then DNS names, URIs and email addresses, and there is no comparison
+// limit (no `x509: unknown error` for huge sets).
+
+/// `dnsHasSuffix` (constraints.go): `b` ends with the labels of `a`, ASCII case-insensitive;
+/// a leading period in `a` requires at least one more label.
+fn dns_has_suffix(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.is_empty() || a.len() > b.len() {
+        return false;
+    }
+    let offset = b.len() - a.len();
+    if !a
+        .iter()
+        .zip(&b[offset..])
+        .all(|(x, y)| x.eq_ignore_ascii_case(y))
+    {
+        return false;
+    }
+    !(a[0] != b'.' && b.len() > a.len() && b[offset - 1] != b'.')
+}
+
+/// `dnsCompareTable`: ASCII lower case, and `.` sorting before every other byte.
+fn dns_compare_byte(c: u8) -> u8 {
+    if c == b'.' {
+        0
+    } else {
+        c.to_ascii_lowercase()
+    }
+}
+
+/// `dnsCompare`: compares from the last byte to the first.
+fn dns_compare(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
+        let (x, y) = (dns_compare_byte(*x), dns_compare_byte(*y));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// `nameConstraintsSet.sortAndPrune`.
+fn sort_and_prune<T: Clone>(
+    set: &[T],
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+    subset: impl Fn(&T, &T) -> bool,
+) -> Vec<T> {
+    let mut v = set.to_vec();
+    v.sort_by(&cmp);
+    let mut kept: Vec<T> = Vec::with_capacity(v.len());
+    for t in v {
+        if kept.last().is_some_and(|prev| subset(prev, &t)) {
+            continue;
+        }
+        kept.push(t);
+    }
+    kept
+}
+
+/// `nameConstraintsSet.search`: the lower bound of `s`, else the constraint before it (the
+/// first when there is none before), if it matches.
+fn set_search<'a, T, V: ?Sized>(
+    set: &'a [T],
+    s: &V,
+    cmp: impl Fn(&T, &V) -> std::cmp::Ordering,
+    matches: impl Fn(&T, &V) -> bool,
+) -> Option<&'a T> {
+    if set.is_empty() {
+        return None;
+    }
+    let i = match set.binary_search_by(|t| cmp(t, s)) {
+        Ok(i) => return Some(&set[i]),
+        Err(i) => i,
+    };
+    let candidate = &set[i.saturating_sub(1)];
+    matches(candidate, s).then_some(candidate)
+}
+
+/// `trimFirstLabel`: `.example.com` of `*.example.com`; "" for a single label.
+fn trim_first_label(name: &str) -> &str {
+    name.find('.').map_or("", |i| &name[i..])
+}
+
+/// `dnsConstraints.query` (newDNSConstraints + query): the constraint that matches `s`, for
+/// DNS names and the domains of URIs and email addresses.
+fn dns_constraints_query(
+    list: &[String],
+    s: &str,
+    permitted: bool,
+    go: GoVersion,
+) -> Option<String> {
+    if list.iter().any(String::is_empty) {
+        return Some(String::new());
+    }
+    let set = sort_and_prune(list, |a, b| dns_compare(a, b), |a, b| dns_has_suffix(a, b));
+    if let Some(c) = set_search(
+        &set,
+        s,
+        |t, v| dns_compare(t, v),
+        |t, v| dns_has_suffix(t, v),
+    ) {
+        return Some(c.clone());
+    }
+    // Excluded constraints also refuse a wildcard SAN whose parent they are the parent of
+    // (`test.example.com` refuses `*.example.com`): constraints.go `parentConstraints`, a map
+    // from each constraint's trimFirstLabel to the constraint, looked up with the SAN's.
+    // In 1.26.0 and 1.26.1 the lookup is case-sensitive (`*.EXAMPLE.com` passes an excluded
+    // `test.example.com`): CVE-2026-33810, GO-2026-4866, fixed in go1.26.2
+    // (go.dev/cl/763763), which this models as the ASCII case-insensitive lookup the
+    // advisory describes.
+    if !permitted && s.starts_with('*') {
+        let trimmed = trim_first_label(s);
+        let case_sensitive = go.in_patch_range(26, 0, 2);
+        let mut found = None;
+        for name in &set {
+            let parent = trim_first_label(name);
+            if parent.is_empty() {
+                continue;
+            }
+            let hit = if case_sensitive {
+                parent == trimmed
+            } else {
+                parent.eq_ignore_ascii_case(trimmed)
+            };
+            // A map: the last constraint with this parent wins.
+            if hit {
+                found = Some(name.clone());
+            }
+        }
+        return found;
+    }
+    None
+}
+
+/// `ipConstraints.query` (newIPNetConstraints + query).
+fn ip_constraints_query(list: &[IpNet], ip: &[u8]) -> Option<IpNet> {
+    let family: Vec<IpNet> = list
+        .iter()
+        .filter(|n| (n.ip.len() == 4) == (ip.len() == 4))
+        .cloned()
+        .collect();
+    let cmp = |a: &IpNet, b: &IpNet| a.ip.cmp(&b.ip).then_with(|| a.mask.cmp(&b.mask));
+    let subset = |a: &IpNet, b: &IpNet| {
+        let broadcast: Vec<u8> = b.ip.iter().zip(&b.mask).map(|(i, m)| i | !m).collect();
+        match_ip_constraint(&b.ip, a) && match_ip_constraint(&broadcast, a)
+    };
+    let set = sort_and_prune(&family, cmp, subset);
+    set_search(
+        &set,
+        ip,
+        |t, v| t.ip.as_slice().cmp(v),
+        |t, v| match_ip_constraint(v, t),
+    )
+    .cloned()
+}
+
+/// `checkConstraints`: permitted first, then excluded.
+fn check_constraint_sets(
+    r: CertRef,
+    name_type: &str,
+    shown: &str,
+    permitted: Option<bool>,
+    excluded: Option<String>,
+) -> Result<(), GoVerifyError> {
+    if permitted == Some(false) {
+        return Err(invalid(
+            r,
+            InvalidReason::CaNotAuthorizedForThisName,
+            format!(
+                "{name_type} {} is not permitted by any constraint",
+                go_quote(shown.as_bytes())
+            ),
+        ));
+    }
+    if let Some(k) = excluded {
+        return Err(invalid(
+            r,
+            InvalidReason::CaNotAuthorizedForThisName,
+            format!(
+                "{name_type} {} is excluded by constraint {}",
+                go_quote(shown.as_bytes()),
+                go_quote(k.as_bytes())
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `chainConstraints.check` for the names of `san_cert` against the constraints of `c`
+/// (Go 1.26+). Parse failures of URIs and email addresses come first (`parseURIs`,
+/// `parseMailboxes`), then IPs, DNS names, URIs, emails.
+fn check_names_against_constraints_126(
+    r: CertRef,
+    c: &Certificate,
+    san_cert: &Certificate,
+    go: GoVersion,
+) -> Result<(), GoVerifyError> {
+    let nc = &c.name_constraints;
+    // Every checkChainConstraints error reaches the caller as CertificateInvalidError{c,
+    // CANotAuthorizedForThisName, err.Error()}, parse failures included (1.26's Verify, seen
+    // here only through a Go-to-TypeScript transpile of it in the code index; the real
+    // verify.go of 1.26 was not reachable).
+    let fail = |detail: String| invalid(r, InvalidReason::CaNotAuthorizedForThisName, detail);
+    let dns_query = |list: &[String], s: &str, permitted: bool| {
+        (!list.is_empty()).then(|| dns_constraints_query(list, s, permitted, go))
+    };
+    let mut uris = Vec::new();
+    for uri in &san_cert.uris {
+        let host = uri_constraint_host(uri, go).map_err(fail)?;
+        uris.push((uri, host.to_ascii_lowercase()));
+    }
+    let mut emails = Vec::new();
+    for email in &san_cert.email_addresses {
+        let Some(mut mailbox) = parse_rfc2821_mailbox(email, go) else {
+            return Err(fail(format!(
+                "cannot parse rfc822Name {}",
+                go_quote(email.as_bytes())
+            )));
+        };
+        mailbox.domain = mailbox.domain.to_ascii_lowercase();
+        emails.push(mailbox);
+    }
+    for ip in &san_cert.ip_addresses {
+        let permitted = (!nc.permitted_ip.is_empty())
+            .then(|| ip_constraints_query(&nc.permitted_ip, ip).is_some());
+        let excluded = ip_constraints_query(&nc.excluded_ip, ip).map(|k| go_ipnet_string(&k));
+        check_constraint_sets(r, "IP address", &go_ip_string(ip), permitted, excluded)?;
+    }
+    for d in &san_cert.dns_names {
+        if domain_to_reverse_labels(d, go).is_none() {
+            return Err(fail(format!(
+                "x509: cannot parse dnsName {}",
+                go_quote(d.as_bytes())
+            )));
+        }
+        let permitted = dns_query(&nc.permitted_dns, d, true).map(|k| k.is_some());
+        let excluded = dns_query(&nc.excluded_dns, d, false).flatten();
+        check_constraint_sets(r, "DNS name", d, permitted, excluded)?;
+    }
+    for (uri, host) in &uris {
+        if domain_to_reverse_labels(host, go).is_none() {
+            return Err(fail(format!(
+                "x509: internal error: URI SAN {} failed to parse",
+                go_quote(uri.as_bytes())
+            )));
+        }
+        let permitted = dns_query(&nc.permitted_uri, host, true).map(|k| k.is_some());
+        let excluded = dns_query(&nc.excluded_uri, host, false).flatten();
+        check_constraint_sets(r, "URI", uri, permitted, excluded)?;
+    }
+    for mailbox in &emails {
+        let shown = format!(
+            "{}@{}",
+            String::from_utf8_lossy(&mailbox.local),
+            mailbox.domain
+        );
+        if domain_to_reverse_labels(&mailbox.domain, go).is_none() {
+            return Err(fail(format!(
+                "x509: cannot parse rfc822Name {}",
+                go_quote(shown.as_bytes())
+            )));
+        }
+        // Full-address constraints (`a@example.com`). 1.26.0 (constraints.go
+        // newEmailConstraints, `exactMap[parsed.local] = parsed.domain`) keeps one domain per
+        // local part, the last, and names a matched one as `fullEmails[s.email] + "@" +
+        // domain`, which is `@domain` (the map is keyed by local parts): GO-2026-4599
+        // (CVE-2026-27137), fixed in go1.26.1 (go.dev/cl/752182). From 1.26.1 the pre-1.26
+        // comparison is kept, and a matched constraint is named as written; the fixed
+        // source was not readable here.
+        let email_query = |list: &[String], permitted: bool| -> Option<Option<String>> {
+            if list.is_empty() {
+                return None;
+            }
+            let fulls = list.iter().filter(|k| k.contains('@'));
+            if go.in_patch_range(26, 0, 1) {
+                let mut by_local: HashMap<Vec<u8>, String> = HashMap::new();
+                for k in fulls {
+                    if let Some(m) = parse_rfc2821_mailbox(k, go) {
+                        by_local.insert(m.local, m.domain);
+                    }
+                }
+                if by_local
+                    .get(&mailbox.local)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&mailbox.domain))
+                {
+                    return Some(Some(format!("@{}", mailbox.domain)));
+                }
+            } else if let Some(k) = fulls.into_iter().find(|k| {
+                parse_rfc2821_mailbox(k, go).is_some_and(|m| {
+                    m.local == mailbox.local && m.domain.eq_ignore_ascii_case(&mailbox.domain)
+                })
+            }) {
+                return Some(Some(k.clone()));
+            }
+            let domains: Vec<String> = list.iter().filter(|k| !k.contains('@')).cloned().collect();
+            if domains.is_empty() {
+                return Some(None);
+            }
+            Some(dns_constraints_query(
+                &domains,
+                &mailbox.domain,
+                permitted,
+                go,
+            ))
+        };
+        let permitted = email_query(&nc.permitted_email, true).map(|k| k.is_some());
+        let excluded = email_query(&nc.excluded_email, false).flatten();
+        check_constraint_sets(r, "email address", &shown, permitted, excluded)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1346,7 +1734,7 @@ fn verify_hostname(c: &Certificate, h: &str, go: GoVersion) -> Result<(), GoVeri
         if c.ip_addresses.iter().any(|san| ip_equal(&ip, san)) {
             return Ok(());
         }
-        return Err(hostname_error(c, candidate_ip));
+        return Err(hostname_error(c, candidate_ip, go));
     }
     let candidate = to_lower_ascii(h);
     let valid_candidate = valid_hostname(&candidate, false, go);
@@ -1360,12 +1748,17 @@ fn verify_hostname(c: &Certificate, h: &str, go: GoVersion) -> Result<(), GoVeri
             return Ok(());
         }
     }
-    Err(hostname_error(c, h))
+    Err(hostname_error(c, h, go))
 }
 
 /// `HostnameError{c, host}` with its `Error()` text.
-fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
+fn hostname_error(c: &Certificate, host: &str, go: GoVersion) -> GoVerifyError {
     let cn = String::from_utf8_lossy(&c.subject.common_name);
+    // CVE-2025-61729 (GO-2025-4155, go.dev/cl/725920), fixed in go1.24.11 and go1.25.5 and
+    // so in every 1.26+: go1.25.5 verify.go HostnameError.Error, `maxNamesIncluded = 100`:
+    // from 100 IP SANs or 100 DNS names on, the names are counted, not listed.
+    const MAX_NAMES_INCLUDED: usize = 100;
+    let counted = go.has_backport(26, &[(24, 11), (25, 5)]);
     let message = if !c.has_san_extension() && match_hostnames(&cn, host) {
         return GoVerifyError::Hostname {
             host: host.into(),
@@ -1378,6 +1771,11 @@ fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
             format!(
                 "x509: cannot validate certificate for {host} because it doesn't contain any IP SANs"
             )
+        } else if counted && c.ip_addresses.len() >= MAX_NAMES_INCLUDED {
+            format!(
+                "x509: certificate is valid for {} IP SANs, but none matched {host}",
+                c.ip_addresses.len()
+            )
         } else {
             let valid: Vec<String> = c.ip_addresses.iter().map(|ip| go_ip_string(ip)).collect();
             format!(
@@ -1385,6 +1783,11 @@ fn hostname_error(c: &Certificate, host: &str) -> GoVerifyError {
                 valid.join(", ")
             )
         }
+    } else if counted && c.dns_names.len() >= MAX_NAMES_INCLUDED {
+        format!(
+            "x509: certificate is valid for {} names, but none matched {host}",
+            c.dns_names.len()
+        )
     } else if c.dns_names.is_empty() {
         format!("x509: certificate is not valid for any names, but wanted to match {host}")
     } else {
@@ -1582,6 +1985,365 @@ mod tests {
         assert!(!at(19, "")
             .go
             .has_backport(22, &[(19, 13), (20, 8), (21, 1)]));
+    }
+
+    /// A root whose name constraints are `nc`, and a leaf it signs for `sans`.
+    fn constrained_pair(
+        nc: rcgen::NameConstraints,
+        sans: Vec<rcgen::SanType>,
+        now: OffsetDateTime,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let mut ca = Spec::ca("Constrained Root", now);
+        ca.name_constraints = Some(nc);
+        let root = ca.self_signed(Key::ecdsa());
+        let mut leaf = Spec::leaf("leaf", &[], now);
+        leaf.sans = sans;
+        let leaf = leaf.signed_by(Key::ecdsa(), &root);
+        (root.der(), leaf.der())
+    }
+
+    fn dns(name: &str) -> rcgen::SanType {
+        rcgen::SanType::DnsName(name.try_into().expect("ia5"))
+    }
+
+    fn dns_subtree(name: &str) -> rcgen::GeneralSubtree {
+        rcgen::GeneralSubtree::DnsName(name.into())
+    }
+
+    /// What Go `go` says of `leaf` under `root` for `host`: Ok or the bare x509 text.
+    fn said_by(go: GoVersion, host: &str, leaf: &[u8], root: &[u8]) -> Result<(), String> {
+        let now = OffsetDateTime::now_utc();
+        let opts = VerifyOptions::new(host, now).with_go(go);
+        verify(&[leaf], &[root], &opts)
+            .map(|_| ())
+            .map_err(|e| e.message())
+    }
+
+    /// CVE-2025-61729 (go1.24.11, go1.25.5, all of 1.26+): from 100 names on, HostnameError
+    /// counts the names instead of listing them.
+    #[test]
+    fn hostname_error_counts_from_100_names() {
+        let now = OffsetDateTime::now_utc();
+        let root = Spec::ca("Root", now).self_signed(Key::ecdsa());
+        let names: Vec<String> = (0..100).map(|i| format!("n{i}.test")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let many = Spec::leaf("many", &refs, now).signed_by(Key::ecdsa(), &root);
+        let few = Spec::leaf("few", &refs[..99], now).signed_by(Key::ecdsa(), &root);
+        let listed = |n: usize| {
+            format!(
+                "x509: certificate is valid for {}, not other.test",
+                names[..n].join(", ")
+            )
+        };
+        let counted =
+            "x509: certificate is valid for 100 names, but none matched other.test".to_string();
+        for (go, want) in [
+            (GoVersion::new(23, 5), listed(100)),
+            (GoVersion::new(24, 10), listed(100)),
+            (GoVersion::new(24, 11), counted.clone()),
+            (GoVersion::new(25, 4), listed(100)),
+            (GoVersion::new(25, 5), counted.clone()),
+            (GoVersion::new(26, 0), counted.clone()),
+            (GoVersion::new(27, 0), counted.clone()),
+        ] {
+            assert_eq!(
+                said_by(go, "other.test", &many.der(), &root.der()),
+                Err(want),
+                "{go}"
+            );
+        }
+        // 99 names are still listed after the fix.
+        assert_eq!(
+            said_by(GoVersion::new(27, 0), "other.test", &few.der(), &root.der()),
+            Err(listed(99))
+        );
+    }
+
+    /// CVE-2025-61727 (go1.24.11, go1.25.5): an excluded DNS constraint also refuses a
+    /// wildcard SAN one label up.
+    #[test]
+    fn excluded_constraint_refuses_wildcard_from_the_fix() {
+        let now = OffsetDateTime::now_utc();
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![],
+                excluded_subtrees: vec![dns_subtree("test.example.com")],
+            },
+            vec![dns("*.example.com")],
+            now,
+        );
+        let refused =
+            "x509: a root or intermediate certificate is not authorized to sign for this name: \
+            DNS name \"*.example.com\" is excluded by constraint \"test.example.com\"";
+        for go in [
+            GoVersion::new(22, 12),
+            GoVersion::new(24, 10),
+            GoVersion::new(25, 4),
+        ] {
+            assert_eq!(said_by(go, "a.example.com", &leaf, &root), Ok(()), "{go}");
+        }
+        for go in [
+            GoVersion::new(24, 11),
+            GoVersion::new(25, 5),
+            GoVersion::new(25, 14),
+        ] {
+            assert_eq!(
+                said_by(go, "a.example.com", &leaf, &root),
+                Err(refused.into()),
+                "{go}"
+            );
+        }
+        // The plain name is refused at every release.
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![],
+                excluded_subtrees: vec![dns_subtree("example.com")],
+            },
+            vec![dns("a.example.com")],
+            now,
+        );
+        for go in [
+            GoVersion::new(19, 8),
+            GoVersion::new(25, 4),
+            GoVersion::new(25, 5),
+        ] {
+            assert!(said_by(go, "a.example.com", &leaf, &root).is_err(), "{go}");
+        }
+    }
+
+    /// Go 1.26's rewritten name-constraint checking (constraints.go) against 1.25's, and the
+    /// case-sensitive wildcard lookup of 1.26.0-1.26.1 (CVE-2026-33810, fixed in 1.26.2).
+    #[test]
+    fn name_constraints_as_go_1_26_checks_them() {
+        let now = OffsetDateTime::now_utc();
+        let nc = |permitted: &[&str], excluded: &[&str]| rcgen::NameConstraints {
+            permitted_subtrees: permitted.iter().map(|d| dns_subtree(d)).collect(),
+            excluded_subtrees: excluded.iter().map(|d| dns_subtree(d)).collect(),
+        };
+        let not_for_name =
+            "x509: a root or intermediate certificate is not authorized to sign for this name: ";
+        let (go25, go26_0, go26_1, go26_2, go27) = (
+            GoVersion::new(25, 5),
+            GoVersion::new(26, 0),
+            GoVersion::new(26, 1),
+            GoVersion::new(26, 2),
+            GoVersion::new(27, 0),
+        );
+
+        // A wildcard SAN in another case than the excluded constraint.
+        let (root, leaf) = constrained_pair(
+            nc(&[], &["test.example.com"]),
+            vec![dns("*.EXAMPLE.com")],
+            now,
+        );
+        let refused = Err(format!(
+            "{not_for_name}DNS name \"*.EXAMPLE.com\" is excluded by constraint \"test.example.com\""
+        ));
+        assert_eq!(said_by(go25, "a.example.com", &leaf, &root), refused);
+        assert_eq!(said_by(go26_0, "a.example.com", &leaf, &root), Ok(()));
+        assert_eq!(said_by(go26_1, "a.example.com", &leaf, &root), Ok(()));
+        assert_eq!(said_by(go26_2, "a.example.com", &leaf, &root), refused);
+        assert_eq!(said_by(go27, "a.example.com", &leaf, &root), refused);
+
+        // 1.25.5's wildcard rule compares all but the first label of each; 1.26 looks up the
+        // wildcard's parent, so `bar.example.com` no longer refuses `*.foo.example.com`.
+        let (root, leaf) = constrained_pair(
+            nc(&[], &["bar.example.com"]),
+            vec![dns("*.foo.example.com")],
+            now,
+        );
+        assert_eq!(
+            said_by(go25, "x.foo.example.com", &leaf, &root),
+            Err(format!(
+                "{not_for_name}DNS name \"*.foo.example.com\" is excluded by constraint \"bar.example.com\""
+            ))
+        );
+        assert_eq!(said_by(go27, "x.foo.example.com", &leaf, &root), Ok(()));
+
+        // Permitted is checked before excluded from 1.26.
+        let (root, leaf) = constrained_pair(
+            nc(&["other.test"], &["example.com"]),
+            vec![dns("a.example.com")],
+            now,
+        );
+        assert_eq!(
+            said_by(go25, "a.example.com", &leaf, &root),
+            Err(format!(
+                "{not_for_name}DNS name \"a.example.com\" is excluded by constraint \"example.com\""
+            ))
+        );
+        assert_eq!(
+            said_by(go27, "a.example.com", &leaf, &root),
+            Err(format!(
+                "{not_for_name}DNS name \"a.example.com\" is not permitted by any constraint"
+            ))
+        );
+
+        // 1.26 prunes a constraint inside an earlier one: the wider one is named.
+        let (root, leaf) = constrained_pair(
+            nc(&[], &["a.example.com", "example.com"]),
+            vec![dns("a.example.com")],
+            now,
+        );
+        let excluded_by = |k: &str| {
+            Err(format!(
+                "{not_for_name}DNS name \"a.example.com\" is excluded by constraint \"{k}\""
+            ))
+        };
+        assert_eq!(
+            said_by(go25, "a.example.com", &leaf, &root),
+            excluded_by("a.example.com")
+        );
+        assert_eq!(
+            said_by(go26_0, "a.example.com", &leaf, &root),
+            excluded_by("example.com")
+        );
+
+        // IP addresses are checked before DNS names from 1.26 (1.25: in SAN order).
+        let ip_nc = rcgen::NameConstraints {
+            permitted_subtrees: vec![],
+            excluded_subtrees: vec![
+                dns_subtree("bad.test"),
+                rcgen::GeneralSubtree::IpAddress(rcgen::CidrSubnet::V4(
+                    [10, 0, 0, 0],
+                    [255, 0, 0, 0],
+                )),
+            ],
+        };
+        let (root, leaf) = constrained_pair(
+            ip_nc,
+            vec![
+                dns("a.bad.test"),
+                rcgen::SanType::IpAddress(std::net::IpAddr::from([10, 9, 9, 9])),
+            ],
+            now,
+        );
+        assert_eq!(
+            said_by(go25, "a.bad.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}DNS name \"a.bad.test\" is excluded by constraint \"bad.test\""
+            ))
+        );
+        assert_eq!(
+            said_by(go27, "a.bad.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}IP address \"10.9.9.9\" is excluded by constraint \"10.0.0.0/8\""
+            ))
+        );
+
+        // Names inside the constraints pass at every release.
+        let (root, leaf) = constrained_pair(
+            nc(&["example.com"], &["bad.example.com"]),
+            vec![dns("r.example.com")],
+            now,
+        );
+        for go in [GoVersion::new(19, 8), go25, go26_0, go27] {
+            assert_eq!(said_by(go, "r.example.com", &leaf, &root), Ok(()), "{go}");
+        }
+    }
+
+    /// An unparsable DNS SAN under a constrained CA: 1.25 returns the plain error, 1.26 wraps
+    /// it as CANotAuthorizedForThisName like every checkChainConstraints error.
+    #[test]
+    fn unparsable_dns_san_under_constraints_is_wrapped_from_go_1_26() {
+        let now = OffsetDateTime::now_utc();
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![dns_subtree("example.com")],
+                excluded_subtrees: vec![],
+            },
+            vec![dns("r.example.com"), dns("bad..example.com")],
+            now,
+        );
+        let plain = "x509: cannot parse dnsName \"bad..example.com\"";
+        assert_eq!(
+            said_by(GoVersion::new(25, 14), "r.example.com", &leaf, &root),
+            Err(plain.into())
+        );
+        assert_eq!(
+            said_by(GoVersion::new(26, 0), "r.example.com", &leaf, &root),
+            Err(format!(
+                "x509: a root or intermediate certificate is not authorized to sign for this name: {plain}"
+            ))
+        );
+    }
+
+    /// 1.26.0 keeps one domain per local part of full-address email constraints (the last):
+    /// GO-2026-4599, fixed in 1.26.1.
+    #[test]
+    fn email_constraints_of_go_1_26_0() {
+        let now = OffsetDateTime::now_utc();
+        let email = |e: &str| rcgen::SanType::Rfc822Name(e.try_into().expect("ia5"));
+        let subtree = |e: &str| rcgen::GeneralSubtree::Rfc822Name(e.into());
+        let pair = |permitted: &[&str], excluded: &[&str]| {
+            constrained_pair(
+                rcgen::NameConstraints {
+                    permitted_subtrees: permitted.iter().map(|e| subtree(e)).collect(),
+                    excluded_subtrees: excluded.iter().map(|e| subtree(e)).collect(),
+                },
+                vec![dns("r.test"), email("a@x.test")],
+                now,
+            )
+        };
+        let not_for_name =
+            "x509: a root or intermediate certificate is not authorized to sign for this name: ";
+        let (go25, go26_0, go26_1) = (
+            GoVersion::new(25, 14),
+            GoVersion::new(26, 0),
+            GoVersion::new(26, 1),
+        );
+        // Permitted a@x.test and a@y.test: 1.26.0 only knows a@y.test.
+        // (Email and DNS constraints are separate lists: the DNS name is unconstrained.)
+        let (root, leaf) = pair(&["a@x.test", "a@y.test"], &[]);
+        assert_eq!(said_by(go25, "r.test", &leaf, &root), Ok(()));
+        assert_eq!(
+            said_by(go26_0, "r.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}email address \"a@x.test\" is not permitted by any constraint"
+            ))
+        );
+        assert_eq!(said_by(go26_1, "r.test", &leaf, &root), Ok(()));
+        // Excluded a@x.test and a@y.test: 1.26.0 lets a@x.test through.
+        let (root, leaf) = pair(&[], &["a@x.test", "a@y.test"]);
+        let refused = Err(format!(
+            "{not_for_name}email address \"a@x.test\" is excluded by constraint \"a@x.test\""
+        ));
+        assert_eq!(said_by(go25, "r.test", &leaf, &root), refused);
+        assert_eq!(said_by(go26_0, "r.test", &leaf, &root), Ok(()));
+        assert_eq!(said_by(go26_1, "r.test", &leaf, &root), refused);
+        // One excluded address: 1.26.0 names it `@domain`.
+        let (root, leaf) = pair(&[], &["a@x.test"]);
+        assert_eq!(
+            said_by(go26_0, "r.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}email address \"a@x.test\" is excluded by constraint \"@x.test\""
+            ))
+        );
+    }
+
+    /// Go 1.26's constraint sets have no comparison limit: what 1.25 gives up on as
+    /// `x509: unknown error` (over 250000 comparisons), 1.26 decides.
+    #[test]
+    fn no_constraint_comparison_limit_from_go_1_26() {
+        let now = OffsetDateTime::now_utc();
+        let excluded: Vec<String> = (0..600).map(|i| format!("x{i}.other.test")).collect();
+        let names: Vec<String> = (0..420).map(|i| format!("n{i}.r.test")).collect();
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![],
+                excluded_subtrees: excluded.iter().map(|d| dns_subtree(d)).collect(),
+            },
+            names.iter().map(|d| dns(d)).collect(),
+            now,
+        );
+        assert_eq!(
+            said_by(GoVersion::new(25, 14), "n0.r.test", &leaf, &root),
+            Err("x509: unknown error".into())
+        );
+        assert_eq!(
+            said_by(GoVersion::new(26, 0), "n0.r.test", &leaf, &root),
+            Ok(())
+        );
     }
 
     #[test]

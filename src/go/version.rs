@@ -2,10 +2,12 @@
 //! inputs that decide which of Go's rules apply. Every version-dependent rule of the port
 //! asks `GoVersion::at_least` with the release that introduced it (cited where it is used).
 //!
-//! Modelled: Go 1.19 to Go 1.25 (`GoVersion::MODELLED`). 1.19, 1.22 and 1.23 are checked
-//! against the real toolchains (`tests/go_versions.rs`); 1.24 and 1.25 follow their release
-//! notes and sources as read. An older Go is judged as 1.19, a newer one as 1.25, an
-//! unknown one as the newest modelled.
+//! Modelled: Go 1.19 to Go 1.27 (`GoVersion::MODELLED`), with the point releases whose
+//! security fixes change a verdict or its text (`has_backport`, `in_patch_range`). 1.19, 1.22
+//! and 1.23 are checked against the real toolchains (`tests/go_versions.rs`); 1.24 to 1.27
+//! follow their release notes, the Go vulnerability reports and the sources as read, not a
+//! real toolchain. An older Go is judged as 1.19, a newer one as 1.27, an unknown one as the
+//! newest modelled.
 
 use std::fmt;
 
@@ -19,9 +21,9 @@ pub struct GoVersion {
 impl GoVersion {
     pub const GO1_19: GoVersion = GoVersion::new(19, 0);
     pub const OLDEST: GoVersion = GoVersion::GO1_19;
-    pub const NEWEST: GoVersion = GoVersion::new(25, 0);
+    pub const NEWEST: GoVersion = GoVersion::new(27, 0);
     /// The releases whose differences are modelled, oldest first.
-    pub const MODELLED: [u32; 7] = [19, 20, 21, 22, 23, 24, 25];
+    pub const MODELLED: [u32; 9] = [19, 20, 21, 22, 23, 24, 25, 26, 27];
 
     pub const fn new(minor: u32, patch: u32) -> GoVersion {
         GoVersion { minor, patch }
@@ -79,6 +81,12 @@ impl GoVersion {
                 .iter()
                 .any(|&(m, p)| self.minor == m && self.patch >= p)
     }
+
+    /// Whether this is 1.`minor`.`from` up to, not including, 1.`minor`.`until`: a
+    /// behaviour a release introduced and a later point release of it took back.
+    pub fn in_patch_range(self, minor: u32, from: u32, until: u32) -> bool {
+        self.minor == minor && self.patch >= from && self.patch < until
+    }
 }
 
 /// Unknown means the newest modelled release.
@@ -106,6 +114,11 @@ pub struct GoDebug {
     pub x509negativeserial: bool,
     /// `rsa1024min=0` (Go 1.24+): RSA keys under 1024 bits are checked again.
     pub rsa1024min_off: bool,
+    // Go 1.26 and 1.27 add no GODEBUG that changes certificate verification on Linux
+    // (doc/godebug.md "Go 1.26": httpcookiemaxnum, urlstrictcolons, tracebacklabels;
+    // go1.26.md: tlssecpmlkem, a key exchange; go1.27.md: x509sslcertoverrideplatform,
+    // Windows and macOS only). Go 1.27 removes tls10server, tlsrsakex, tls3des,
+    // tlsunsafeekm and x509keypairleaf (go1.27.md, crypto/tls), none read here.
 }
 
 impl GoDebug {
@@ -180,7 +193,12 @@ mod tests {
         }
         assert_eq!(GoVersion::new(19, 8).to_string(), "go1.19.8");
         assert_eq!(GoVersion::new(17, 3).modelled(), GoVersion::GO1_19);
-        assert_eq!(GoVersion::new(26, 1).modelled().minor, 25);
+        assert_eq!(GoVersion::new(26, 1).modelled(), GoVersion::new(26, 1));
+        assert_eq!(GoVersion::new(28, 1).modelled().minor, 27);
+        assert_eq!(GoVersion::default(), GoVersion::new(27, 0));
+        assert!(GoVersion::new(26, 1).in_patch_range(26, 0, 2));
+        assert!(!GoVersion::new(26, 2).in_patch_range(26, 0, 2));
+        assert!(!GoVersion::new(25, 9).in_patch_range(26, 0, 2));
         assert!(GoVersion::new(19, 13).has_backport(22, &[(19, 13), (20, 8), (21, 1)]));
         assert!(!GoVersion::new(19, 8).has_backport(22, &[(19, 13), (20, 8), (21, 1)]));
         assert!(GoVersion::new(23, 0).has_backport(22, &[(19, 13)]));
