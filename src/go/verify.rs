@@ -1898,8 +1898,10 @@ mod tests {
         assert_eq!(pinned.chains, vec![vec![CertRef::Presented(0)]]);
     }
 
-    /// The rules of releases newer than the installed toolchains (1.24, 1.25) and the words
-    /// crypto/tls wraps around them: each changes the answer at its release and not before.
+    /// The rules of releases newer than the installed toolchains (here 1.24's RSA minimum
+    /// and its removal of x509sha1; the 1.26+ rules have their own tests below) and the
+    /// words crypto/tls wraps around them: each changes the answer at its release and not
+    /// before.
     #[test]
     fn rules_of_later_releases() {
         // An hour on: the certificates openssl makes start "now".
