@@ -947,7 +947,11 @@ mod tests {
             CertFacts::from_der(c.cert.der()).unwrap()
         };
         assert_eq!(expiry_line("the CA", &f(365), None, now), None);
-        assert!(expiry_line("the CA", &f(10), None, now)
+        // Measured from the certificate's own notAfter (whole seconds), not from a `now`
+        // taken before it was issued: the days left then do not hang on sub-second timing.
+        let ten = f(10);
+        let at = ten.not_after - time::Duration::hours(9 * 24 + 12);
+        assert!(expiry_line("the CA", &ten, None, at)
             .unwrap()
             .contains("in 9 days"));
         assert!(expiry_line("the CA", &f(-2), None, now)
