@@ -205,33 +205,49 @@ fn parse(bytes: &[u8], file: &Path) -> Result<Vec<Entry>, String> {
             let toml::Value::Table(t) = r else {
                 return Err("a [[registry]] entry is not a table".into());
             };
-            let s = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
-            let location = s("location").filter(|l| !l.is_empty());
-            let Some(prefix) = s("prefix")
-                .filter(|p| !p.is_empty())
-                .or_else(|| location.clone())
-            else {
+            // containers/image decodes registries.conf into typed structs
+            // (pkg/sysregistriesv2: Prefix, Location string; Insecure bool; Mirrors
+            // []Endpoint): a field of another type fails the decode, and CRI-O with it.
+            let s = |t: &toml::Table, k: &str| match t.get(k) {
+                None => Ok(None),
+                Some(toml::Value::String(v)) => Ok(Some(v.clone())),
+                Some(_) => Err(format!("`{k}` of a [[registry]] entry is not a string")),
+            };
+            let b = |t: &toml::Table, k: &str| match t.get(k) {
+                None => Ok(false),
+                Some(toml::Value::Boolean(v)) => Ok(*v),
+                Some(_) => Err(format!(
+                    "`{k}` of a [[registry]] entry is not true or false"
+                )),
+            };
+            let location = s(t, "location")?.filter(|l| !l.is_empty());
+            let prefix = s(t, "prefix")?.filter(|p| !p.is_empty());
+            let insecure = b(t, "insecure")?;
+            let mut mirrors = Vec::new();
+            match t.get("mirror") {
+                None => {}
+                Some(toml::Value::Array(ms)) => {
+                    for m in ms {
+                        let toml::Value::Table(m) = m else {
+                            return Err("a [[registry.mirror]] entry is not a table".into());
+                        };
+                        if let Some(loc) = s(m, "location")? {
+                            mirrors.push((loc, b(m, "insecure")?));
+                        }
+                    }
+                }
+                Some(_) => {
+                    return Err("`mirror` is not a list of [[registry.mirror]] tables".into())
+                }
+            }
+            let Some(prefix) = prefix.or_else(|| location.clone()) else {
                 continue;
             };
-            let mirrors = t
-                .get("mirror")
-                .and_then(|m| m.as_array())
-                .map(|ms| {
-                    ms.iter()
-                        .filter_map(|m| {
-                            let loc = m.get("location")?.as_str()?.to_string();
-                            let insecure =
-                                m.get("insecure").and_then(|i| i.as_bool()).unwrap_or(false);
-                            Some((loc, insecure))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
             out.push(Entry {
                 file: file.to_path_buf(),
                 prefix,
                 location,
-                insecure: t.get("insecure").and_then(|i| i.as_bool()).unwrap_or(false),
+                insecure,
                 mirrors,
             });
         }
@@ -271,17 +287,20 @@ fn parse_crio_conf(bytes: &[u8], file: &Path) -> Result<Vec<Entry>, String> {
     let toml::Value::Array(list) = list else {
         return Err("`crio.image.insecure_registries` is not a list".into());
     };
-    Ok(list
-        .iter()
-        .filter_map(|v| v.as_str())
-        .map(|n| Entry {
-            file: file.to_path_buf(),
-            prefix: n.to_string(),
-            location: None,
-            insecure: true,
-            mirrors: Vec::new(),
+    // CRI-O decodes it as []string (pkg/config: ImageConfig.InsecureRegistries): any
+    // other item fails the decode, and CRI-O's start with it.
+    list.iter()
+        .map(|v| match v.as_str() {
+            Some(n) => Ok(Entry {
+                file: file.to_path_buf(),
+                prefix: n.to_string(),
+                location: None,
+                insecure: true,
+                mirrors: Vec::new(),
+            }),
+            None => Err("an item of `crio.image.insecure_registries` is not a string".into()),
         })
-        .collect())
+        .collect()
 }
 
 /// What CRI-O trusts for `host`: the first existing dir wins, no merging.
@@ -304,6 +323,7 @@ pub fn view(root: &HostRoot, host: &RegistryHost, go: &GoRuntime) -> RuntimeView
 mod tests {
     use super::*;
     use crate::runtime::view::tests::{pem, root_with, sha_of};
+    use std::fs;
 
     fn shas(v: &RuntimeView) -> Vec<String> {
         v.host_cas.iter().map(|a| a.sha256.clone()).collect()
@@ -357,6 +377,74 @@ mod tests {
                 .as_deref(),
             Some("missing client certificate ca.cert for key ca.key")
         );
+    }
+
+    /// Hostile registries.conf and crio.conf files: each is one problem naming the file,
+    /// never a panic, a hang or a read past the cap; the other files still count.
+    #[test]
+    fn hostile_registries_conf() {
+        let h = RegistryHost::parse("h:5000").unwrap();
+        let huge = format!("# {}\n", "x".repeat(MAX_CONF as usize));
+        let deep = format!("registry = {}{}", "[".repeat(5_000), "]".repeat(5_000));
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("registries.conf");
+        fs::write(
+            &target,
+            "[[registry]]\nlocation = \"h:5000\"\ninsecure = true\n",
+        )
+        .unwrap();
+        let link = format!("->{}", target.display());
+        let insecure = "[[registry]]\nlocation = \"h:5000\"\ninsecure = true\n";
+        // (file, content, problems about that file). A link out of the host root is
+        // re-rooted under it, as the node sees the absolute path: dangling there, so absent,
+        // as containers/image treats a missing registries.conf.
+        let cases: Vec<(&str, &str, usize)> = vec![
+            (REGISTRIES_CONF, huge.as_str(), 1),
+            (REGISTRIES_CONF, deep.as_str(), 1),
+            (REGISTRIES_CONF, "location = \"\u{0}\"\n\u{0}\u{0}", 1),
+            (REGISTRIES_CONF, "[[registry]]\nlocation = 1e999999\n", 1),
+            (REGISTRIES_CONF, "[[registry]]\nlocation = 5\n", 1),
+            (
+                REGISTRIES_CONF,
+                "[[registry]]\n[[registry.mirror]]\nlocation = [[]]\n",
+                1,
+            ),
+            (
+                REGISTRIES_CONF,
+                "[[registry]]\nlocation = \"h:5000\"\nmirror = 3\n",
+                1,
+            ),
+            (REGISTRIES_CONF, link.as_str(), 0),
+            (CRIO_CONF, deep.as_str(), 1),
+            (
+                CRIO_CONF,
+                "[crio.image]\ninsecure_registries = [1, {a = 2}]\n",
+                1,
+            ),
+        ];
+        for (file, content, problems) in cases {
+            let shown = &content[..content.len().min(40)];
+            // A good drop-in beside the hostile file: still read, still reported.
+            let root = root_with(&[
+                (file, content),
+                ("etc/containers/registries.conf.d/90-ok.conf", insecure),
+            ]);
+            let r = HostRoot::new(root.path());
+            let got = Config::read(&r).problems(&r, std::slice::from_ref(&h));
+            let about_file: Vec<_> = got.iter().filter(|p| p.source.ends_with(file)).collect();
+            assert_eq!(about_file.len(), problems, "{file} {shown:?}: {got:#?}");
+            assert!(
+                got.iter()
+                    .any(|p| p.source.ends_with("90-ok.conf") && p.message.contains("insecure")),
+                "{file} {shown:?}: the good drop-in is lost: {got:#?}"
+            );
+            assert!(
+                !about_file
+                    .iter()
+                    .any(|p| p.message.contains("insecure = true")),
+                "{file} {shown:?}: read through the link or past the cap: {got:#?}"
+            );
+        }
     }
 
     #[test]
