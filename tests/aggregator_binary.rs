@@ -506,22 +506,32 @@ fn sigterm_stops_the_aggregator_cleanly() {
     assert_eq!(n, 1);
 }
 
-/// A TLS endpoint (rustls, ring) on 127.0.0.1:0 whose certificate is signed by a fresh CA,
-/// answering every request with `body`. Returns the port and the CA's PEM.
-fn tls_endpoint(body: String) -> (u16, String) {
+/// A TLS server (rustls, ring) on 127.0.0.1:0 with a certificate for 127.0.0.1 (and `dns`)
+/// signed by a fresh CA named `ca_name`, sent alone or with the CA (`send_ca`); each accepted
+/// connection goes to `serve` on the server's own thread. Returns the port and the CA's PEM.
+/// A client that does not trust the CA aborts the handshake; that connection is dropped.
+fn tls_server<F, Fut>(ca_name: &str, dns: &[&str], send_ca: bool, serve: F) -> (u16, String)
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "regtrust test aggregator CA");
+        .push(rcgen::DnType::CommonName, ca_name);
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let mut leaf =
+        CertificateParams::new(dns.iter().map(|d| d.to_string()).collect::<Vec<_>>()).unwrap();
     leaf.subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
     let leaf = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let mut chain = vec![leaf.der().clone()];
+    if send_ca {
+        chain.push(ca_cert.der().clone());
+    }
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -529,7 +539,7 @@ fn tls_endpoint(body: String) -> (u16, String) {
     .unwrap()
     .with_no_client_auth()
     .with_single_cert(
-        vec![leaf.der().clone()],
+        chain,
         rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
     )
     .unwrap();
@@ -542,33 +552,56 @@ fn tls_endpoint(body: String) -> (u16, String) {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async move {
+        let local = tokio::task::LocalSet::new();
+        let serve = std::rc::Rc::new(serve);
+        local.block_on(&rt, async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
-                let (acceptor, body) = (acceptor.clone(), body.clone());
-                tokio::spawn(async move {
-                    // A client that does not trust the CA aborts the handshake: fine.
-                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, serve) = (acceptor.clone(), serve.clone());
+                // The handshake in the connection's own task: a stalled one blocks no other.
+                tokio::task::spawn_local(async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        serve(tls).await;
                     }
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = tls.write_all(resp.as_bytes()).await;
-                    let _ = tls.shutdown().await;
                 });
             }
         });
     });
     (port, ca_cert.pem())
+}
+
+/// A TLS endpoint answering every request with `body` (certificate for localhost and
+/// 127.0.0.1 by a fresh CA). Returns the port and the CA's PEM.
+fn tls_endpoint(body: String) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = Arc::new(body);
+    tls_server(
+        "regtrust test aggregator CA",
+        &["localhost"],
+        false,
+        move |mut tls| {
+            let body = body.clone();
+            async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+                let _ = tls.write_all(resp.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        },
+    )
 }
 
 #[test]
@@ -715,64 +748,16 @@ fn two_aggregators_started_at_once_on_one_sqlite_file_do_not_race_the_schema() {
     }
 }
 
-/// A TLS front (rustls, ring) on 127.0.0.1:0 for the aggregator at `backend`, as an ingress
-/// terminates TLS before a Service: each connection is accepted with a certificate for
-/// 127.0.0.1 signed by a fresh CA named `ca_name` and copied both ways to the backend.
-/// Returns the port and the CA's PEM.
+/// A TLS front for the aggregator at `backend`, as an ingress terminates TLS before a
+/// Service: a certificate for 127.0.0.1 signed by a fresh CA named `ca_name` (sent with its
+/// CA), each connection copied both ways to the backend. Returns the port and the CA's PEM.
 fn tls_front(backend: std::net::SocketAddr, ca_name: &str) -> (u16, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, ca_name);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf.subject_alt_names
-        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-    let leaf = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![leaf.der().clone(), ca_cert.der().clone()],
-        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    // A client that does not trust the CA aborts the handshake: fine.
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else {
-                        return;
-                    };
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
-                });
-            }
-        });
-    });
-    (port, ca_cert.pem())
+    tls_server(ca_name, &[], true, move |mut tls| async move {
+        let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else {
+            return;
+        };
+        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+    })
 }
 
 /// `regtrust report` with only `SSL_CERT_FILE` (or nothing) set for its roots.
