@@ -594,19 +594,8 @@ fn the_database_password_never_shows_in_logs_or_errors() {
         "postgres://{PG_USER}:Wr0ngPa55-zz9@127.0.0.1:{}/secret",
         pg.port
     );
-    let out = std::process::Command::new(bin())
-        .args([
-            "aggregator",
-            "--listen",
-            "127.0.0.1:0",
-            "--allow-open-loopback",
-            "--db",
-        ])
-        .arg(&wrong)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (code, err) = run_to_exit(&wrong, &[]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("password authentication failed"), "{err}");
     // (The user may be masked as `***` by the output's userinfo redaction.)
     assert!(

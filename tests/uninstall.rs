@@ -3,6 +3,8 @@
 //! stay; the idling uninstaller also removes what a still-running agent writes after it
 //! began, and exits 0 on SIGTERM.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -170,11 +172,7 @@ fn uninstall_removes_what_regtrust_owns_and_nothing_else() {
 fn the_idling_uninstaller_removes_late_writes_and_stops_on_sigterm() {
     let n = node();
     install(&n.root, &n.ca);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port(support::LOOPBACK_V4);
     let mut child = bin()
         .args([
             "agent",
@@ -325,11 +323,7 @@ fn the_kustomize_one_liner_turns_the_agents_into_uninstallers() {
         .collect();
     let n = node();
     install(&n.root, &n.ca);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port(support::LOOPBACK_V4);
     let mut env: Vec<(String, String)> = Vec::new();
     for e in c["env"].as_array().unwrap() {
         let key = e["name"].as_str().unwrap().to_string();
