@@ -70,6 +70,23 @@ BAD_VALUES = [
     ("unknown trust dir shape", {"hostPaths": {"trustDirs": ["podman"]}}),
     ("relative extra trust dir", {"hostPaths": {"extraTrustDirs": ["etc/containerd/hosts.d"]}}),
     ("report CA secret with a path", {"agent": {"report": {"caSecret": "../ca"}}}),
+    ("database CA secret with a path", {"aggregator": {"database": {"caSecret": "../ca"}}}),
+]
+
+PG_URL = "postgres://regtrust@postgres.db.svc:5432/regtrust"
+# Values the templates must refuse (a `fail`, the combination is wrong, each value alone is
+# fine): (case, values, a part of the message).
+BAD_COMBINATIONS = [
+    ("database URL without a password secret",
+     {"aggregator": {"database": {"url": PG_URL + "?sslmode=verify-full"}}},
+     "set aggregator.database.passwordSecret"),
+    ("database CA without a database URL",
+     {"aggregator": {"database": {"caSecret": "db-ca"}}},
+     "aggregator.database.caSecret is set but aggregator.database.url is empty"),
+    ("database CA with sslmode=disable",
+     {"aggregator": {"database": {"url": PG_URL + "?sslmode=disable", "passwordSecret": "db",
+                                  "caSecret": "db-ca"}}},
+     "says sslmode=disable"),
 ]
 
 
@@ -214,6 +231,23 @@ def check_helm(chart, outdir, cases_only=None):
         failures += 1
     if cases_only is None:
         print(f"helm schema: {refused}/{len(BAD_VALUES)} bad value sets refused")
+
+    # 4. The templates refuse wrong combinations, saying what to change.
+    refused = 0
+    for name, values, says in ([] if cases_only is not None else BAD_COMBINATIONS):
+        try:
+            asyncio.run(helm_sdkpy.Install(config()).run(
+                "regtrust", chart, values=values, wait=False, timeout=60))
+        except helm_sdkpy.HelmError as e:
+            if says in str(e):
+                refused += 1
+                continue
+            print(f"helm fail {name!r}: refused, but without {says!r}: {e}")
+        else:
+            print(f"helm fail {name!r}: FAILED: values {values} were accepted")
+        failures += 1
+    if cases_only is None:
+        print(f"helm fail: {refused}/{len(BAD_COMBINATIONS)} wrong combinations refused")
 
     server.shutdown()
     shutil.rmtree(work, ignore_errors=True)

@@ -814,3 +814,147 @@ fn a_report_the_database_refuses_does_not_fail_the_rest_of_its_batch() {
         closer.finish().await;
     });
 }
+
+/// The chart's PostgreSQL preset (`ci/postgres-values.yaml`: verify-full, the password and the
+/// database CA from Secrets) as a kubelet would run it: the aggregator container's env and
+/// its Secret volumes, read from the rendering, files at the mount paths (under a temp dir),
+/// against a real `ssl=on` PostgreSQL whose certificate names the chart's host,
+/// `postgres.db.svc` (dialed at 127.0.0.1 through `hostaddr`, the only change to the URL
+/// besides the port). A report is stored over TLS; without the CA the start is refused.
+#[test]
+fn the_charts_postgres_pod_spec_serves_over_verify_full_tls() {
+    use support::manifests::{chart_with, workload};
+    let docs = chart_with("postgres-values.yaml");
+    let deploy = workload(&docs, "Deployment");
+    let pod = &deploy["spec"]["template"]["spec"];
+    let container = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "aggregator")
+        .expect("the aggregator container");
+
+    let pki = support::pki::Pki::new();
+    let ca = pki.root("db-ca");
+    let leaf = pki.server(&ca, "db", &["postgres.db.svc"]);
+    let pg = Postgres::start_tls(&leaf.chain_path, &leaf.key_path);
+    rt().block_on(pg.create_db("regtrust"));
+
+    // Each Secret volume's items written where the container mounts it: the password and
+    // the CA the test's database needs; any other Secret (the report token) a token.
+    let root = tempfile::tempdir().unwrap();
+    let ca_pem = std::fs::read_to_string(&ca.cert_path).unwrap();
+    let token = "chart-report-token-0123456789";
+    let mounts: Vec<(String, String)> = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["mountPath"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut secrets_seen = Vec::new();
+    for vol in pod["volumes"].as_array().unwrap() {
+        let Some(secret) = vol["secret"].as_object() else {
+            continue;
+        };
+        let name = vol["name"].as_str().unwrap();
+        let secret_name = secret["secretName"].as_str().unwrap();
+        let (_, mount) = mounts
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("volume {name} is not mounted"));
+        let dir = root.path().join(mount.trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).unwrap();
+        for item in secret["items"].as_array().unwrap() {
+            let content = match secret_name {
+                "regtrust-db" => format!("{PG_PASSWORD}\n"),
+                "regtrust-db-ca" => ca_pem.clone(),
+                _ => format!("{token}\n"),
+            };
+            std::fs::write(dir.join(item["path"].as_str().unwrap()), content).unwrap();
+        }
+        secrets_seen.push(secret_name.to_string());
+    }
+    for wanted in ["regtrust-db", "regtrust-db-ca"] {
+        assert!(
+            secrets_seen.iter().any(|s| s == wanted),
+            "the pod mounts no Secret {wanted}: {secrets_seen:?}"
+        );
+    }
+
+    // The container's env, its paths moved under the temp dir; the URL's host dialed here.
+    let mut db = String::new();
+    let mut env = Vec::new();
+    for e in container["env"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap().to_string();
+        let Some(value) = e["value"].as_str() else {
+            continue;
+        };
+        if name == "REGTRUST_DB" {
+            db = value.to_string();
+            continue;
+        }
+        let value = match mounts.iter().find(|(_, m)| value.starts_with(m.as_str())) {
+            Some(_) => root
+                .path()
+                .join(value.trim_start_matches('/'))
+                .to_string_lossy()
+                .into_owned(),
+            None => value.to_string(),
+        };
+        env.push((name, value));
+    }
+    assert_eq!(
+        db,
+        "postgres://regtrust@postgres.db.svc:5432/regtrust?sslmode=verify-full"
+    );
+    let db = db.replace(
+        "postgres.db.svc:5432/regtrust?",
+        &format!("postgres.db.svc:{}/regtrust?hostaddr=127.0.0.1&", pg.port),
+    );
+    let agg = Binary::start_env(Path::new(&db), &[], &env);
+    rt().block_on(async {
+        let r = one("chart-node", &[("harbor.local", Verdict::Ok)]);
+        let resp = post(&agg.base, Some(token), r.to_json()).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        assert_eq!(
+            pg.query("regtrust", "SELECT node FROM nodes").await,
+            vec!["chart-node"]
+        );
+        let plain = pg
+            .query(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+                 WHERE NOT ssl AND application_name = 'regtrust-aggregator'",
+            )
+            .await;
+        assert_eq!(plain, vec!["0"], "a connection in clear");
+    });
+    drop(agg);
+
+    // The same pod spec without the CA Secret's file: the server is not trusted.
+    let without_ca: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k != "REGTRUST_DB_CA_FILE")
+        .cloned()
+        .collect();
+    assert_ne!(
+        without_ca.len(),
+        env.len(),
+        "the pod spec sets REGTRUST_DB_CA_FILE"
+    );
+    let out = std::process::Command::new(bin())
+        .args(["aggregator", "--listen", "127.0.0.1:0", "--db", &db])
+        .envs(without_ca)
+        .env_remove("SSL_CERT_FILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+}

@@ -39,15 +39,12 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use support::manifests::{self, rendered, repo, workload};
 use support::{require_tool, run, run_ok, wait_for, Containerd, Pki, Registry};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const NAMESPACE: &str = "regtrust-e2e";
 const NODE_NAME: &str = "node-1";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 // ---------------------------------------------------------------------------------------
 // The image and the renderings.
@@ -124,27 +121,6 @@ fn image_config(archive: &Path) -> (String, ImageConfig) {
     )
 }
 
-fn ci_python() -> PathBuf {
-    let python = repo().join("target/ci-tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} missing: run `make check-deploy` (ci/check-deploy.sh) once; it installs kubectl, \
-         helm-sdkpy and PyYAML there",
-        python.display()
-    );
-    python
-}
-
-/// The objects of a rendering, as JSON.
-fn rendered(source: &Path) -> Vec<Value> {
-    let mut c = Command::new(ci_python());
-    c.arg(repo().join("ci/deploy_check.py"))
-        .arg("json")
-        .arg(source);
-    let out = run_ok(c, &format!("deploy_check.py json {}", source.display()));
-    serde_json::from_slice(&out.stdout).expect("deploy_check.py json prints a JSON array")
-}
-
 /// `kubectl kustomize daemonset` and the chart's default render.
 fn renderings(scratch: &Path) -> Vec<(&'static str, &'static Shape, Vec<Value>)> {
     let venv_kubectl = repo().join("target/ci-tools/venv/bin/kubectl");
@@ -174,16 +150,6 @@ fn renderings(scratch: &Path) -> Vec<(&'static str, &'static Shape, Vec<Value>)>
         .unwrap();
         dir
     };
-    // The chart with one of its ci/ values presets.
-    let helm_with = |values: &str| -> Vec<Value> {
-        let mut c = Command::new(ci_python());
-        c.arg(repo().join("ci/deploy_check.py"))
-            .arg("json")
-            .arg(repo().join("packaging/helm/regtrust"))
-            .arg(repo().join("packaging/helm/regtrust/ci").join(values));
-        serde_json::from_slice(&run_ok(c, &format!("deploy_check.py json chart {values}")).stdout)
-            .unwrap()
-    };
     vec![
         (
             "kustomize base",
@@ -208,7 +174,7 @@ fn renderings(scratch: &Path) -> Vec<(&'static str, &'static Shape, Vec<Value>)>
         (
             "helm ci/rke2-values.yaml",
             &RKE2,
-            helm_with("rke2-values.yaml"),
+            manifests::chart_with("rke2-values.yaml"),
         ),
         (
             "kustomize base + components/microk8s",
@@ -216,12 +182,6 @@ fn renderings(scratch: &Path) -> Vec<(&'static str, &'static Shape, Vec<Value>)>
             kustomize(&overlay("microk8s"), "microk8s"),
         ),
     ]
-}
-
-fn workload<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
-    let found: Vec<&Value> = docs.iter().filter(|d| d["kind"] == kind).collect();
-    assert_eq!(found.len(), 1, "one {kind} in the rendering");
-    found[0]
 }
 
 // ---------------------------------------------------------------------------------------

@@ -200,7 +200,18 @@ impl Binary {
 
     /// As `start`, with another build of the binary when `exe` is given.
     pub fn start_with(exe: Option<&str>, db: &Path, args: &[&str]) -> Binary {
-        let mut child = Command::new(exe.unwrap_or(bin()))
+        Binary::spawn(Command::new(exe.unwrap_or(bin())), db, args)
+    }
+
+    /// As `start`, with these variables added to the environment (as a pod spec sets them).
+    pub fn start_env(db: &Path, args: &[&str], env: &[(String, String)]) -> Binary {
+        let mut cmd = Command::new(bin());
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        Binary::spawn(cmd, db, args)
+    }
+
+    fn spawn(mut cmd: Command, db: &Path, args: &[&str]) -> Binary {
+        let mut child = cmd
             .args([
                 "--log-format",
                 "json",

@@ -14,6 +14,7 @@
 //! - `skopeo`: `skopeo_inspect`, a Go client's verdict on a cert dir.
 //! - `containerd`: `Containerd`, a private daemon, and `ctr_pull` with a hosts dir.
 //! - `cri`: kubelet's CRI `PullImage` over gRPC on containerd's socket (no crictl in Debian).
+//! - `manifests`: the kustomize base and the Helm chart rendered, as JSON objects.
 //! - `tinytls`: a tiny HTTPS server choosing its certificate per connection, recording requests.
 
 // Each test binary uses a different part of the harness.
@@ -22,6 +23,7 @@
 pub mod containerd;
 pub mod cri;
 pub mod image;
+pub mod manifests;
 pub mod pki;
 pub mod registry;
 pub mod skopeo;
