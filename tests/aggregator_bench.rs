@@ -856,6 +856,12 @@ fn bench_aggregator_postgres_vs_sqlite() {
         "",
     );
     row("database CPU/write (us)", 0.0, per(p.2, &p.1), "");
+    row(
+        "load generator CPU/write (us)",
+        per(s.1.client_cpu, &s.1),
+        per(p.1.client_cpu, &p.1),
+        "",
+    );
     for (what, i) in [
         ("GET /api/v1/registries", 3),
         ("GET /api/v1/nodes", 4),

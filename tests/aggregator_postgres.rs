@@ -27,6 +27,10 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// How `nodes.report` is compressed: `l` lz4, `p` pglz (`pg_attribute.attcompression`).
+const REPORT_COMPRESSION: &str = "SELECT attcompression::text FROM pg_attribute
+     WHERE attrelid = 'nodes'::regclass AND attname = 'report'";
+
 fn store_opts() -> StoreOptions {
     StoreOptions {
         retention: Duration::from_secs(3600),
@@ -68,9 +72,12 @@ fn replicas_starting_at_once_create_the_schema_once_and_refuse_a_newer_one() {
             c.finish().await;
         }
         assert_eq!(
-            pg.query("fleet", "SELECT version FROM regtrust_schema").await,
-            vec!["1"]
+            pg.query("fleet", "SELECT version FROM regtrust_schema ORDER BY version")
+                .await,
+            vec!["1", "2"]
         );
+        // Version 2: the report documents are lz4-compressed (Debian's server has lz4).
+        assert_eq!(pg.query("fleet", REPORT_COMPRESSION).await, vec!["l"]);
         let types = pg
             .query(
                 "fleet",
@@ -88,6 +95,40 @@ fn replicas_starting_at_once_create_the_schema_once_and_refuse_a_newer_one() {
                 "nodes.node text"
             ]
         );
+        // A version-1 database (as regtrust before the lz4 step left it) with a node in
+        // it walks forward to version 2 and keeps the node.
+        let (store, closer) = Store::open(&pg.target("fleet"), store_opts())
+            .await
+            .unwrap();
+        let r = one("v1-node", &[("harbor.local", Verdict::Ok)]);
+        let raw = r.to_json();
+        let now = regtrust::aggregator::fleet::now_ms();
+        store.put(r, raw, now).await.unwrap();
+        drop(store);
+        closer.finish().await;
+        pg.query(
+            "fleet",
+            "DELETE FROM regtrust_schema WHERE version = 2;
+             ALTER TABLE nodes ALTER COLUMN report SET COMPRESSION pglz",
+        )
+        .await;
+        assert_eq!(pg.query("fleet", REPORT_COMPRESSION).await, vec!["p"]);
+        let (store, closer) = Store::open(&pg.target("fleet"), store_opts())
+            .await
+            .expect("a version-1 database opens");
+        assert_eq!(
+            pg.query("fleet", "SELECT version FROM regtrust_schema ORDER BY version")
+                .await,
+            vec!["1", "2"]
+        );
+        assert_eq!(pg.query("fleet", REPORT_COMPRESSION).await, vec!["l"]);
+        assert_eq!(
+            pg.query("fleet", "SELECT node FROM nodes").await,
+            vec!["v1-node"]
+        );
+        drop(store);
+        closer.finish().await;
+
         pg.query("fleet", "UPDATE regtrust_schema SET version = 99")
             .await;
         match Store::open(&pg.target("fleet"), store_opts()).await {

@@ -14,8 +14,11 @@ use crate::report::{Report, Verdict};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The schema this build writes, on either backend. A database with a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema this build writes on SQLite (`PRAGMA user_version`). A database with a newer
+/// one is refused.
+pub const SQLITE_SCHEMA_VERSION: i64 = 1;
+/// The schema this build writes on PostgreSQL (`regtrust_schema`, one row per step).
+pub const PG_SCHEMA_VERSION: i64 = 2;
 /// How often retention runs.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -74,8 +77,12 @@ pub enum StoreError {
     Open { db: String, source: rusqlite::Error },
     #[error("database {db} is in use by another regtrust aggregator (it holds the database's lock); one SQLite file serves one aggregator: stop the other one, or give each its own --db, or run several replicas on PostgreSQL (--db postgres://...)")]
     InUse { db: String },
-    #[error("database {db}: schema version {found} is newer than this regtrust understands ({SCHEMA_VERSION}); run a newer regtrust or start from a new --db")]
-    NewerSchema { db: String, found: i64 },
+    #[error("database {db}: schema version {found} is newer than this regtrust understands ({understood}); run a newer regtrust or start from a new --db")]
+    NewerSchema {
+        db: String,
+        found: i64,
+        understood: i64,
+    },
     #[error("database {db}: journal_mode is {found:?}, expected \"wal\" (is the filesystem one SQLite can use WAL on?)")]
     NotWal { db: String, found: String },
     #[error("database: {0}")]

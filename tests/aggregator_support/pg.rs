@@ -161,6 +161,11 @@ impl Postgres {
             "shared_preload_libraries=pg_stat_statements".to_string(),
             "pg_stat_statements.track=all".to_string(),
         ]);
+        // More server settings for an experiment (`NAME=VALUE`, space-separated).
+        if let Ok(extra) = std::env::var("REGTRUST_BENCH_PG_SETTINGS") {
+            pg.settings
+                .extend(extra.split_whitespace().map(str::to_string));
+        }
         pg.resume();
         pg
     }

@@ -25,7 +25,7 @@
 
 use super::{
     change, events_of, too_many_nodes, too_many_registries, verdict_of, EventQuery, Facts, Limits,
-    NodeRecord, Options, PutOutcome, StoreError, PRUNE_EVERY, SCHEMA_VERSION,
+    NodeRecord, Options, PutOutcome, StoreError, PRUNE_EVERY, SQLITE_SCHEMA_VERSION,
 };
 use crate::aggregator::fleet::{Event, NodeRow, RegistryRow};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -328,8 +328,12 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     let version: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(err)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema { db, found: version });
+    if version > SQLITE_SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            db,
+            found: version,
+            understood: SQLITE_SCHEMA_VERSION,
+        });
     }
     if version < 1 {
         tx.execute_batch(SCHEMA_V1).map_err(err)?;
@@ -1169,7 +1173,7 @@ mod tests {
             let v: i64 = c
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .unwrap();
-            assert_eq!(v, SCHEMA_VERSION);
+            assert_eq!(v, SQLITE_SCHEMA_VERSION);
             let mode: String = c
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .unwrap();
