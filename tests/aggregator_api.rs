@@ -189,6 +189,21 @@ async fn invalid_reports_are_400_with_an_error() {
             with("registries", serde_json::json!([{"verdict": "ok"}])),
             "host",
         ),
+        // PostgreSQL's text cannot hold U+0000; SQLite could: both refuse it, naming it.
+        (
+            "NUL in agent_version",
+            with("agent_version", "0.1\u{0}".into()),
+            "agent_version contains a NUL character",
+        ),
+        (
+            "NUL in a probe's fix",
+            {
+                let mut v = good.clone();
+                v["registries"][0]["probes"][0]["fix"] = "run \u{0}this".into();
+                v.to_string()
+            },
+            "registries[0].probes[0].fix contains a NUL character",
+        ),
     ];
     for (what, body, part) in cases {
         let resp = post(&s.base, Some(WRITE_TOKEN), body).await;
@@ -214,7 +229,7 @@ async fn invalid_reports_are_400_with_an_error() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("regtrust_fleet_reports_total{result=\"invalid\"} 19"),
+        metrics.contains("regtrust_fleet_reports_total{result=\"invalid\"} 21"),
         "{metrics}"
     );
     s.stop().await;
