@@ -2348,6 +2348,52 @@ mod tests {
         );
     }
 
+    /// A lone `.` as a name constraint (which matched every name) is refused at parse time
+    /// from go1.24.8 / go1.25.2 (`domainNameValid(domain, true)`, CVE-2025-58187).
+    #[test]
+    fn a_lone_period_constraint_is_refused_from_the_cve_2025_58187_fix() {
+        let now = OffsetDateTime::now_utc();
+        for (subtree, what) in [
+            (dns_subtree("."), "dnsName"),
+            (rcgen::GeneralSubtree::Rfc822Name(".".into()), "rfc822Name"),
+        ] {
+            let (root, leaf) = constrained_pair(
+                rcgen::NameConstraints {
+                    permitted_subtrees: vec![subtree],
+                    excluded_subtrees: vec![],
+                },
+                vec![dns("r.test")],
+                now,
+            );
+            let said = |go: GoVersion| {
+                let opts = VerifyOptions::new("r.test", now).with_go(go);
+                verify(&[&leaf, &root], &[&root], &opts)
+                    .map(|_| ())
+                    .map_err(|e| e.message())
+            };
+            for go in [
+                GoVersion::new(23, 5),
+                GoVersion::new(24, 7),
+                GoVersion::new(25, 1),
+            ] {
+                assert_eq!(said(go), Ok(()), "{go} {what}");
+            }
+            let refused = format!(
+                "tls: failed to parse certificate from server: x509: failed to parse {what} \
+                constraint \".\""
+            );
+            for go in [
+                GoVersion::new(24, 8),
+                GoVersion::new(25, 2),
+                GoVersion::new(25, 3),
+                GoVersion::new(26, 0),
+                GoVersion::new(27, 0),
+            ] {
+                assert_eq!(said(go), Err(refused.clone()), "{go} {what}");
+            }
+        }
+    }
+
     #[test]
     fn hostile_presented_chains() {
         let now = OffsetDateTime::now_utc();

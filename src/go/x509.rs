@@ -1219,6 +1219,45 @@ pub(crate) fn domain_to_reverse_labels(domain: &str, go: GoVersion) -> Option<Ve
     Some(labels)
 }
 
+/// `domainNameValid` (parser.go), the alloc-less check that replaced `domainToReverseLabels`
+/// for SANs and constraints in the CVE-2025-58187 fix (GO-2025-4007, go.dev/cl/709854;
+/// go1.24.8 and go1.25.2). Ported from the form the follow-up of go.dev/issue/75835 left
+/// (go1.24.9, go1.25.3 and later), read in a `crypto/x509` source dump of Go 1.27-dev (its
+/// cert_pool.go says "This changed in Go 1.27"): empty is valid, a trailing period is not,
+/// a constraint may start with one period, every label is non-empty and of bytes 33..=126.
+/// The stricter checks 1.24.8 and 1.25.2 had for one week (no empty name, no leading
+/// period in a SAN, 253/63-byte limits, dNSName SANs refused at parse time as `x509: SAN
+/// dNSName is malformed`) survive only as commented-out `TODO(#75835)` lines there and are
+/// not modelled.
+pub(crate) fn domain_name_valid(s: &str, constraint: bool) -> bool {
+    let b = s.as_bytes();
+    let Some(&last) = b.last() else {
+        return true;
+    };
+    if last == b'.' {
+        return false;
+    }
+    let b = match b.split_first() {
+        Some((b'.', rest)) if constraint => rest,
+        _ => b,
+    };
+    b.split(|c| *c == b'.')
+        .all(|label| !label.is_empty() && label.iter().all(|c| (33..=126).contains(c)))
+}
+
+/// Whether a dNSName, rfc822Name (domain form) or URI constraint parses, as `go`'s
+/// `parseNameConstraintsExtension` asks. Before the CVE-2025-58187 fix: the constraint
+/// without one leading period through `domainToReverseLabels` (go1.23.5 parser.go:566-573);
+/// from it (go1.24.8, go1.25.2, every 1.26): `domainNameValid(domain, true)`, which also
+/// refuses a lone `.` (its trailing period), where the older check saw an empty domain.
+fn constraint_domain_valid(domain: &str, go: GoVersion) -> bool {
+    if go.has_backport(26, &[(24, 8), (25, 2)]) {
+        domain_name_valid(domain, true)
+    } else {
+        domain_to_reverse_labels(domain.strip_prefix('.').unwrap_or(domain), go).is_some()
+    }
+}
+
 /// `isValidIPMask`.
 fn is_valid_ip_mask(mask: &[u8]) -> bool {
     let mut seen_zero = false;
@@ -1268,8 +1307,7 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: GoVersion) -
                 x if x == tag::ctx(2) => {
                     let domain =
                         ia5(value).map_err(|e| format!("x509: invalid constraint value: {e}"))?;
-                    let trimmed = domain.strip_prefix('.').unwrap_or(&domain);
-                    if domain_to_reverse_labels(trimmed, go).is_none() {
+                    if !constraint_domain_valid(&domain, go) {
                         return Err(format!(
                             "x509: failed to parse dnsName constraint {}",
                             go_quote(domain.as_bytes())
@@ -1311,11 +1349,8 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: GoVersion) -
                         if parse_rfc2821_mailbox(&c, go).is_none() {
                             return Err(bad());
                         }
-                    } else {
-                        let domain = c.strip_prefix('.').unwrap_or(&c);
-                        if domain_to_reverse_labels(domain, go).is_none() {
-                            return Err(bad());
-                        }
+                    } else if !constraint_domain_valid(&c, go) {
+                        return Err(bad());
                     }
                     v.2.push(c);
                 }
@@ -1328,8 +1363,7 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: GoVersion) -
                             go_quote(domain.as_bytes())
                         ));
                     }
-                    let trimmed = domain.strip_prefix('.').unwrap_or(&domain);
-                    if domain_to_reverse_labels(trimmed, go).is_none() {
+                    if !constraint_domain_valid(&domain, go) {
                         return Err(format!(
                             "x509: failed to parse URI constraint {}",
                             go_quote(domain.as_bytes())
@@ -1949,6 +1983,50 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(go_quote(s), *want);
+        }
+    }
+
+    /// `domainNameValid` as the Go 1.27-dev parser.go dump has it (the form of go1.24.9 and
+    /// go1.25.3 on), and where constraint parsing switched to it: a lone `.` constraint,
+    /// which `domainToReverseLabels` of the trimmed domain took for the empty domain, is
+    /// refused from go1.24.8 / go1.25.2 (CVE-2025-58187).
+    #[test]
+    fn domain_name_valid_as_the_cve_2025_58187_fix_has_it() {
+        for (s, as_name, as_constraint) in [
+            ("", true, true),
+            ("a.example.com", true, true),
+            (".example.com", false, true),
+            ("..example.com", false, false),
+            (".", false, false),
+            ("example.com.", false, false),
+            ("a..b", false, false),
+            ("a b", false, false),
+            ("a\u{7f}b", false, false),
+            ("*.example.com", true, true),
+            ("a:8080", true, true),
+        ] {
+            assert_eq!(domain_name_valid(s, false), as_name, "{s:?} as a name");
+            assert_eq!(
+                domain_name_valid(s, true),
+                as_constraint,
+                "{s:?} as a constraint"
+            );
+        }
+        for (go, dot_ok) in [
+            (GoVersion::new(23, 5), true),
+            (GoVersion::new(24, 7), true),
+            (GoVersion::new(24, 8), false),
+            (GoVersion::new(25, 1), true),
+            (GoVersion::new(25, 2), false),
+            (GoVersion::new(25, 3), false),
+            (GoVersion::new(26, 0), false),
+            (GoVersion::new(27, 0), false),
+        ] {
+            assert_eq!(constraint_domain_valid(".", go), dot_ok, "{go}");
+            // What both forms agree on.
+            assert!(constraint_domain_valid(".example.com", go), "{go}");
+            assert!(constraint_domain_valid("", go), "{go}");
+            assert!(!constraint_domain_valid("example.com.", go), "{go}");
         }
     }
 
