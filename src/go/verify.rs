@@ -1805,7 +1805,7 @@ fn hostname_error(c: &Certificate, host: &str, go: GoVersion) -> GoVerifyError {
 #[cfg(test)]
 mod tests {
     use super::super::gocases::{cases, Ours};
-    use super::super::pki::{Key, Spec};
+    use super::super::pki::{at, Key, Spec, DAY};
     use super::*;
 
     /// Every row of the divergence list and every Go message: regtrust says what Go 1.19
@@ -2392,6 +2392,44 @@ mod tests {
                 assert_eq!(said(go), Err(refused.clone()), "{go} {what}");
             }
         }
+    }
+
+    /// go.dev/issue/75260: a leaf whose subject holds a UniversalString (an attribute type
+    /// Go 1.19-1.26 refuses as `unsupported string type: 28`) loads in Go 1.27.
+    #[test]
+    fn subject_values_of_other_types_load_from_go_1_27() {
+        let now = OffsetDateTime::now_utc();
+        let root = Spec::ca("Root", now).self_signed(Key::ecdsa());
+        let mut p = rcgen::CertificateParams::new(vec!["r.test".to_string()]).expect("params");
+        p.distinguished_name.push(
+            rcgen::DnType::CustomDnType(vec![2, 5, 4, 45]),
+            rcgen::DnValue::UniversalString(
+                rcgen::UniversalString::try_from("id".to_string()).expect("universal"),
+            ),
+        );
+        p.not_before = at(now, -DAY);
+        p.not_after = at(now, DAY);
+        let key = Key::ecdsa();
+        let leaf = p
+            .signed_by(&key.pair, &root.cert, &root.key.pair)
+            .expect("leaf")
+            .der()
+            .to_vec();
+        for go in [GoVersion::new(23, 5), GoVersion::new(26, 9)] {
+            assert_eq!(
+                said_by(go, "r.test", &leaf, &root.der()),
+                Err(
+                    "tls: failed to parse certificate from server: x509: invalid RDNSequence: \
+                    invalid attribute value: unsupported string type: 28"
+                        .into()
+                ),
+                "{go}"
+            );
+        }
+        assert_eq!(
+            said_by(GoVersion::new(27, 0), "r.test", &leaf, &root.der()),
+            Ok(())
+        );
     }
 
     #[test]

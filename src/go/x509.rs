@@ -263,7 +263,17 @@ pub struct Name {
     pub common_name: Vec<u8>,
     pub organization: Vec<Vec<u8>>,
     /// Every attribute in order: (type, value), for display.
-    pub attributes: Vec<Vec<(Oid, Vec<u8>)>>,
+    pub attributes: Vec<Vec<(Oid, AttrValue)>>,
+}
+
+/// An attribute value as `pkix.AttributeTypeAndValue.Value` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrValue {
+    /// One of the six string types (the Go string's bytes).
+    Text(Vec<u8>),
+    /// Go 1.27+: any other ASN.1 value (`readASN1Any`), kept as its DER element. Such a value
+    /// fills no named field (`FillFromRDNSequence` only takes strings).
+    Der(Vec<u8>),
 }
 
 /// One entry of the extension list.
@@ -420,9 +430,22 @@ impl Name {
                         .collect::<Vec<_>>()
                         .join("."),
                 };
-                out.push_str(&short);
-                out.push('=');
-                out.push_str(&escape_rdn_value(&String::from_utf8_lossy(value)));
+                match value {
+                    AttrValue::Text(value) => {
+                        out.push_str(&short);
+                        out.push('=');
+                        out.push_str(&escape_rdn_value(&String::from_utf8_lossy(value)));
+                    }
+                    // pkix.RDNSequence.String: a non-string value of another type is
+                    // `oid=#hex(DER)`; one of the named types shows nowhere (Name.String
+                    // renders the named fields, which only take strings).
+                    AttrValue::Der(der) if short.contains('.') => {
+                        out.push_str(&short);
+                        out.push_str("=#");
+                        out.push_str(&hex(der));
+                    }
+                    AttrValue::Der(_) => {}
+                }
             }
         }
         out
@@ -565,7 +588,7 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
     let raw_issuer = tbs
         .read_element(tag::SEQUENCE)
         .ok_or("x509: malformed issuer")?;
-    let issuer = parse_name(raw_issuer)?;
+    let issuer = parse_name(raw_issuer, go)?;
 
     let validity = tbs.read(tag::SEQUENCE).ok_or("x509: malformed validity")?;
     let mut validity = Der::new(validity);
@@ -575,7 +598,7 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
     let raw_subject = tbs
         .read_element(tag::SEQUENCE)
         .ok_or("x509: malformed issuer")?;
-    let subject = parse_name(raw_subject)?;
+    let subject = parse_name(raw_subject, go)?;
 
     let raw_spki = tbs
         .read_element(tag::SEQUENCE)
@@ -802,8 +825,51 @@ fn parse_asn1_string(t: u8, value: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// `readASN1Any` (Go 1.27 parser.go, go.dev/issue/75260): an attribute value of any ASN.1
+/// type, where Go 1.19-1.26 refused every non-string one as `unsupported string type: N`
+/// (e.g. a BIT STRING x500UniqueIdentifier, go.dev/issue/77900 against 1.26.0). Read in
+/// the Go 1.27-dev `crypto/x509` source dump (parser.go readASN1Any and its use in
+/// parseName; pkix.go's AttributeTypeAndValue doc lists the same types); not backported:
+/// the 1.26 point releases keep parseASN1String alone. Error texts are the dump's.
+fn read_asn1_any(d: &mut Der<'_>) -> Result<AttrValue, String> {
+    let (t, full) = d.read_any_element().ok_or("invalid ASN.1 element")?;
+    let mut el = Der::new(full);
+    let ok = |b: bool, what: &str| {
+        if b {
+            Ok(AttrValue::Der(full.to_vec()))
+        } else {
+            Err(what.to_string())
+        }
+    };
+    match t {
+        tag::T61_STRING
+        | tag::PRINTABLE_STRING
+        | tag::UTF8_STRING
+        | tag::BMP_STRING
+        | tag::IA5_STRING
+        | tag::NUMERIC_STRING => {
+            let value = el.read(t).ok_or("invalid ASN.1 element")?;
+            parse_asn1_string(t, value).map(AttrValue::Text)
+        }
+        // ReadASN1Integer into an int64: minimal, at most 8 bytes.
+        tag::INTEGER => ok(el.read_i64().is_some(), "invalid ASN.1 integer"),
+        tag::BIT_STRING => ok(el.read_bit_string().is_some(), "invalid ASN.1 BIT STRING"),
+        tag::OCTET_STRING => ok(
+            el.read(tag::OCTET_STRING).is_some(),
+            "invalid ASN.1 OCTET STRING",
+        ),
+        tag::OID => ok(el.read_oid().is_some(), "invalid ASN.1 OBJECT IDENTIFIER"),
+        tag::UTC_TIME | tag::GENERALIZED_TIME => {
+            parse_time(&mut el).map(|_| AttrValue::Der(full.to_vec()))
+        }
+        tag::BOOLEAN => ok(el.read_bool().is_some(), "invalid ASN.1 BOOLEAN"),
+        // NULL (its contents are not looked at) and everything else, as an asn1.RawValue.
+        _ => Ok(AttrValue::Der(full.to_vec())),
+    }
+}
+
 /// `parseName` + `FillFromRDNSequence`.
-fn parse_name(raw: &[u8]) -> PResult<Name> {
+fn parse_name(raw: &[u8], go: GoVersion) -> PResult<Name> {
     let mut d = Der::new(raw);
     let seq = d.read(tag::SEQUENCE).ok_or("x509: invalid RDNSequence")?;
     let mut seq = Der::new(seq);
@@ -820,17 +886,25 @@ fn parse_name(raw: &[u8]) -> PResult<Name> {
             let oid = atav
                 .read_oid()
                 .ok_or("x509: invalid RDNSequence: invalid attribute type")?;
-            let (t, value) = atav
-                .read_any()
-                .ok_or("x509: invalid RDNSequence: invalid attribute value")?;
-            let value = parse_asn1_string(t, value)
-                .map_err(|e| format!("x509: invalid RDNSequence: invalid attribute value: {e}"))?;
+            let value = if go.at_least(27) {
+                read_asn1_any(&mut atav)
+            } else {
+                let (t, value) = atav
+                    .read_any()
+                    .ok_or("x509: invalid RDNSequence: invalid attribute value")?;
+                parse_asn1_string(t, value).map(AttrValue::Text)
+            }
+            .map_err(|e| format!("x509: invalid RDNSequence: invalid attribute value: {e}"))?;
+            let AttrValue::Text(value) = value else {
+                rdn.push((oid, value));
+                continue;
+            };
             if oid == OID_CN {
                 name.common_name = value.clone();
             } else if oid == OID_O {
                 name.organization.push(value.clone());
             }
-            rdn.push((oid, value));
+            rdn.push((oid, AttrValue::Text(value)));
         }
         name.attributes.push(rdn);
     }
@@ -2028,6 +2102,139 @@ mod tests {
             assert!(constraint_domain_valid("", go), "{go}");
             assert!(!constraint_domain_valid("example.com.", go), "{go}");
         }
+    }
+
+    /// DER TLV with a short length.
+    fn tlv(t: u8, content: &[u8]) -> Vec<u8> {
+        assert!(content.len() < 128);
+        let mut v = vec![t, content.len() as u8];
+        v.extend_from_slice(content);
+        v
+    }
+
+    /// A Name of one attribute `oid` (DER contents) = `value` (a whole element).
+    fn one_attribute_name(oid: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut atav = tlv(tag::OID, oid);
+        atav.extend_from_slice(value);
+        tlv(tag::SEQUENCE, &tlv(tag::SET, &tlv(tag::SEQUENCE, &atav)))
+    }
+
+    /// Go 1.27's `readASN1Any` (go.dev/issue/75260): attribute values of any ASN.1 type
+    /// load, with its own errors for malformed ones; Go 1.26 refuses each non-string type.
+    #[test]
+    fn attribute_values_of_any_type_from_go_1_27() {
+        const UNIQUE_ID: &[u8] = &[0x55, 0x04, 0x2d]; // 2.5.4.45 x500UniqueIdentifier
+        const CN: &[u8] = &[0x55, 0x04, 0x03];
+        let prefix = "x509: invalid RDNSequence: invalid attribute value";
+        let (go26, go27) = (GoVersion::new(26, 9), GoVersion::new(27, 0));
+        let cases: &[(&[u8], Option<&str>, Option<&str>)] = &[
+            // (value element, 1.26 error after the prefix, 1.27 error after the prefix)
+            (
+                &[0x03, 0x02, 0x00, 0x41],
+                Some(": unsupported string type: 3"),
+                None,
+            ),
+            (
+                &[0x02, 0x01, 0x05],
+                Some(": unsupported string type: 2"),
+                None,
+            ),
+            (
+                &[0x04, 0x01, 0x41],
+                Some(": unsupported string type: 4"),
+                None,
+            ),
+            (
+                &[0x06, 0x03, 0x2a, 0x03, 0x04],
+                Some(": unsupported string type: 6"),
+                None,
+            ),
+            (
+                &[0x01, 0x01, 0xff],
+                Some(": unsupported string type: 1"),
+                None,
+            ),
+            (&[0x05, 0x00], Some(": unsupported string type: 5"), None),
+            (
+                b"\x17\x0d250102030405Z",
+                Some(": unsupported string type: 23"),
+                None,
+            ),
+            // A UniversalString, a SEQUENCE: asn1.RawValue in 1.27.
+            (
+                &[0x1c, 0x04, 0, 0, 0, 0x41],
+                Some(": unsupported string type: 28"),
+                None,
+            ),
+            (&[0x30, 0x00], Some(": unsupported string type: 48"), None),
+            // Malformed values of the new types.
+            (
+                &[0x02, 0x02, 0x00, 0x05],
+                Some(": unsupported string type: 2"),
+                Some(": invalid ASN.1 integer"),
+            ),
+            (
+                &[0x02, 0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                Some(": unsupported string type: 2"),
+                Some(": invalid ASN.1 integer"),
+            ),
+            (
+                &[0x03, 0x02, 0x08, 0x00],
+                Some(": unsupported string type: 3"),
+                Some(": invalid ASN.1 BIT STRING"),
+            ),
+            (
+                &[0x06, 0x00],
+                Some(": unsupported string type: 6"),
+                Some(": invalid ASN.1 OBJECT IDENTIFIER"),
+            ),
+            (
+                &[0x01, 0x01, 0x01],
+                Some(": unsupported string type: 1"),
+                Some(": invalid ASN.1 BOOLEAN"),
+            ),
+            (
+                b"\x17\x03abc",
+                Some(": unsupported string type: 23"),
+                Some(": x509: malformed UTCTime"),
+            ),
+            // Strings and unreadable elements are judged as before, the latter in other words.
+            (&[0x13, 0x01, b'a'], None, None),
+            (
+                &[0x13, 0x01, b'_'],
+                Some(": invalid PrintableString"),
+                Some(": invalid PrintableString"),
+            ),
+            (
+                &[0x1f, 0x81, 0x01, 0x00],
+                Some(""),
+                Some(": invalid ASN.1 element"),
+            ),
+        ];
+        for (value, e26, e27) in cases {
+            let der = one_attribute_name(UNIQUE_ID, value);
+            for (go, want) in [(go26, e26), (go27, e27)] {
+                let got = parse_name(&der, go).map(|_| ());
+                let want = match want {
+                    None => Ok(()),
+                    Some(tail) => Err(format!("{prefix}{tail}")),
+                };
+                assert_eq!(got, want, "{go} {value:02x?}");
+            }
+        }
+        // A non-string value fills no named field: a CN given as an INTEGER is no CN, and
+        // shows nowhere in the rendering; another type's shows as `oid=#hex`.
+        let name = parse_name(&one_attribute_name(CN, &[0x02, 0x01, 0x05]), go27).unwrap();
+        assert!(name.common_name.is_empty());
+        assert_eq!(name.go_string(), "");
+        let name = parse_name(
+            &one_attribute_name(UNIQUE_ID, &[0x03, 0x02, 0x00, 0x41]),
+            go27,
+        )
+        .unwrap();
+        assert_eq!(name.go_string(), "2.5.4.45=#03020041");
+        let name = parse_name(&one_attribute_name(CN, &[0x13, 0x01, b'a']), go27).unwrap();
+        assert_eq!(name.common_name, b"a");
     }
 
     #[test]
