@@ -679,7 +679,22 @@ impl Ctx<'_> {
                 .collect()
         };
         let go = self.opts.go.modelled();
+        // CVE-2026-32280 (GO-2026-4947, go.dev/issue/78282), fixed in go1.25.9 and go1.26.2:
+        // every candidate counts against the 100 signature checks, also one skipped as
+        // already in the chain or with a key Go cannot parse, and the first one over the
+        // limit ends the search (`*sigChecks++` before those tests in considerCandidate, and
+        // `break candidateLoop` on errSignatureLimit, in buildChains of the Go 1.27-dev
+        // verify.go dump; go1.23.5 verify.go:899-911 counted only the candidates it checked
+        // and went on through the rest).
+        let counts_every_candidate = go.has_backport(27, &[(25, 9), (26, 2)]);
         for (kind, cand_ref) in candidates {
+            if counts_every_candidate {
+                *sig_checks += 1;
+                if *sig_checks > MAX_CHAIN_SIGNATURE_CHECKS {
+                    err = Some(GoVerifyError::SignatureCheckLimit);
+                    break;
+                }
+            }
             // go1.22.12 verify.go:905: a candidate whose key Go cannot parse is skipped
             // (go1.19.8 tried it, and its ErrUnsupportedAlgorithm became the hint).
             if go.at_least(22)
@@ -690,10 +705,12 @@ impl Ctx<'_> {
             if self.already_in_chain(self.cert(cand_ref), chain) {
                 continue;
             }
-            *sig_checks += 1;
-            if *sig_checks > MAX_CHAIN_SIGNATURE_CHECKS {
-                err = Some(GoVerifyError::SignatureCheckLimit);
-                continue;
+            if !counts_every_candidate {
+                *sig_checks += 1;
+                if *sig_checks > MAX_CHAIN_SIGNATURE_CHECKS {
+                    err = Some(GoVerifyError::SignatureCheckLimit);
+                    continue;
+                }
             }
             match self.check_signature_from(self.cert(child_ref), self.cert(cand_ref)) {
                 SigCheck::Ok => {}
@@ -731,6 +748,10 @@ impl Ctx<'_> {
                 CertType::Root => chains.push(next),
                 _ => match self.build_chains(&next, sig_checks) {
                     Ok(c) => chains.extend(c),
+                    Err(GoVerifyError::SignatureCheckLimit) if counts_every_candidate => {
+                        err = Some(GoVerifyError::SignatureCheckLimit);
+                        break;
+                    }
                     Err(e) => err = Some(e),
                 },
             }
@@ -2346,6 +2367,60 @@ mod tests {
             said_by(GoVersion::new(26, 0), "n0.r.test", &leaf, &root),
             Ok(())
         );
+    }
+
+    /// CVE-2026-32280 (go1.25.9, go1.26.2, 1.27): candidates skipped as already in the chain
+    /// count against the 100 signature checks. A self-issued leaf sent with 101 copies of
+    /// itself (new serials, same name, key and SANs): from the fix the 101st copy ends the
+    /// search; before it, none counts and the issuer is simply unknown.
+    #[test]
+    fn every_candidate_counts_against_the_signature_limit_from_the_fix() {
+        let now = OffsetDateTime::now_utc();
+        let pem = Key::ecdsa().pair.serialize_pem();
+        let key = || Key {
+            pair: rcgen::KeyPair::from_pem(&pem).expect("key"),
+        };
+        let spec = Spec::leaf("loop", &["r.test"], now);
+        // The leaf, then `n` copies of it.
+        let copies = |n: u64| -> Vec<Vec<u8>> {
+            (0..=n)
+                .map(|i| {
+                    let mut copy = spec.clone();
+                    copy.serial = 1000 + i;
+                    copy.self_signed(key()).der()
+                })
+                .collect()
+        };
+        let root = Spec::ca("Unrelated Root", now)
+            .self_signed(Key::ecdsa())
+            .der();
+        let said = |go: GoVersion, presented: &[Vec<u8>]| {
+            let opts = VerifyOptions::new("r.test", now).with_go(go);
+            verify(presented, &[&root], &opts)
+                .map(|_| ())
+                .map_err(|e| e.message())
+        };
+        let unknown = Err("x509: certificate signed by unknown authority".to_string());
+        let limit = Err(
+            "x509: signature check attempts limit reached while verifying certificate chain"
+                .to_string(),
+        );
+        let (hundred, hundred_one) = (copies(100), copies(101));
+        for go in [
+            GoVersion::new(24, 13),
+            GoVersion::new(25, 8),
+            GoVersion::new(26, 1),
+        ] {
+            assert_eq!(said(go, &hundred_one), unknown, "{go}");
+        }
+        for go in [
+            GoVersion::new(25, 9),
+            GoVersion::new(26, 2),
+            GoVersion::new(27, 0),
+        ] {
+            assert_eq!(said(go, &hundred), unknown, "{go}");
+            assert_eq!(said(go, &hundred_one), limit, "{go}");
+        }
     }
 
     /// A lone `.` as a name constraint (which matched every name) is refused at parse time
