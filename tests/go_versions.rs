@@ -426,6 +426,91 @@ fn version_cases(now: OffsetDateTime, tmp: &TempDir) -> Vec<Case> {
         "Harbor CA",
         "",
     );
+    // The releases before the rules regtrust models from later Go (src/go/verify.rs, x509.rs)
+    // say what those rules replaced:
+    // CVE-2026-32280 (1.25.9/1.26.2): before it, copies of the leaf skipped as already in the
+    // chain do not count against the 100 signature checks.
+    let pem = Key::ecdsa().pair.serialize_pem();
+    let looped = Spec::leaf(HOST, &[HOST], now);
+    let copies: Vec<Vec<u8>> = (0..=101u64)
+        .map(|i| {
+            let mut copy = looped.clone();
+            copy.serial = 1000 + i;
+            let key = Key {
+                pair: rcgen::KeyPair::from_pem(&pem).expect("key"),
+            };
+            copy.self_signed(key).der()
+        })
+        .collect();
+    add(
+        "before CVE-2026-32280: a self-issued leaf with 101 copies of itself",
+        copies,
+        vec![root.der()],
+        HOST,
+        "",
+    );
+    // 1.26 checks name constraints after chain building: before, the constrained root fails
+    // as a candidate and its expired twin's error is returned.
+    let twin_pem = Key::ecdsa().pair.serialize_pem();
+    let twin_key = || Key {
+        pair: rcgen::KeyPair::from_pem(&twin_pem).expect("key"),
+    };
+    let mut constrained = Spec::ca("Twin Root", now);
+    constrained.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("other.test".into())],
+        excluded_subtrees: vec![],
+    });
+    let constrained = constrained.self_signed(twin_key());
+    let mut expired = Spec::ca("Twin Root", now);
+    expired.not_before = at(now, -30 * DAY);
+    expired.not_after = at(now, -DAY);
+    let expired = expired.self_signed(twin_key());
+    let leaf = Spec::leaf(HOST, &[HOST], now).signed_by(Key::ecdsa(), &constrained);
+    add(
+        "before 1.26: a constrained root and its expired twin",
+        vec![leaf.der()],
+        vec![constrained.der(), expired.der()],
+        HOST,
+        "",
+    );
+    // CVE-2025-58187 (1.24.8/1.25.2): before it, a lone `.` constraint parses and permits
+    // every name.
+    let mut dot = Spec::ca("Dot Root", now);
+    dot.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName(".".into())],
+        excluded_subtrees: vec![],
+    });
+    let dot = dot.self_signed(Key::ecdsa());
+    let leaf = Spec::leaf(HOST, &[HOST], now).signed_by(Key::ecdsa(), &dot);
+    add(
+        "before CVE-2025-58187: a lone period constraint",
+        vec![leaf.der(), dot.der()],
+        vec![dot.der()],
+        HOST,
+        "",
+    );
+    // go.dev/issue/75260 (1.27): before it, a UniversalString in the subject is refused.
+    let mut p = rcgen::CertificateParams::new(vec![HOST.to_string()]).expect("params");
+    p.distinguished_name.push(
+        rcgen::DnType::CustomDnType(vec![2, 5, 4, 45]),
+        rcgen::DnValue::UniversalString(
+            rcgen::UniversalString::try_from("id".to_string()).expect("universal"),
+        ),
+    );
+    p.not_before = at(now, -DAY);
+    p.not_after = at(now, DAY);
+    let leaf = p
+        .signed_by(&Key::ecdsa().pair, &root.cert, &root.key.pair)
+        .expect("leaf")
+        .der()
+        .to_vec();
+    add(
+        "before 1.27: a UniversalString in the subject",
+        vec![leaf],
+        vec![root.der()],
+        HOST,
+        "",
+    );
     out
 }
 
