@@ -7,7 +7,9 @@
 //! - the Go 1.19 case table (`tests/support/gocases.rs`, the §5.3 divergences);
 //! - one chain per version-dependent rule (`version_cases` below: 1.22 name constraints,
 //!   1.23 parse-time refusals and hostname rules, the GODEBUG switches, the hint Go adds for
-//!   a presented self-signed certificate tried as a parent);
+//!   a presented self-signed certificate tried as a parent; and what these releases do where
+//!   a rule modelled from a later Go changes the verdict: CVE-2025-58187, CVE-2026-32280,
+//!   1.26's constraint check after chain building, 1.27's attribute value types);
 //! - Go's own `name_constraints_test.go` table, read from each toolchain's installed sources
 //!   and turned into chains by that toolchain (`tests/go-oracle/nctable`);
 //! - Go's own `verify_test.go` table (real-world chains, times and names), read from the same
