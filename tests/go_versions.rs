@@ -428,6 +428,26 @@ fn version_cases(now: OffsetDateTime, tmp: &TempDir) -> Vec<Case> {
         "Harbor CA",
         "",
     );
+    // A non-minimal OID (a subidentifier led by 0x80): cryptobyte's readBase128Int refuses
+    // it from the x/crypto that Go 1.22 vendors (go1.22.12
+    // src/vendor/golang.org/x/crypto/cryptobyte/asn1.go:436-440), not in Go 1.19's. The
+    // extension OID 1.2.3.128 (`2a 03 81 00`) is rewritten as `2a 03 80 05` (1.2.3.5 with a
+    // padding octet, same length); the certificate is its own root, so no signature is read.
+    let mut s = Spec::leaf(HOST, &[HOST], now);
+    s.custom = vec![ext(&[1, 2, 3, 128], vec![0x05, 0x00], false)];
+    let mut der = s.self_signed(Key::ecdsa()).der();
+    let at_oid = der
+        .windows(6)
+        .position(|w| w == [0x06, 0x04, 0x2a, 0x03, 0x81, 0x00])
+        .expect("the extension OID");
+    der[at_oid + 4..at_oid + 6].copy_from_slice(&[0x80, 0x05]);
+    add(
+        "1.22: a non-minimal extension OID",
+        vec![der.clone()],
+        vec![der],
+        HOST,
+        "",
+    );
     // The releases before the rules regtrust models from later Go (src/go/verify.rs, x509.rs)
     // say what those rules replaced:
     // CVE-2026-32280 (1.25.9/1.26.2): before it, copies of the leaf skipped as already in the

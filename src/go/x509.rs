@@ -582,7 +582,7 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
     if outer_sig_ai_seq != sig_ai_seq {
         return err("x509: inner and outer signature algorithm identifiers don't match");
     }
-    let sig_ai = parse_ai(sig_ai_seq)?;
+    let sig_ai = parse_ai(sig_ai_seq, go)?;
     let signature_algorithm = signature_algorithm_from_ai(&sig_ai);
 
     let raw_issuer = tbs
@@ -603,7 +603,7 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
     let raw_spki = tbs
         .read_element(tag::SEQUENCE)
         .ok_or("x509: malformed spki")?;
-    let (public_key_algorithm, public_key) = parse_spki(raw_spki)?;
+    let (public_key_algorithm, public_key) = parse_spki_as(raw_spki, go)?;
 
     let mut extensions = Vec::new();
     if version > 1 {
@@ -621,7 +621,7 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
                 let mut seq = Der::new(seq);
                 while !seq.is_empty() {
                     let ext = seq.read(tag::SEQUENCE).ok_or("x509: malformed extension")?;
-                    let ext = parse_extension(ext)?;
+                    let ext = parse_extension(ext, go)?;
                     if extensions.iter().any(|e: &Extension| e.id == ext.id) {
                         // go1.23.5 parser.go:992 names the OID; go1.19.8 did not.
                         if go.at_least(23) {
@@ -689,9 +689,22 @@ struct AlgorithmIdentifier {
     params: Vec<u8>,
 }
 
-fn parse_ai(der: &[u8]) -> PResult<AlgorithmIdentifier> {
+/// cryptobyte's `ReadASN1ObjectIdentifier` as `go` vendors it: minimal subidentifiers from Go
+/// 1.22 (see `Der::read_oid_minimal`; the x/crypto of 1.20 and 1.21 was not read, they are
+/// judged as 1.19).
+fn read_oid_as(d: &mut Der<'_>, go: GoVersion) -> Option<Oid> {
+    if go.at_least(22) {
+        d.read_oid_minimal()
+    } else {
+        d.read_oid()
+    }
+}
+
+/// `parseAI` (cryptobyte, `go`'s OID rules); the PSS parameters go through encoding/asn1,
+/// which wants minimal OIDs in every release (`pss_algorithm`).
+fn parse_ai(der: &[u8], go: GoVersion) -> PResult<AlgorithmIdentifier> {
     let mut d = Der::new(der);
-    let oid = d.read_oid().ok_or("x509: malformed OID")?;
+    let oid = read_oid_as(&mut d, go).ok_or("x509: malformed OID")?;
     if d.is_empty() {
         return Ok(AlgorithmIdentifier {
             oid,
@@ -747,9 +760,10 @@ fn pss_algorithm(params: &[u8]) -> Option<SignatureAlgorithm> {
         None => 1,
         Some(t) => Der::new(t).read_i64()?,
     };
-    let hash = parse_ai(hash).ok()?;
-    let mgf = parse_ai(mgf).ok()?;
-    let mgf_hash = parse_ai(Der::new(&mgf.params).read(tag::SEQUENCE)?).ok()?;
+    let strict = GoVersion::NEWEST;
+    let hash = parse_ai(hash, strict).ok()?;
+    let mgf = parse_ai(mgf, strict).ok()?;
+    let mgf_hash = parse_ai(Der::new(&mgf.params).read(tag::SEQUENCE)?, strict).ok()?;
     let null_or_empty = |p: &[u8]| p.is_empty() || p == NULL_BYTES;
     if !null_or_empty(&hash.params)
         || mgf.oid != [1, 2, 840, 113549, 1, 1, 8]
@@ -858,7 +872,10 @@ fn read_asn1_any(d: &mut Der<'_>) -> Result<AttrValue, String> {
             el.read(tag::OCTET_STRING).is_some(),
             "invalid ASN.1 OCTET STRING",
         ),
-        tag::OID => ok(el.read_oid().is_some(), "invalid ASN.1 OBJECT IDENTIFIER"),
+        tag::OID => ok(
+            el.read_oid_minimal().is_some(),
+            "invalid ASN.1 OBJECT IDENTIFIER",
+        ),
         tag::UTC_TIME | tag::GENERALIZED_TIME => {
             parse_time(&mut el).map(|_| AttrValue::Der(full.to_vec()))
         }
@@ -883,8 +900,7 @@ fn parse_name(raw: &[u8], go: GoVersion) -> PResult<Name> {
                 .read(tag::SEQUENCE)
                 .ok_or("x509: invalid RDNSequence: invalid attribute")?;
             let mut atav = Der::new(atav);
-            let oid = atav
-                .read_oid()
+            let oid = read_oid_as(&mut atav, go)
                 .ok_or("x509: invalid RDNSequence: invalid attribute type")?;
             let value = if go.at_least(27) {
                 read_asn1_any(&mut atav)
@@ -1042,15 +1058,20 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
     s
 }
 
-/// Parse a SubjectPublicKeyInfo element the way Go does (`parsePublicKey`).
+/// Parse a SubjectPublicKeyInfo element the way Go 1.19 does (`parsePublicKey`).
 pub fn parse_spki(raw_spki: &[u8]) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
+    parse_spki_as(raw_spki, GoVersion::GO1_19)
+}
+
+/// `parse_spki` with the OID rules of `go`.
+pub fn parse_spki_as(raw_spki: &[u8], go: GoVersion) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
     let mut d = Der::new(raw_spki);
     let spki = d.read(tag::SEQUENCE).ok_or("x509: malformed spki")?;
     let mut spki = Der::new(spki);
     let pk_ai = spki
         .read(tag::SEQUENCE)
         .ok_or("x509: malformed public key algorithm identifier")?;
-    let pk_ai = parse_ai(pk_ai)?;
+    let pk_ai = parse_ai(pk_ai, go)?;
     let algo = match pk_ai.oid.as_slice() {
         [1, 2, 840, 113549, 1, 1, 1] => PublicKeyAlgorithm::Rsa,
         [1, 2, 840, 10040, 4, 1] => PublicKeyAlgorithm::Dsa,
@@ -1089,7 +1110,7 @@ pub fn parse_spki(raw_spki: &[u8]) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
         }
         PublicKeyAlgorithm::Ecdsa => {
             let mut p = Der::new(&pk_ai.params);
-            let curve_oid = p.read_oid().ok_or("x509: invalid ECDSA parameters")?;
+            let curve_oid = read_oid_as(&mut p, go).ok_or("x509: invalid ECDSA parameters")?;
             let curve = match curve_oid.as_slice() {
                 [1, 3, 132, 0, 33] => Curve::P224,
                 [1, 2, 840, 10045, 3, 1, 7] => Curve::P256,
@@ -1161,9 +1182,9 @@ pub fn spki_of_certificate(der: &[u8]) -> Option<&[u8]> {
     tbs.read_element(tag::SEQUENCE)
 }
 
-fn parse_extension(der: &[u8]) -> PResult<Extension> {
+fn parse_extension(der: &[u8], go: GoVersion) -> PResult<Extension> {
     let mut d = Der::new(der);
-    let id = d.read_oid().ok_or("x509: malformed extension OID field")?;
+    let id = read_oid_as(&mut d, go).ok_or("x509: malformed extension OID field")?;
     let mut critical = false;
     if d.peek(tag::BOOLEAN) {
         critical = d
@@ -1634,7 +1655,7 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
                     let mut known = Vec::new();
                     let mut unknown = Vec::new();
                     while !seq.is_empty() {
-                        let oid = seq.read_oid().ok_or(bad)?;
+                        let oid = read_oid_as(&mut seq, go).ok_or(bad)?;
                         match ext_key_usage_from_oid(&oid) {
                             Some(k) => known.push(k),
                             None => unknown.push(oid),
@@ -1686,7 +1707,7 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
             while !seq.is_empty() {
                 let aia = seq.read(tag::SEQUENCE).ok_or(bad)?;
                 let mut aia = Der::new(aia);
-                aia.read_oid().ok_or(bad)?;
+                read_oid_as(&mut aia, go).ok_or(bad)?;
                 if !aia.peek(tag::ctx(6)) {
                     continue;
                 }
@@ -2101,6 +2122,36 @@ mod tests {
             assert!(constraint_domain_valid(".example.com", go), "{go}");
             assert!(constraint_domain_valid("", go), "{go}");
             assert!(!constraint_domain_valid("example.com.", go), "{go}");
+        }
+    }
+
+    /// From Go 1.22 (the x/crypto it vendors) an OID whose subidentifier is padded with a
+    /// leading 0x80 is malformed; Go 1.19 reads it (tests/go_versions.rs checks both against
+    /// the real toolchains).
+    #[test]
+    fn non_minimal_oids_are_malformed_from_go_1_22() {
+        use super::super::pki::{ext, Key, Spec};
+        let now = OffsetDateTime::now_utc();
+        let mut s = Spec::leaf("r.test", &["r.test"], now);
+        s.custom = vec![ext(&[1, 2, 3, 128], vec![0x05, 0x00], false)];
+        let mut der = s.self_signed(Key::ecdsa()).der();
+        let at = der
+            .windows(6)
+            .position(|w| w == [0x06, 0x04, 0x2a, 0x03, 0x81, 0x00])
+            .expect("the extension OID");
+        der[at + 4..at + 6].copy_from_slice(&[0x80, 0x05]);
+        let parse = |go| parse_certificate_as(&der, go, GoDebug::default()).map(|_| ());
+        assert_eq!(parse(GoVersion::GO1_19), Ok(()));
+        for go in [
+            GoVersion::new(22, 0),
+            GoVersion::new(23, 5),
+            GoVersion::new(27, 0),
+        ] {
+            assert_eq!(
+                parse(go),
+                Err("x509: malformed extension OID field".to_string()),
+                "{go}"
+            );
         }
     }
 
