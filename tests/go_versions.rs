@@ -7,7 +7,9 @@
 //! - the Go 1.19 case table (`tests/support/gocases.rs`, the §5.3 divergences);
 //! - one chain per version-dependent rule (`version_cases` below: 1.22 name constraints,
 //!   1.23 parse-time refusals and hostname rules, the GODEBUG switches, the hint Go adds for
-//!   a presented self-signed certificate tried as a parent);
+//!   a presented self-signed certificate tried as a parent; and what these releases do where
+//!   a rule modelled from a later Go changes the verdict: CVE-2025-58187, CVE-2026-32280,
+//!   1.26's constraint check after chain building, 1.27's attribute value types);
 //! - Go's own `name_constraints_test.go` table, read from each toolchain's installed sources
 //!   and turned into chains by that toolchain (`tests/go-oracle/nctable`);
 //! - Go's own `verify_test.go` table (real-world chains, times and names), read from the same
@@ -424,6 +426,111 @@ fn version_cases(now: OffsetDateTime, tmp: &TempDir) -> Vec<Case> {
         vec![impostor.der()],
         vec![issuer.der()],
         "Harbor CA",
+        "",
+    );
+    // A non-minimal OID (a subidentifier led by 0x80): cryptobyte's readBase128Int refuses
+    // it from the x/crypto that Go 1.22 vendors (go1.22.12
+    // src/vendor/golang.org/x/crypto/cryptobyte/asn1.go:436-440), not in Go 1.19's. The
+    // extension OID 1.2.3.128 (`2a 03 81 00`) is rewritten as `2a 03 80 05` (1.2.3.5 with a
+    // padding octet, same length); the certificate is its own root, so no signature is read.
+    let mut s = Spec::leaf(HOST, &[HOST], now);
+    s.custom = vec![ext(&[1, 2, 3, 128], vec![0x05, 0x00], false)];
+    let mut der = s.self_signed(Key::ecdsa()).der();
+    let at_oid = der
+        .windows(6)
+        .position(|w| w == [0x06, 0x04, 0x2a, 0x03, 0x81, 0x00])
+        .expect("the extension OID");
+    der[at_oid + 4..at_oid + 6].copy_from_slice(&[0x80, 0x05]);
+    add(
+        "1.22: a non-minimal extension OID",
+        vec![der.clone()],
+        vec![der],
+        HOST,
+        "",
+    );
+    // The releases before the rules regtrust models from later Go (src/go/verify.rs, x509.rs)
+    // say what those rules replaced:
+    // CVE-2026-32280 (1.25.9/1.26.2): before it, copies of the leaf skipped as already in the
+    // chain do not count against the 100 signature checks.
+    let pem = Key::ecdsa().pair.serialize_pem();
+    let looped = Spec::leaf(HOST, &[HOST], now);
+    let copies: Vec<Vec<u8>> = (0..=101u64)
+        .map(|i| {
+            let mut copy = looped.clone();
+            copy.serial = 1000 + i;
+            let key = Key {
+                pair: rcgen::KeyPair::from_pem(&pem).expect("key"),
+            };
+            copy.self_signed(key).der()
+        })
+        .collect();
+    add(
+        "before CVE-2026-32280: a self-issued leaf with 101 copies of itself",
+        copies,
+        vec![root.der()],
+        HOST,
+        "",
+    );
+    // 1.26 checks name constraints after chain building: before, the constrained root fails
+    // as a candidate and its expired twin's error is returned.
+    let twin_pem = Key::ecdsa().pair.serialize_pem();
+    let twin_key = || Key {
+        pair: rcgen::KeyPair::from_pem(&twin_pem).expect("key"),
+    };
+    let mut constrained = Spec::ca("Twin Root", now);
+    constrained.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("other.test".into())],
+        excluded_subtrees: vec![],
+    });
+    let constrained = constrained.self_signed(twin_key());
+    let mut expired = Spec::ca("Twin Root", now);
+    expired.not_before = at(now, -30 * DAY);
+    expired.not_after = at(now, -DAY);
+    let expired = expired.self_signed(twin_key());
+    let leaf = Spec::leaf(HOST, &[HOST], now).signed_by(Key::ecdsa(), &constrained);
+    add(
+        "before 1.26: a constrained root and its expired twin",
+        vec![leaf.der()],
+        vec![constrained.der(), expired.der()],
+        HOST,
+        "",
+    );
+    // CVE-2025-58187 (1.24.8/1.25.2): before it, a lone `.` constraint parses and permits
+    // every name.
+    let mut dot = Spec::ca("Dot Root", now);
+    dot.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName(".".into())],
+        excluded_subtrees: vec![],
+    });
+    let dot = dot.self_signed(Key::ecdsa());
+    let leaf = Spec::leaf(HOST, &[HOST], now).signed_by(Key::ecdsa(), &dot);
+    add(
+        "before CVE-2025-58187: a lone period constraint",
+        vec![leaf.der(), dot.der()],
+        vec![dot.der()],
+        HOST,
+        "",
+    );
+    // go.dev/issue/75260 (1.27): before it, a UniversalString in the subject is refused.
+    let mut p = rcgen::CertificateParams::new(vec![HOST.to_string()]).expect("params");
+    p.distinguished_name.push(
+        rcgen::DnType::CustomDnType(vec![2, 5, 4, 45]),
+        rcgen::DnValue::UniversalString(
+            rcgen::UniversalString::try_from("id".to_string()).expect("universal"),
+        ),
+    );
+    p.not_before = at(now, -DAY);
+    p.not_after = at(now, DAY);
+    let leaf = p
+        .signed_by(&Key::ecdsa().pair, &root.cert, &root.key.pair)
+        .expect("leaf")
+        .der()
+        .to_vec();
+    add(
+        "before 1.27: a UniversalString in the subject",
+        vec![leaf],
+        vec![root.der()],
+        HOST,
         "",
     );
     out

@@ -154,9 +154,21 @@ impl<'a> Der<'a> {
         Some(out)
     }
 
+    /// `ReadASN1ObjectIdentifier` of the x/crypto Go 1.19 vendors: a subidentifier may be
+    /// padded with leading 0x80 octets.
     pub fn read_oid(&mut self) -> Option<Oid> {
         let v = self.read(tag::OID)?;
-        parse_oid(v)
+        parse_oid(v, false)
+    }
+
+    /// `ReadASN1ObjectIdentifier` of the x/crypto Go 1.22 vendors, and encoding/asn1's
+    /// `parseObjectIdentifier` in every release: a subidentifier led by 0x80 (not minimally
+    /// encoded, X.690 8.19.2) is refused (go1.22.12
+    /// src/vendor/golang.org/x/crypto/cryptobyte/asn1.go:436-440; go1.19.8
+    /// src/encoding/asn1/asn1.go:316-320).
+    pub fn read_oid_minimal(&mut self) -> Option<Oid> {
+        let v = self.read(tag::OID)?;
+        parse_oid(v, true)
     }
 
     pub fn read_bit_string(&mut self) -> Option<BitString<'a>> {
@@ -183,15 +195,15 @@ fn check_integer(v: &[u8]) -> bool {
     }
 }
 
-fn parse_oid(mut v: &[u8]) -> Option<Oid> {
+fn parse_oid(mut v: &[u8], minimal: bool) -> Option<Oid> {
     if v.is_empty() {
         return None;
     }
-    fn base128(v: &mut &[u8]) -> Option<u32> {
+    let base128 = |v: &mut &[u8]| -> Option<u32> {
         let mut ret: u32 = 0;
         let mut i = 0;
         while let Some((&b, rest)) = v.split_first() {
-            if i == 5 || ret >= 1 << (31 - 7) {
+            if i == 5 || ret >= 1 << (31 - 7) || (minimal && i == 0 && b == 0x80) {
                 return None;
             }
             ret = (ret << 7) | u32::from(b & 0x7f);
@@ -202,7 +214,7 @@ fn parse_oid(mut v: &[u8]) -> Option<Oid> {
             i += 1;
         }
         None
-    }
+    };
     let first = base128(&mut v)?;
     let mut out = if first < 80 {
         vec![first / 40, first % 40]
@@ -327,7 +339,15 @@ mod tests {
             (&[0x2a, 0xff, 0xff, 0xff, 0xff, 0x7f], None),
         ];
         for (input, want) in cases {
-            assert_eq!(parse_oid(input), *want, "{input:x?}");
+            assert_eq!(parse_oid(input, false), *want, "{input:x?}");
+            assert_eq!(parse_oid(input, true), *want, "{input:x?}");
         }
+        // A subidentifier padded with a leading 0x80: 1.2.3.5 as `2a 03 80 05`.
+        assert_eq!(
+            parse_oid(&[0x2a, 0x03, 0x80, 0x05], false),
+            Some(vec![1, 2, 3, 5])
+        );
+        assert_eq!(parse_oid(&[0x2a, 0x03, 0x80, 0x05], true), None);
+        assert_eq!(parse_oid(&[0x80, 0x2a], true), None);
     }
 }

@@ -15,33 +15,49 @@
 //! type check. Messages are compared byte for byte with real Go 1.19.8, 1.22.12 and 1.23.5
 //! (`tests/go_versions.rs`); the rules of each release are gated on `GoVersion::at_least`
 //! where they apply, with the Go source line they mirror (README: "Which Go the verdict
-//! follows"). From Go 1.26 name constraints follow 1.26's rewritten `constraints.go`
-//! (`check_names_against_constraints_126`); the point-release fixes that change a verdict
-//! or its text are gated on `has_backport` / `in_patch_range` with the advisory they come
-//! from. Releases 1.24 to 1.27 are modelled from sources, not run.
+//! follows"). From Go 1.26 name constraints follow 1.26's rewritten `constraints.go` and are
+//! checked over each built chain after its key usage (`check_chain_constraints`); the
+//! point-release fixes that change a verdict or its text are gated on `has_backport` /
+//! `in_patch_range` with the advisory they come from. Releases 1.24 to 1.27 are modelled
+//! from sources, not run.
 //!
-//! Read for 1.26 and 1.27 (no golang/go mirror fits this machine's 500 MiB fetch limit, so
-//! from the code index, golang/website and golang/vulndb): the release notes
-//! (`_content/doc/go1.26.md`, `go1.27.md`), the release history
-//! (`internal/history/release.go`: crypto/x509 security fixes in 1.25.2, 1.25.5, 1.26.1,
-//! 1.26.2, 1.26.4, crypto/tls ones in 1.25.6-7, 1.26.2, 1.26.5-6), the vulnerability
-//! reports GO-2025-4007/4013/4155/4175 and GO-2026-4337/4340/4599/4600/4866/4870/4946/
-//! 4947/5037/5856/6090, `doc/godebug.md`, go1.25.5's `verify.go` and 1.26.0's
-//! `constraints.go`. Not modelled for want of the source: 1.27's wider `pkix.Name` value
-//! types (go.dev/issue/75260; may load names 1.26 refuses as `unsupported string type`).
-//! Found without a verdict change for this client: 1.26's x509 API
-//! additions, 1.27's ML-DSA support, the TLS fixes above
-//! (session resumption, KeyUpdate, ECH, post-handshake limits), 1.26.4's hostname-split
-//! speed-up (GO-2026-5037), the DSA panic fix (GO-2025-4013) and 1.26.0's panic on an
-//! empty DNS name under excluded constraints (GO-2026-4600: a crash, not a verdict).
+//! Sources for 1.24-1.27 (no golang/go mirror fits this machine's 500 MiB fetch limit): an
+//! aggregated dump of a Go 1.27-dev `crypto/x509` in the code index (its cert_pool.go says
+//! "This changed in Go 1.27"; verify.go, constraints.go, parser.go, pkix/pkix.go read in
+//! full), 1.26.0's `constraints.go`, go1.25.5's `verify.go`, the release notes
+//! (`_content/doc/go1.26.md`, `go1.27.md`), the release history (crypto/x509 security fixes
+//! in 1.25.2, 1.25.5, 1.26.1, 1.26.2, 1.26.4, crypto/tls ones in 1.25.6-7, 1.26.2, 1.26.5-6),
+//! the vulnerability reports GO-2025-4007/4013/4155/4175 and GO-2026-4337/4340/4599/4600/
+//! 4866/4870/4946/4947/5037/5856/6090 with their CVE records (which pin the point releases
+//! of a fix the dump shows), and `doc/godebug.md`. Modelled from the dump: 1.26's constraint
+//! check after chain building (go.dev/cl/713240), the CVE-2026-32280 candidate counting
+//! (1.25.9, 1.26.2), `domainNameValid` for constraint parsing (CVE-2025-58187; 1.24.8,
+//! 1.25.2), 1.26.1's naming of a matched full-address email constraint, and 1.27's
+//! `readASN1Any` attribute values (go.dev/issue/75260, in `x509`).
+//!
+//! Seen in the dump but not modelled, because no release could be pinned for them: BMPString
+//! values with surrogates or noncharacters refused and T61String read as Latin-1
+//! (go.dev/issue/71862), IPv4-mapped IPv6 addresses refused in IP SANs and IP constraints,
+//! an `@` refused in a mailbox's domain, IP constraints with host bits masked before the
+//! constraint search; nor the stricter checks 1.24.8 and 1.25.2 had for a week (dNSName SANs
+//! refused at parse time, name lengths), left only as commented-out lines; nor certificate
+//! policy validation (`policiesValid`, of every release since 1.22), which rejects only chains
+//! whose certificates carry policy constraints. Found without a verdict change for this
+//! client: 1.26's x509 API additions, 1.27's ML-DSA support, the TLS fixes above (session
+//! resumption, KeyUpdate, ECH, post-handshake limits), 1.26.4's hostname-split speed-up
+//! (GO-2026-5037), the DSA panic fix (GO-2025-4013), 1.26.0's panic on an empty DNS name
+//! under excluded constraints (GO-2026-4600: a crash, not a verdict) and
+//! `domainNameValid` where 1.25.3+ checks SANs against constraints (it agrees with
+//! `domainToReverseLabels` on every name that is not a constraint).
 
 use super::signature::{self, Hash, Scheme, SigError};
 use super::version::{GoDebug, GoVersion};
 use super::x509::{
-    self as gox509, domain_to_reverse_labels, for_each_san, format_rfc3339, go_ip_string,
-    go_ipnet_string, go_quote, ip_to4, parse_go_ip, parse_rfc2821_mailbox, Certificate,
-    ExtKeyUsage, GoHash, IpNet, Mailbox, PublicKey, PublicKeyAlgorithm, SignatureAlgorithm,
-    KEY_USAGE_CERT_SIGN, NAME_TYPE_DNS, NAME_TYPE_EMAIL, NAME_TYPE_IP, NAME_TYPE_URI,
+    self as gox509, domain_name_valid, domain_to_reverse_labels, for_each_san, format_rfc3339,
+    go_ip_string, go_ipnet_string, go_quote, ip_to4, parse_go_ip, parse_rfc2821_mailbox,
+    Certificate, ExtKeyUsage, GoHash, IpNet, Mailbox, PublicKey, PublicKeyAlgorithm,
+    SignatureAlgorithm, KEY_USAGE_CERT_SIGN, NAME_TYPE_DNS, NAME_TYPE_EMAIL, NAME_TYPE_IP,
+    NAME_TYPE_URI,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -580,11 +596,36 @@ impl Ctx<'_> {
             self.build_chains(&[leaf], &mut sig_checks)?
         };
         // crypto/tls passes no KeyUsages: ExtKeyUsageServerAuth, checked over each chain.
+        // From Go 1.26 the name constraints are checked here too, over each built chain after
+        // its key usage (go.dev/cl/713240, "crypto/x509: move constraint checking after
+        // chain building", in 1.26.0): Verify's `slices.DeleteFunc` over candidateChains
+        // (policiesValid, checkChainForKeyUsage, checkChainConstraints, in that order) in the
+        // Go 1.27-dev verify.go dump; isValid no longer looks at constraints. When no chain
+        // is left, the first constraint failure wins over an incompatible key usage, as
+        // `CertificateInvalidError{c, CANotAuthorizedForThisName, err.Error()}` of the leaf.
+        let after_building = self.opts.go.modelled().at_least(26);
+        let mut constraints_err: Option<GoVerifyError> = None;
         let chains: Vec<Vec<CertRef>> = candidates
             .into_iter()
-            .filter(|c| self.chain_allows_server_auth(c))
+            .filter(|c| {
+                if !self.chain_allows_server_auth(c) {
+                    return false;
+                }
+                if after_building {
+                    if let Err(detail) = self.check_chain_constraints(c) {
+                        constraints_err.get_or_insert_with(|| {
+                            invalid(leaf, InvalidReason::CaNotAuthorizedForThisName, detail)
+                        });
+                        return false;
+                    }
+                }
+                true
+            })
             .collect();
         if chains.is_empty() {
+            if let Some(e) = constraints_err {
+                return Err(e);
+            }
             return Err(GoVerifyError::CertificateInvalid {
                 cert: leaf,
                 reason: InvalidReason::IncompatibleUsage,
@@ -600,6 +641,33 @@ impl Ctx<'_> {
             }
         }
         Ok(Verified { chains })
+    }
+
+    /// `checkChainConstraints` (Go 1.26+ constraints.go, as in the Go 1.27-dev dump): each
+    /// certificate with a SAN extension, leaf first, against the name constraints of every
+    /// certificate above it in the chain, nearest first; the error text, for the caller to
+    /// wrap.
+    fn check_chain_constraints(&self, chain: &[CertRef]) -> Result<(), String> {
+        let go = self.opts.go.modelled();
+        let constrained: Vec<usize> = (0..chain.len())
+            .filter(|&i| self.cert(chain[i]).has_name_constraints())
+            .collect();
+        for (i, r) in chain.iter().enumerate() {
+            let c = self.cert(*r);
+            if !c.has_san_extension() {
+                continue;
+            }
+            let above: Vec<usize> = constrained.iter().copied().filter(|&k| k > i).collect();
+            if above.is_empty() {
+                // No constraints above this one, nor above any later certificate.
+                return Ok(());
+            }
+            let names = ChainNames::parse(c, go)?;
+            for k in above {
+                names.check_against(self.cert(chain[k]), go)?;
+            }
+        }
+        Ok(())
     }
 
     /// `checkChainForKeyUsage` with the single requested usage serverAuth.
@@ -679,7 +747,22 @@ impl Ctx<'_> {
                 .collect()
         };
         let go = self.opts.go.modelled();
+        // CVE-2026-32280 (GO-2026-4947, go.dev/issue/78282), fixed in go1.25.9 and go1.26.2:
+        // every candidate counts against the 100 signature checks, also one skipped as
+        // already in the chain or with a key Go cannot parse, and the first one over the
+        // limit ends the search (`*sigChecks++` before those tests in considerCandidate, and
+        // `break candidateLoop` on errSignatureLimit, in buildChains of the Go 1.27-dev
+        // verify.go dump; go1.23.5 verify.go:899-911 counted only the candidates it checked
+        // and went on through the rest).
+        let counts_every_candidate = go.has_backport(27, &[(25, 9), (26, 2)]);
         for (kind, cand_ref) in candidates {
+            if counts_every_candidate {
+                *sig_checks += 1;
+                if *sig_checks > MAX_CHAIN_SIGNATURE_CHECKS {
+                    err = Some(GoVerifyError::SignatureCheckLimit);
+                    break;
+                }
+            }
             // go1.22.12 verify.go:905: a candidate whose key Go cannot parse is skipped
             // (go1.19.8 tried it, and its ErrUnsupportedAlgorithm became the hint).
             if go.at_least(22)
@@ -690,10 +773,12 @@ impl Ctx<'_> {
             if self.already_in_chain(self.cert(cand_ref), chain) {
                 continue;
             }
-            *sig_checks += 1;
-            if *sig_checks > MAX_CHAIN_SIGNATURE_CHECKS {
-                err = Some(GoVerifyError::SignatureCheckLimit);
-                continue;
+            if !counts_every_candidate {
+                *sig_checks += 1;
+                if *sig_checks > MAX_CHAIN_SIGNATURE_CHECKS {
+                    err = Some(GoVerifyError::SignatureCheckLimit);
+                    continue;
+                }
             }
             match self.check_signature_from(self.cert(child_ref), self.cert(cand_ref)) {
                 SigCheck::Ok => {}
@@ -731,6 +816,10 @@ impl Ctx<'_> {
                 CertType::Root => chains.push(next),
                 _ => match self.build_chains(&next, sig_checks) {
                     Ok(c) => chains.extend(c),
+                    Err(GoVerifyError::SignatureCheckLimit) if counts_every_candidate => {
+                        err = Some(GoVerifyError::SignatureCheckLimit);
+                        break;
+                    }
                     Err(e) => err = Some(e),
                 },
             }
@@ -791,7 +880,12 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        if kind != CertType::Leaf && c.has_name_constraints() {
+        // Until Go 1.25 name constraints are checked as each CA joins a chain (go1.23.5
+        // verify.go:591-613); from 1.26 after building (`check_chain_constraints`).
+        if kind != CertType::Leaf
+            && c.has_name_constraints()
+            && !self.opts.go.modelled().at_least(26)
+        {
             let leaf = self.cert(chain.first().copied().unwrap_or(CertRef::Presented(0)));
             let mut count = 0usize;
             let mut to_check: Vec<&Certificate> = Vec::new();
@@ -811,11 +905,6 @@ impl Ctx<'_> {
                     .collect();
             }
             for san_cert in to_check {
-                // go1.26 constraints.go checkChainConstraints: the rewritten matching.
-                if self.opts.go.modelled().at_least(26) {
-                    check_names_against_constraints_126(r, c, san_cert, self.opts.go.modelled())?;
-                    continue;
-                }
                 let san = san_cert.san_extension().unwrap_or_default();
                 check_names_against_constraints(r, c, san, &mut count, self.opts.go.modelled())?;
             }
@@ -1333,10 +1422,15 @@ fn match_ip_constraint(ip: &[u8], constraint: &IpNet) -> bool {
 // ---------------------------------------------------------------------------------------
 // Name constraints as Go 1.26 checks them: constraints.go, new in 1.26 (read at commit
 // c63cbc8b of golang/go, the 1.26.0 state: it still has the bugs go1.26.1 and go1.26.2
-// fixed). The constraints of a certificate are sorted and pruned (a constraint inside an
-// earlier one is dropped), a name is looked up by binary search, permitted before excluded,
-// IP addresses first, then DNS names, URIs and email addresses, and there is no comparison
-// limit (no `x509: unknown error` for huge sets).
+// fixed), checked again against the Go 1.27-dev constraints.go dump, which has those fixes).
+// The constraints of a certificate are sorted and pruned (a constraint inside an earlier one
+// is dropped), a name is looked up by binary search, permitted before excluded, IP addresses
+// first, then DNS names, URIs and email addresses, and there is no comparison limit (no
+// `x509: unknown error` for huge sets). Every error reaches the caller wrapped as
+// CANotAuthorizedForThisName of the leaf, parse failures included: Verify's
+// `constraintsHintErr = CertificateInvalidError{c, CANotAuthorizedForThisName, err.Error()}`
+// in the dump's verify.go (which replaces the earlier reading of it through a third-party
+// Go-to-TypeScript transpile).
 
 /// `dnsHasSuffix` (constraints.go): `b` ends with the labels of `a`, ASCII case-insensitive;
 /// a leading period in `a` requires at least one more label.
@@ -1492,160 +1586,183 @@ fn ip_constraints_query(list: &[IpNet], ip: &[u8]) -> Option<IpNet> {
     .cloned()
 }
 
-/// `checkConstraints`: permitted first, then excluded.
+/// `checkConstraints`: permitted first, then excluded; the error text.
 fn check_constraint_sets(
-    r: CertRef,
     name_type: &str,
     shown: &str,
     permitted: Option<bool>,
     excluded: Option<String>,
-) -> Result<(), GoVerifyError> {
+) -> Result<(), String> {
     if permitted == Some(false) {
-        return Err(invalid(
-            r,
-            InvalidReason::CaNotAuthorizedForThisName,
-            format!(
-                "{name_type} {} is not permitted by any constraint",
-                go_quote(shown.as_bytes())
-            ),
+        return Err(format!(
+            "{name_type} {} is not permitted by any constraint",
+            go_quote(shown.as_bytes())
         ));
     }
     if let Some(k) = excluded {
-        return Err(invalid(
-            r,
-            InvalidReason::CaNotAuthorizedForThisName,
-            format!(
-                "{name_type} {} is excluded by constraint {}",
-                go_quote(shown.as_bytes()),
-                go_quote(k.as_bytes())
-            ),
+        return Err(format!(
+            "{name_type} {} is excluded by constraint {}",
+            go_quote(shown.as_bytes()),
+            go_quote(k.as_bytes())
         ));
     }
     Ok(())
 }
 
-/// `chainConstraints.check` for the names of `san_cert` against the constraints of `c`
-/// (Go 1.26+). Parse failures of URIs and email addresses come first (`parseURIs`,
-/// `parseMailboxes`), then IPs, DNS names, URIs, emails.
-fn check_names_against_constraints_126(
-    r: CertRef,
-    c: &Certificate,
-    san_cert: &Certificate,
-    go: GoVersion,
-) -> Result<(), GoVerifyError> {
-    let nc = &c.name_constraints;
-    // Every checkChainConstraints error reaches the caller as CertificateInvalidError{c,
-    // CANotAuthorizedForThisName, err.Error()}, parse failures included (1.26's Verify, seen
-    // here only through a Go-to-TypeScript transpile of it in the code index; the real
-    // verify.go of 1.26 was not reachable).
-    let fail = |detail: String| invalid(r, InvalidReason::CaNotAuthorizedForThisName, detail);
-    let dns_query = |list: &[String], s: &str, permitted: bool| {
-        (!list.is_empty()).then(|| dns_constraints_query(list, s, permitted, go))
-    };
-    let mut uris = Vec::new();
-    for uri in &san_cert.uris {
-        let host = uri_constraint_host(uri, go).map_err(fail)?;
-        uris.push((uri, host.to_ascii_lowercase()));
+/// The names of one certificate as Go 1.26's `checkChainConstraints` holds them: DNS names
+/// and IPs as parsed, URIs through `parseURIs` (host, port split off, IP hosts refused),
+/// email addresses through `parseMailboxes` (domain lower-cased).
+struct ChainNames<'c> {
+    dns: &'c [String],
+    ips: &'c [Vec<u8>],
+    /// (the URI as written, its host)
+    uris: Vec<(&'c str, String)>,
+    emails: Vec<Mailbox>,
+}
+
+impl<'c> ChainNames<'c> {
+    /// `parseURIs`, then `parseMailboxes`: their errors come before any constraint is
+    /// looked at (texts without the `x509: ` prefix, as in constraints.go).
+    fn parse(c: &'c Certificate, go: GoVersion) -> Result<Self, String> {
+        let mut uris = Vec::new();
+        for uri in &c.uris {
+            let host = uri_constraint_host(uri, go)?;
+            uris.push((uri.as_str(), host.to_ascii_lowercase()));
+        }
+        let mut emails = Vec::new();
+        for email in &c.email_addresses {
+            let Some(mut mailbox) = parse_rfc2821_mailbox(email, go) else {
+                return Err(format!(
+                    "cannot parse rfc822Name {}",
+                    go_quote(email.as_bytes())
+                ));
+            };
+            mailbox.domain = mailbox.domain.to_ascii_lowercase();
+            emails.push(mailbox);
+        }
+        Ok(ChainNames {
+            dns: &c.dns_names,
+            ips: &c.ip_addresses,
+            uris,
+            emails,
+        })
     }
-    let mut emails = Vec::new();
-    for email in &san_cert.email_addresses {
-        let Some(mut mailbox) = parse_rfc2821_mailbox(email, go) else {
-            return Err(fail(format!(
-                "cannot parse rfc822Name {}",
-                go_quote(email.as_bytes())
-            )));
+
+    /// `chainConstraints.check` against the constraints of `c`: IPs, DNS names, URIs, email
+    /// addresses, each permitted before excluded (`checkConstraints`).
+    fn check_against(&self, c: &Certificate, go: GoVersion) -> Result<(), String> {
+        let nc = &c.name_constraints;
+        let dns_query = |list: &[String], s: &str, permitted: bool| {
+            (!list.is_empty()).then(|| dns_constraints_query(list, s, permitted, go))
         };
-        mailbox.domain = mailbox.domain.to_ascii_lowercase();
-        emails.push(mailbox);
-    }
-    for ip in &san_cert.ip_addresses {
-        let permitted = (!nc.permitted_ip.is_empty())
-            .then(|| ip_constraints_query(&nc.permitted_ip, ip).is_some());
-        let excluded = ip_constraints_query(&nc.excluded_ip, ip).map(|k| go_ipnet_string(&k));
-        check_constraint_sets(r, "IP address", &go_ip_string(ip), permitted, excluded)?;
-    }
-    for d in &san_cert.dns_names {
-        if domain_to_reverse_labels(d, go).is_none() {
-            return Err(fail(format!(
-                "x509: cannot parse dnsName {}",
-                go_quote(d.as_bytes())
-            )));
+        for ip in self.ips {
+            let permitted = (!nc.permitted_ip.is_empty())
+                .then(|| ip_constraints_query(&nc.permitted_ip, ip).is_some());
+            let excluded = ip_constraints_query(&nc.excluded_ip, ip).map(|k| go_ipnet_string(&k));
+            check_constraint_sets("IP address", &go_ip_string(ip), permitted, excluded)?;
         }
-        let permitted = dns_query(&nc.permitted_dns, d, true).map(|k| k.is_some());
-        let excluded = dns_query(&nc.excluded_dns, d, false).flatten();
-        check_constraint_sets(r, "DNS name", d, permitted, excluded)?;
-    }
-    for (uri, host) in &uris {
-        if domain_to_reverse_labels(host, go).is_none() {
-            return Err(fail(format!(
-                "x509: internal error: URI SAN {} failed to parse",
-                go_quote(uri.as_bytes())
-            )));
+        for d in self.dns {
+            if !domain_name_valid(d, false) {
+                return Err(format!(
+                    "x509: cannot parse dnsName {}",
+                    go_quote(d.as_bytes())
+                ));
+            }
+            let permitted = dns_query(&nc.permitted_dns, d, true).map(|k| k.is_some());
+            let excluded = dns_query(&nc.excluded_dns, d, false).flatten();
+            check_constraint_sets("DNS name", d, permitted, excluded)?;
         }
-        let permitted = dns_query(&nc.permitted_uri, host, true).map(|k| k.is_some());
-        let excluded = dns_query(&nc.excluded_uri, host, false).flatten();
-        check_constraint_sets(r, "URI", uri, permitted, excluded)?;
+        for (uri, host) in &self.uris {
+            if !domain_name_valid(host, false) {
+                return Err(format!(
+                    "x509: internal error: URI SAN {} failed to parse",
+                    go_quote(uri.as_bytes())
+                ));
+            }
+            let permitted = dns_query(&nc.permitted_uri, host, true).map(|k| k.is_some());
+            let excluded = dns_query(&nc.excluded_uri, host, false).flatten();
+            check_constraint_sets("URI", uri, permitted, excluded)?;
+        }
+        for mailbox in &self.emails {
+            let shown = format!(
+                "{}@{}",
+                String::from_utf8_lossy(&mailbox.local),
+                mailbox.domain
+            );
+            if !domain_name_valid(&mailbox.domain, false) {
+                return Err(format!(
+                    "x509: cannot parse rfc822Name {}",
+                    go_quote(shown.as_bytes())
+                ));
+            }
+            let permitted = email_constraints_query(&nc.permitted_email, mailbox, true, go)
+                .map(|k| k.is_some());
+            let excluded =
+                email_constraints_query(&nc.excluded_email, mailbox, false, go).flatten();
+            check_constraint_sets("email address", &shown, permitted, excluded)?;
+        }
+        Ok(())
     }
-    for mailbox in &emails {
-        let shown = format!(
+}
+
+/// `emailConstraints.query` (newEmailConstraints + query): `None` without constraints, else
+/// the constraint that matches `mailbox`, if one does.
+///
+/// Full-address constraints (`a@example.com`): 1.26.0 (constraints.go newEmailConstraints,
+/// `exactMap[parsed.local] = parsed.domain`) keeps one domain per local part, the last, and
+/// names a matched one as `fullEmails[s.email] + "@" + domain`, which is `@domain` (the map
+/// is keyed by local parts): GO-2026-4599 (CVE-2026-27137), fixed in go1.26.1
+/// (go.dev/cl/752182). From 1.26.1 the map is keyed by the whole mailbox, its domain lower
+/// cased, and a match is named `local@domain` of the certificate's (lower-cased) address,
+/// not the constraint as written: `fullEmails map[rfc2821Mailbox]struct{}` and
+/// `fmt.Sprintf("%s@%s", s.local, s.domain)` in the Go 1.27-dev constraints.go dump.
+fn email_constraints_query(
+    list: &[String],
+    mailbox: &Mailbox,
+    permitted: bool,
+    go: GoVersion,
+) -> Option<Option<String>> {
+    if list.is_empty() {
+        return None;
+    }
+    let fulls = list.iter().filter(|k| k.contains('@'));
+    let shown = || {
+        format!(
             "{}@{}",
             String::from_utf8_lossy(&mailbox.local),
             mailbox.domain
-        );
-        if domain_to_reverse_labels(&mailbox.domain, go).is_none() {
-            return Err(fail(format!(
-                "x509: cannot parse rfc822Name {}",
-                go_quote(shown.as_bytes())
-            )));
+        )
+    };
+    if go.in_patch_range(26, 0, 1) {
+        let mut by_local: HashMap<Vec<u8>, String> = HashMap::new();
+        for k in fulls {
+            if let Some(m) = parse_rfc2821_mailbox(k, go) {
+                by_local.insert(m.local, m.domain);
+            }
         }
-        // Full-address constraints (`a@example.com`). 1.26.0 (constraints.go
-        // newEmailConstraints, `exactMap[parsed.local] = parsed.domain`) keeps one domain per
-        // local part, the last, and names a matched one as `fullEmails[s.email] + "@" +
-        // domain`, which is `@domain` (the map is keyed by local parts): GO-2026-4599
-        // (CVE-2026-27137), fixed in go1.26.1 (go.dev/cl/752182). From 1.26.1 the pre-1.26
-        // comparison is kept, and a matched constraint is named as written; the fixed
-        // source was not readable here.
-        let email_query = |list: &[String], permitted: bool| -> Option<Option<String>> {
-            if list.is_empty() {
-                return None;
-            }
-            let fulls = list.iter().filter(|k| k.contains('@'));
-            if go.in_patch_range(26, 0, 1) {
-                let mut by_local: HashMap<Vec<u8>, String> = HashMap::new();
-                for k in fulls {
-                    if let Some(m) = parse_rfc2821_mailbox(k, go) {
-                        by_local.insert(m.local, m.domain);
-                    }
-                }
-                if by_local
-                    .get(&mailbox.local)
-                    .is_some_and(|d| d.eq_ignore_ascii_case(&mailbox.domain))
-                {
-                    return Some(Some(format!("@{}", mailbox.domain)));
-                }
-            } else if let Some(k) = fulls.into_iter().find(|k| {
-                parse_rfc2821_mailbox(k, go).is_some_and(|m| {
-                    m.local == mailbox.local && m.domain.eq_ignore_ascii_case(&mailbox.domain)
-                })
-            }) {
-                return Some(Some(k.clone()));
-            }
-            let domains: Vec<String> = list.iter().filter(|k| !k.contains('@')).cloned().collect();
-            if domains.is_empty() {
-                return Some(None);
-            }
-            Some(dns_constraints_query(
-                &domains,
-                &mailbox.domain,
-                permitted,
-                go,
-            ))
-        };
-        let permitted = email_query(&nc.permitted_email, true).map(|k| k.is_some());
-        let excluded = email_query(&nc.excluded_email, false).flatten();
-        check_constraint_sets(r, "email address", &shown, permitted, excluded)?;
+        if by_local
+            .get(&mailbox.local)
+            .is_some_and(|d| d.eq_ignore_ascii_case(&mailbox.domain))
+        {
+            return Some(Some(format!("@{}", mailbox.domain)));
+        }
+    } else if fulls.into_iter().any(|k| {
+        parse_rfc2821_mailbox(k, go).is_some_and(|m| {
+            m.local == mailbox.local && m.domain.to_ascii_lowercase() == mailbox.domain
+        })
+    }) {
+        return Some(Some(shown()));
     }
-    Ok(())
+    let domains: Vec<String> = list.iter().filter(|k| !k.contains('@')).cloned().collect();
+    if domains.is_empty() {
+        return Some(None);
+    }
+    Some(dns_constraints_query(
+        &domains,
+        &mailbox.domain,
+        permitted,
+        go,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1805,7 +1922,7 @@ fn hostname_error(c: &Certificate, host: &str, go: GoVersion) -> GoVerifyError {
 #[cfg(test)]
 mod tests {
     use super::super::gocases::{cases, Ours};
-    use super::super::pki::{Key, Spec};
+    use super::super::pki::{at, Key, Spec, DAY};
     use super::*;
 
     /// Every row of the divergence list and every Go message: regtrust says what Go 1.19
@@ -2323,6 +2440,42 @@ mod tests {
         );
     }
 
+    /// From 1.26.1 a matched full-address email constraint is named by the certificate's
+    /// address, its domain lower-cased (`fmt.Sprintf("%s@%s", s.local, s.domain)` in the Go
+    /// 1.27-dev constraints.go dump); 1.25 names the constraint as written.
+    #[test]
+    fn full_address_email_constraint_is_named_by_the_address_from_go_1_26_1() {
+        let now = OffsetDateTime::now_utc();
+        let (root, leaf) = constrained_pair(
+            rcgen::NameConstraints {
+                permitted_subtrees: vec![],
+                excluded_subtrees: vec![rcgen::GeneralSubtree::Rfc822Name("a@X.Test".into())],
+            },
+            vec![
+                dns("r.test"),
+                rcgen::SanType::Rfc822Name("a@x.TEST".try_into().expect("ia5")),
+            ],
+            now,
+        );
+        let not_for_name =
+            "x509: a root or intermediate certificate is not authorized to sign for this name: ";
+        assert_eq!(
+            said_by(GoVersion::new(25, 14), "r.test", &leaf, &root),
+            Err(format!(
+                "{not_for_name}email address \"a@x.TEST\" is excluded by constraint \"a@X.Test\""
+            ))
+        );
+        for go in [GoVersion::new(26, 1), GoVersion::new(27, 0)] {
+            assert_eq!(
+                said_by(go, "r.test", &leaf, &root),
+                Err(format!(
+                    "{not_for_name}email address \"a@x.test\" is excluded by constraint \"a@x.test\""
+                )),
+                "{go}"
+            );
+        }
+    }
+
     /// Go 1.26's constraint sets have no comparison limit: what 1.25 gives up on as
     /// `x509: unknown error` (over 250000 comparisons), 1.26 decides.
     #[test]
@@ -2344,6 +2497,225 @@ mod tests {
         );
         assert_eq!(
             said_by(GoVersion::new(26, 0), "n0.r.test", &leaf, &root),
+            Ok(())
+        );
+    }
+
+    /// A key usable twice (two certificates of one key pair).
+    fn key_twice() -> (Key, Key) {
+        let k = Key::ecdsa();
+        let again = Key {
+            pair: rcgen::KeyPair::from_pem(&k.pair.serialize_pem()).expect("key"),
+        };
+        (k, again)
+    }
+
+    /// Go 1.26 checks name constraints after chain building (go.dev/cl/713240): a root whose
+    /// constraints the leaf breaks still makes a chain, and its constraint error is returned
+    /// when no chain is left, over the expired twin root (1.25: the last candidate's error)
+    /// and over a chain with the wrong key usage (1.25: IncompatibleUsage).
+    #[test]
+    fn name_constraints_are_checked_after_chain_building_from_go_1_26() {
+        let now = OffsetDateTime::now_utc();
+        let not_permitted =
+            "x509: a root or intermediate certificate is not authorized to sign for this name: \
+            DNS name \"r.test\" is not permitted by any constraint";
+        let mut constrained = Spec::ca("Root", now);
+        constrained.name_constraints = Some(rcgen::NameConstraints {
+            permitted_subtrees: vec![dns_subtree("other.test")],
+            excluded_subtrees: vec![],
+        });
+        let leaf_spec = Spec::leaf("leaf", &["r.test"], now);
+        let said = |go: GoVersion, twin: &Spec| {
+            let (k1, k2) = key_twice();
+            let a = constrained.self_signed(k1);
+            let b = twin.self_signed(k2);
+            let leaf = leaf_spec.signed_by(Key::ecdsa(), &a);
+            let opts = VerifyOptions::new("r.test", now).with_go(go);
+            verify(&[leaf.der()], &[a.der(), b.der()], &opts)
+        };
+        // The twin is the same root, expired.
+        let mut expired = Spec::ca("Root", now);
+        expired.not_before = at(now, -30 * DAY);
+        expired.not_after = at(now, -DAY);
+        for go in [GoVersion::new(23, 5), GoVersion::new(25, 14)] {
+            let e = said(go, &expired).unwrap_err();
+            assert!(
+                e.message().starts_with(
+                    "x509: certificate has expired or is not yet valid: current time "
+                ),
+                "{go}: {}",
+                e.message()
+            );
+        }
+        for go in [GoVersion::new(26, 0), GoVersion::new(27, 0)] {
+            let e = said(go, &expired).unwrap_err();
+            assert_eq!(e.message(), not_permitted, "{go}");
+            // CertificateInvalidError{c, ...} of Verify: the leaf.
+            assert!(
+                matches!(
+                    e,
+                    GoVerifyError::CertificateInvalid {
+                        cert: CertRef::Presented(0),
+                        reason: InvalidReason::CaNotAuthorizedForThisName,
+                        ..
+                    }
+                ),
+                "{go}"
+            );
+        }
+        // The twin is the same root, for client certificates only.
+        let mut client_only = Spec::ca("Root", now);
+        client_only.ekus = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        assert_eq!(
+            said(GoVersion::new(25, 14), &client_only).map_err(|e| e.message()),
+            Err("x509: certificate specifies an incompatible key usage".into())
+        );
+        assert_eq!(
+            said(GoVersion::new(26, 0), &client_only).map_err(|e| e.message()),
+            Err(not_permitted.into())
+        );
+        // An unconstrained twin: a chain is left, both releases accept.
+        let plain = Spec::ca("Root", now);
+        for go in [GoVersion::new(25, 14), GoVersion::new(26, 0)] {
+            assert!(said(go, &plain).is_ok(), "{go}");
+        }
+    }
+
+    /// CVE-2026-32280 (go1.25.9, go1.26.2, 1.27): candidates skipped as already in the chain
+    /// count against the 100 signature checks. A self-issued leaf sent with 101 copies of
+    /// itself (new serials, same name, key and SANs): from the fix the 101st copy ends the
+    /// search; before it, none counts and the issuer is simply unknown.
+    #[test]
+    fn every_candidate_counts_against_the_signature_limit_from_the_fix() {
+        let now = OffsetDateTime::now_utc();
+        let pem = Key::ecdsa().pair.serialize_pem();
+        let key = || Key {
+            pair: rcgen::KeyPair::from_pem(&pem).expect("key"),
+        };
+        let spec = Spec::leaf("loop", &["r.test"], now);
+        // The leaf, then `n` copies of it.
+        let copies = |n: u64| -> Vec<Vec<u8>> {
+            (0..=n)
+                .map(|i| {
+                    let mut copy = spec.clone();
+                    copy.serial = 1000 + i;
+                    copy.self_signed(key()).der()
+                })
+                .collect()
+        };
+        let root = Spec::ca("Unrelated Root", now)
+            .self_signed(Key::ecdsa())
+            .der();
+        let said = |go: GoVersion, presented: &[Vec<u8>]| {
+            let opts = VerifyOptions::new("r.test", now).with_go(go);
+            verify(presented, &[&root], &opts)
+                .map(|_| ())
+                .map_err(|e| e.message())
+        };
+        let unknown = Err("x509: certificate signed by unknown authority".to_string());
+        let limit = Err(
+            "x509: signature check attempts limit reached while verifying certificate chain"
+                .to_string(),
+        );
+        let (hundred, hundred_one) = (copies(100), copies(101));
+        for go in [
+            GoVersion::new(24, 13),
+            GoVersion::new(25, 8),
+            GoVersion::new(26, 1),
+        ] {
+            assert_eq!(said(go, &hundred_one), unknown, "{go}");
+        }
+        for go in [
+            GoVersion::new(25, 9),
+            GoVersion::new(26, 2),
+            GoVersion::new(27, 0),
+        ] {
+            assert_eq!(said(go, &hundred), unknown, "{go}");
+            assert_eq!(said(go, &hundred_one), limit, "{go}");
+        }
+    }
+
+    /// A lone `.` as a name constraint (which matched every name) is refused at parse time
+    /// from go1.24.8 / go1.25.2 (`domainNameValid(domain, true)`, CVE-2025-58187).
+    #[test]
+    fn a_lone_period_constraint_is_refused_from_the_cve_2025_58187_fix() {
+        let now = OffsetDateTime::now_utc();
+        for (subtree, what) in [
+            (dns_subtree("."), "dnsName"),
+            (rcgen::GeneralSubtree::Rfc822Name(".".into()), "rfc822Name"),
+        ] {
+            let (root, leaf) = constrained_pair(
+                rcgen::NameConstraints {
+                    permitted_subtrees: vec![subtree],
+                    excluded_subtrees: vec![],
+                },
+                vec![dns("r.test")],
+                now,
+            );
+            let said = |go: GoVersion| {
+                let opts = VerifyOptions::new("r.test", now).with_go(go);
+                verify(&[&leaf, &root], &[&root], &opts)
+                    .map(|_| ())
+                    .map_err(|e| e.message())
+            };
+            for go in [
+                GoVersion::new(23, 5),
+                GoVersion::new(24, 7),
+                GoVersion::new(25, 1),
+            ] {
+                assert_eq!(said(go), Ok(()), "{go} {what}");
+            }
+            let refused = format!(
+                "tls: failed to parse certificate from server: x509: failed to parse {what} \
+                constraint \".\""
+            );
+            for go in [
+                GoVersion::new(24, 8),
+                GoVersion::new(25, 2),
+                GoVersion::new(25, 3),
+                GoVersion::new(26, 0),
+                GoVersion::new(27, 0),
+            ] {
+                assert_eq!(said(go), Err(refused.clone()), "{go} {what}");
+            }
+        }
+    }
+
+    /// go.dev/issue/75260: a leaf whose subject holds a UniversalString (an attribute type
+    /// Go 1.19-1.26 refuses as `unsupported string type: 28`) loads in Go 1.27.
+    #[test]
+    fn subject_values_of_other_types_load_from_go_1_27() {
+        let now = OffsetDateTime::now_utc();
+        let root = Spec::ca("Root", now).self_signed(Key::ecdsa());
+        let mut p = rcgen::CertificateParams::new(vec!["r.test".to_string()]).expect("params");
+        p.distinguished_name.push(
+            rcgen::DnType::CustomDnType(vec![2, 5, 4, 45]),
+            rcgen::DnValue::UniversalString(
+                rcgen::UniversalString::try_from("id".to_string()).expect("universal"),
+            ),
+        );
+        p.not_before = at(now, -DAY);
+        p.not_after = at(now, DAY);
+        let key = Key::ecdsa();
+        let leaf = p
+            .signed_by(&key.pair, &root.cert, &root.key.pair)
+            .expect("leaf")
+            .der()
+            .to_vec();
+        for go in [GoVersion::new(23, 5), GoVersion::new(26, 9)] {
+            assert_eq!(
+                said_by(go, "r.test", &leaf, &root.der()),
+                Err(
+                    "tls: failed to parse certificate from server: x509: invalid RDNSequence: \
+                    invalid attribute value: unsupported string type: 28"
+                        .into()
+                ),
+                "{go}"
+            );
+        }
+        assert_eq!(
+            said_by(GoVersion::new(27, 0), "r.test", &leaf, &root.der()),
             Ok(())
         );
     }

@@ -263,7 +263,17 @@ pub struct Name {
     pub common_name: Vec<u8>,
     pub organization: Vec<Vec<u8>>,
     /// Every attribute in order: (type, value), for display.
-    pub attributes: Vec<Vec<(Oid, Vec<u8>)>>,
+    pub attributes: Vec<Vec<(Oid, AttrValue)>>,
+}
+
+/// An attribute value as `pkix.AttributeTypeAndValue.Value` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrValue {
+    /// One of the six string types (the Go string's bytes).
+    Text(Vec<u8>),
+    /// Go 1.27+: any other ASN.1 value (`readASN1Any`), kept as its DER element. Such a value
+    /// fills no named field (`FillFromRDNSequence` only takes strings).
+    Der(Vec<u8>),
 }
 
 /// One entry of the extension list.
@@ -420,9 +430,22 @@ impl Name {
                         .collect::<Vec<_>>()
                         .join("."),
                 };
-                out.push_str(&short);
-                out.push('=');
-                out.push_str(&escape_rdn_value(&String::from_utf8_lossy(value)));
+                match value {
+                    AttrValue::Text(value) => {
+                        out.push_str(&short);
+                        out.push('=');
+                        out.push_str(&escape_rdn_value(&String::from_utf8_lossy(value)));
+                    }
+                    // pkix.RDNSequence.String: a non-string value of another type is
+                    // `oid=#hex(DER)`; one of the named types shows nowhere (Name.String
+                    // renders the named fields, which only take strings).
+                    AttrValue::Der(der) if short.contains('.') => {
+                        out.push_str(&short);
+                        out.push_str("=#");
+                        out.push_str(&hex(der));
+                    }
+                    AttrValue::Der(_) => {}
+                }
             }
         }
         out
@@ -559,13 +582,13 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
     if outer_sig_ai_seq != sig_ai_seq {
         return err("x509: inner and outer signature algorithm identifiers don't match");
     }
-    let sig_ai = parse_ai(sig_ai_seq)?;
+    let sig_ai = parse_ai(sig_ai_seq, go)?;
     let signature_algorithm = signature_algorithm_from_ai(&sig_ai);
 
     let raw_issuer = tbs
         .read_element(tag::SEQUENCE)
         .ok_or("x509: malformed issuer")?;
-    let issuer = parse_name(raw_issuer)?;
+    let issuer = parse_name(raw_issuer, go)?;
 
     let validity = tbs.read(tag::SEQUENCE).ok_or("x509: malformed validity")?;
     let mut validity = Der::new(validity);
@@ -575,12 +598,12 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
     let raw_subject = tbs
         .read_element(tag::SEQUENCE)
         .ok_or("x509: malformed issuer")?;
-    let subject = parse_name(raw_subject)?;
+    let subject = parse_name(raw_subject, go)?;
 
     let raw_spki = tbs
         .read_element(tag::SEQUENCE)
         .ok_or("x509: malformed spki")?;
-    let (public_key_algorithm, public_key) = parse_spki(raw_spki)?;
+    let (public_key_algorithm, public_key) = parse_spki_as(raw_spki, go)?;
 
     let mut extensions = Vec::new();
     if version > 1 {
@@ -598,7 +621,7 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
                 let mut seq = Der::new(seq);
                 while !seq.is_empty() {
                     let ext = seq.read(tag::SEQUENCE).ok_or("x509: malformed extension")?;
-                    let ext = parse_extension(ext)?;
+                    let ext = parse_extension(ext, go)?;
                     if extensions.iter().any(|e: &Extension| e.id == ext.id) {
                         // go1.23.5 parser.go:992 names the OID; go1.19.8 did not.
                         if go.at_least(23) {
@@ -666,9 +689,22 @@ struct AlgorithmIdentifier {
     params: Vec<u8>,
 }
 
-fn parse_ai(der: &[u8]) -> PResult<AlgorithmIdentifier> {
+/// cryptobyte's `ReadASN1ObjectIdentifier` as `go` vendors it: minimal subidentifiers from Go
+/// 1.22 (see `Der::read_oid_minimal`; the x/crypto of 1.20 and 1.21 was not read, they are
+/// judged as 1.19).
+fn read_oid_as(d: &mut Der<'_>, go: GoVersion) -> Option<Oid> {
+    if go.at_least(22) {
+        d.read_oid_minimal()
+    } else {
+        d.read_oid()
+    }
+}
+
+/// `parseAI` (cryptobyte, `go`'s OID rules); the PSS parameters go through encoding/asn1,
+/// which wants minimal OIDs in every release (`pss_algorithm`).
+fn parse_ai(der: &[u8], go: GoVersion) -> PResult<AlgorithmIdentifier> {
     let mut d = Der::new(der);
-    let oid = d.read_oid().ok_or("x509: malformed OID")?;
+    let oid = read_oid_as(&mut d, go).ok_or("x509: malformed OID")?;
     if d.is_empty() {
         return Ok(AlgorithmIdentifier {
             oid,
@@ -724,9 +760,10 @@ fn pss_algorithm(params: &[u8]) -> Option<SignatureAlgorithm> {
         None => 1,
         Some(t) => Der::new(t).read_i64()?,
     };
-    let hash = parse_ai(hash).ok()?;
-    let mgf = parse_ai(mgf).ok()?;
-    let mgf_hash = parse_ai(Der::new(&mgf.params).read(tag::SEQUENCE)?).ok()?;
+    let strict = GoVersion::NEWEST;
+    let hash = parse_ai(hash, strict).ok()?;
+    let mgf = parse_ai(mgf, strict).ok()?;
+    let mgf_hash = parse_ai(Der::new(&mgf.params).read(tag::SEQUENCE)?, strict).ok()?;
     let null_or_empty = |p: &[u8]| p.is_empty() || p == NULL_BYTES;
     if !null_or_empty(&hash.params)
         || mgf.oid != [1, 2, 840, 113549, 1, 1, 8]
@@ -802,8 +839,54 @@ fn parse_asn1_string(t: u8, value: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// `readASN1Any` (Go 1.27 parser.go, go.dev/issue/75260): an attribute value of any ASN.1
+/// type, where Go 1.19-1.26 refused every non-string one as `unsupported string type: N`
+/// (e.g. a BIT STRING x500UniqueIdentifier, go.dev/issue/77900 against 1.26.0). Read in
+/// the Go 1.27-dev `crypto/x509` source dump (parser.go readASN1Any and its use in
+/// parseName; pkix.go's AttributeTypeAndValue doc lists the same types); not backported:
+/// the 1.26 point releases keep parseASN1String alone. Error texts are the dump's.
+fn read_asn1_any(d: &mut Der<'_>) -> Result<AttrValue, String> {
+    let (t, full) = d.read_any_element().ok_or("invalid ASN.1 element")?;
+    let mut el = Der::new(full);
+    let ok = |b: bool, what: &str| {
+        if b {
+            Ok(AttrValue::Der(full.to_vec()))
+        } else {
+            Err(what.to_string())
+        }
+    };
+    match t {
+        tag::T61_STRING
+        | tag::PRINTABLE_STRING
+        | tag::UTF8_STRING
+        | tag::BMP_STRING
+        | tag::IA5_STRING
+        | tag::NUMERIC_STRING => {
+            let value = el.read(t).ok_or("invalid ASN.1 element")?;
+            parse_asn1_string(t, value).map(AttrValue::Text)
+        }
+        // ReadASN1Integer into an int64: minimal, at most 8 bytes.
+        tag::INTEGER => ok(el.read_i64().is_some(), "invalid ASN.1 integer"),
+        tag::BIT_STRING => ok(el.read_bit_string().is_some(), "invalid ASN.1 BIT STRING"),
+        tag::OCTET_STRING => ok(
+            el.read(tag::OCTET_STRING).is_some(),
+            "invalid ASN.1 OCTET STRING",
+        ),
+        tag::OID => ok(
+            el.read_oid_minimal().is_some(),
+            "invalid ASN.1 OBJECT IDENTIFIER",
+        ),
+        tag::UTC_TIME | tag::GENERALIZED_TIME => {
+            parse_time(&mut el).map(|_| AttrValue::Der(full.to_vec()))
+        }
+        tag::BOOLEAN => ok(el.read_bool().is_some(), "invalid ASN.1 BOOLEAN"),
+        // NULL (its contents are not looked at) and everything else, as an asn1.RawValue.
+        _ => Ok(AttrValue::Der(full.to_vec())),
+    }
+}
+
 /// `parseName` + `FillFromRDNSequence`.
-fn parse_name(raw: &[u8]) -> PResult<Name> {
+fn parse_name(raw: &[u8], go: GoVersion) -> PResult<Name> {
     let mut d = Der::new(raw);
     let seq = d.read(tag::SEQUENCE).ok_or("x509: invalid RDNSequence")?;
     let mut seq = Der::new(seq);
@@ -817,20 +900,27 @@ fn parse_name(raw: &[u8]) -> PResult<Name> {
                 .read(tag::SEQUENCE)
                 .ok_or("x509: invalid RDNSequence: invalid attribute")?;
             let mut atav = Der::new(atav);
-            let oid = atav
-                .read_oid()
+            let oid = read_oid_as(&mut atav, go)
                 .ok_or("x509: invalid RDNSequence: invalid attribute type")?;
-            let (t, value) = atav
-                .read_any()
-                .ok_or("x509: invalid RDNSequence: invalid attribute value")?;
-            let value = parse_asn1_string(t, value)
-                .map_err(|e| format!("x509: invalid RDNSequence: invalid attribute value: {e}"))?;
+            let value = if go.at_least(27) {
+                read_asn1_any(&mut atav)
+            } else {
+                let (t, value) = atav
+                    .read_any()
+                    .ok_or("x509: invalid RDNSequence: invalid attribute value")?;
+                parse_asn1_string(t, value).map(AttrValue::Text)
+            }
+            .map_err(|e| format!("x509: invalid RDNSequence: invalid attribute value: {e}"))?;
+            let AttrValue::Text(value) = value else {
+                rdn.push((oid, value));
+                continue;
+            };
             if oid == OID_CN {
                 name.common_name = value.clone();
             } else if oid == OID_O {
                 name.organization.push(value.clone());
             }
-            rdn.push((oid, value));
+            rdn.push((oid, AttrValue::Text(value)));
         }
         name.attributes.push(rdn);
     }
@@ -968,15 +1058,20 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
     s
 }
 
-/// Parse a SubjectPublicKeyInfo element the way Go does (`parsePublicKey`).
+/// Parse a SubjectPublicKeyInfo element the way Go 1.19 does (`parsePublicKey`).
 pub fn parse_spki(raw_spki: &[u8]) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
+    parse_spki_as(raw_spki, GoVersion::GO1_19)
+}
+
+/// `parse_spki` with the OID rules of `go`.
+pub fn parse_spki_as(raw_spki: &[u8], go: GoVersion) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
     let mut d = Der::new(raw_spki);
     let spki = d.read(tag::SEQUENCE).ok_or("x509: malformed spki")?;
     let mut spki = Der::new(spki);
     let pk_ai = spki
         .read(tag::SEQUENCE)
         .ok_or("x509: malformed public key algorithm identifier")?;
-    let pk_ai = parse_ai(pk_ai)?;
+    let pk_ai = parse_ai(pk_ai, go)?;
     let algo = match pk_ai.oid.as_slice() {
         [1, 2, 840, 113549, 1, 1, 1] => PublicKeyAlgorithm::Rsa,
         [1, 2, 840, 10040, 4, 1] => PublicKeyAlgorithm::Dsa,
@@ -1015,7 +1110,7 @@ pub fn parse_spki(raw_spki: &[u8]) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
         }
         PublicKeyAlgorithm::Ecdsa => {
             let mut p = Der::new(&pk_ai.params);
-            let curve_oid = p.read_oid().ok_or("x509: invalid ECDSA parameters")?;
+            let curve_oid = read_oid_as(&mut p, go).ok_or("x509: invalid ECDSA parameters")?;
             let curve = match curve_oid.as_slice() {
                 [1, 3, 132, 0, 33] => Curve::P224,
                 [1, 2, 840, 10045, 3, 1, 7] => Curve::P256,
@@ -1087,9 +1182,9 @@ pub fn spki_of_certificate(der: &[u8]) -> Option<&[u8]> {
     tbs.read_element(tag::SEQUENCE)
 }
 
-fn parse_extension(der: &[u8]) -> PResult<Extension> {
+fn parse_extension(der: &[u8], go: GoVersion) -> PResult<Extension> {
     let mut d = Der::new(der);
-    let id = d.read_oid().ok_or("x509: malformed extension OID field")?;
+    let id = read_oid_as(&mut d, go).ok_or("x509: malformed extension OID field")?;
     let mut critical = false;
     if d.peek(tag::BOOLEAN) {
         critical = d
@@ -1219,6 +1314,45 @@ pub(crate) fn domain_to_reverse_labels(domain: &str, go: GoVersion) -> Option<Ve
     Some(labels)
 }
 
+/// `domainNameValid` (parser.go), the alloc-less check that replaced `domainToReverseLabels`
+/// for SANs and constraints in the CVE-2025-58187 fix (GO-2025-4007, go.dev/cl/709854;
+/// go1.24.8 and go1.25.2). Ported from the form the follow-up of go.dev/issue/75835 left
+/// (go1.24.9, go1.25.3 and later), read in a `crypto/x509` source dump of Go 1.27-dev (its
+/// cert_pool.go says "This changed in Go 1.27"): empty is valid, a trailing period is not,
+/// a constraint may start with one period, every label is non-empty and of bytes 33..=126.
+/// The stricter checks 1.24.8 and 1.25.2 had for one week (no empty name, no leading
+/// period in a SAN, 253/63-byte limits, dNSName SANs refused at parse time as `x509: SAN
+/// dNSName is malformed`) survive only as commented-out `TODO(#75835)` lines there and are
+/// not modelled.
+pub(crate) fn domain_name_valid(s: &str, constraint: bool) -> bool {
+    let b = s.as_bytes();
+    let Some(&last) = b.last() else {
+        return true;
+    };
+    if last == b'.' {
+        return false;
+    }
+    let b = match b.split_first() {
+        Some((b'.', rest)) if constraint => rest,
+        _ => b,
+    };
+    b.split(|c| *c == b'.')
+        .all(|label| !label.is_empty() && label.iter().all(|c| (33..=126).contains(c)))
+}
+
+/// Whether a dNSName, rfc822Name (domain form) or URI constraint parses, as `go`'s
+/// `parseNameConstraintsExtension` asks. Before the CVE-2025-58187 fix: the constraint
+/// without one leading period through `domainToReverseLabels` (go1.23.5 parser.go:566-573);
+/// from it (go1.24.8, go1.25.2, every 1.26): `domainNameValid(domain, true)`, which also
+/// refuses a lone `.` (its trailing period), where the older check saw an empty domain.
+fn constraint_domain_valid(domain: &str, go: GoVersion) -> bool {
+    if go.has_backport(26, &[(24, 8), (25, 2)]) {
+        domain_name_valid(domain, true)
+    } else {
+        domain_to_reverse_labels(domain.strip_prefix('.').unwrap_or(domain), go).is_some()
+    }
+}
+
 /// `isValidIPMask`.
 fn is_valid_ip_mask(mask: &[u8]) -> bool {
     let mut seen_zero = false;
@@ -1268,8 +1402,7 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: GoVersion) -
                 x if x == tag::ctx(2) => {
                     let domain =
                         ia5(value).map_err(|e| format!("x509: invalid constraint value: {e}"))?;
-                    let trimmed = domain.strip_prefix('.').unwrap_or(&domain);
-                    if domain_to_reverse_labels(trimmed, go).is_none() {
+                    if !constraint_domain_valid(&domain, go) {
                         return Err(format!(
                             "x509: failed to parse dnsName constraint {}",
                             go_quote(domain.as_bytes())
@@ -1311,11 +1444,8 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: GoVersion) -
                         if parse_rfc2821_mailbox(&c, go).is_none() {
                             return Err(bad());
                         }
-                    } else {
-                        let domain = c.strip_prefix('.').unwrap_or(&c);
-                        if domain_to_reverse_labels(domain, go).is_none() {
-                            return Err(bad());
-                        }
+                    } else if !constraint_domain_valid(&c, go) {
+                        return Err(bad());
                     }
                     v.2.push(c);
                 }
@@ -1328,8 +1458,7 @@ fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: GoVersion) -
                             go_quote(domain.as_bytes())
                         ));
                     }
-                    let trimmed = domain.strip_prefix('.').unwrap_or(&domain);
-                    if domain_to_reverse_labels(trimmed, go).is_none() {
+                    if !constraint_domain_valid(&domain, go) {
                         return Err(format!(
                             "x509: failed to parse URI constraint {}",
                             go_quote(domain.as_bytes())
@@ -1526,7 +1655,7 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
                     let mut known = Vec::new();
                     let mut unknown = Vec::new();
                     while !seq.is_empty() {
-                        let oid = seq.read_oid().ok_or(bad)?;
+                        let oid = read_oid_as(&mut seq, go).ok_or(bad)?;
                         match ext_key_usage_from_oid(&oid) {
                             Some(k) => known.push(k),
                             None => unknown.push(oid),
@@ -1578,7 +1707,7 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
             while !seq.is_empty() {
                 let aia = seq.read(tag::SEQUENCE).ok_or(bad)?;
                 let mut aia = Der::new(aia);
-                aia.read_oid().ok_or(bad)?;
+                read_oid_as(&mut aia, go).ok_or(bad)?;
                 if !aia.peek(tag::ctx(6)) {
                     continue;
                 }
@@ -1950,6 +2079,213 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(go_quote(s), *want);
         }
+    }
+
+    /// `domainNameValid` as the Go 1.27-dev parser.go dump has it (the form of go1.24.9 and
+    /// go1.25.3 on), and where constraint parsing switched to it: a lone `.` constraint,
+    /// which `domainToReverseLabels` of the trimmed domain took for the empty domain, is
+    /// refused from go1.24.8 / go1.25.2 (CVE-2025-58187).
+    #[test]
+    fn domain_name_valid_as_the_cve_2025_58187_fix_has_it() {
+        for (s, as_name, as_constraint) in [
+            ("", true, true),
+            ("a.example.com", true, true),
+            (".example.com", false, true),
+            ("..example.com", false, false),
+            (".", false, false),
+            ("example.com.", false, false),
+            ("a..b", false, false),
+            ("a b", false, false),
+            ("a\u{7f}b", false, false),
+            ("*.example.com", true, true),
+            ("a:8080", true, true),
+        ] {
+            assert_eq!(domain_name_valid(s, false), as_name, "{s:?} as a name");
+            assert_eq!(
+                domain_name_valid(s, true),
+                as_constraint,
+                "{s:?} as a constraint"
+            );
+        }
+        for (go, dot_ok) in [
+            (GoVersion::new(23, 5), true),
+            (GoVersion::new(24, 7), true),
+            (GoVersion::new(24, 8), false),
+            (GoVersion::new(25, 1), true),
+            (GoVersion::new(25, 2), false),
+            (GoVersion::new(25, 3), false),
+            (GoVersion::new(26, 0), false),
+            (GoVersion::new(27, 0), false),
+        ] {
+            assert_eq!(constraint_domain_valid(".", go), dot_ok, "{go}");
+            // What both forms agree on.
+            assert!(constraint_domain_valid(".example.com", go), "{go}");
+            assert!(constraint_domain_valid("", go), "{go}");
+            assert!(!constraint_domain_valid("example.com.", go), "{go}");
+        }
+    }
+
+    /// From Go 1.22 (the x/crypto it vendors) an OID whose subidentifier is padded with a
+    /// leading 0x80 is malformed; Go 1.19 reads it (tests/go_versions.rs checks both against
+    /// the real toolchains).
+    #[test]
+    fn non_minimal_oids_are_malformed_from_go_1_22() {
+        use super::super::pki::{ext, Key, Spec};
+        let now = OffsetDateTime::now_utc();
+        let mut s = Spec::leaf("r.test", &["r.test"], now);
+        s.custom = vec![ext(&[1, 2, 3, 128], vec![0x05, 0x00], false)];
+        let mut der = s.self_signed(Key::ecdsa()).der();
+        let at = der
+            .windows(6)
+            .position(|w| w == [0x06, 0x04, 0x2a, 0x03, 0x81, 0x00])
+            .expect("the extension OID");
+        der[at + 4..at + 6].copy_from_slice(&[0x80, 0x05]);
+        let parse = |go| parse_certificate_as(&der, go, GoDebug::default()).map(|_| ());
+        assert_eq!(parse(GoVersion::GO1_19), Ok(()));
+        for go in [
+            GoVersion::new(22, 0),
+            GoVersion::new(23, 5),
+            GoVersion::new(27, 0),
+        ] {
+            assert_eq!(
+                parse(go),
+                Err("x509: malformed extension OID field".to_string()),
+                "{go}"
+            );
+        }
+    }
+
+    /// DER TLV with a short length.
+    fn tlv(t: u8, content: &[u8]) -> Vec<u8> {
+        assert!(content.len() < 128);
+        let mut v = vec![t, content.len() as u8];
+        v.extend_from_slice(content);
+        v
+    }
+
+    /// A Name of one attribute `oid` (DER contents) = `value` (a whole element).
+    fn one_attribute_name(oid: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut atav = tlv(tag::OID, oid);
+        atav.extend_from_slice(value);
+        tlv(tag::SEQUENCE, &tlv(tag::SET, &tlv(tag::SEQUENCE, &atav)))
+    }
+
+    /// Go 1.27's `readASN1Any` (go.dev/issue/75260): attribute values of any ASN.1 type
+    /// load, with its own errors for malformed ones; Go 1.26 refuses each non-string type.
+    #[test]
+    fn attribute_values_of_any_type_from_go_1_27() {
+        const UNIQUE_ID: &[u8] = &[0x55, 0x04, 0x2d]; // 2.5.4.45 x500UniqueIdentifier
+        const CN: &[u8] = &[0x55, 0x04, 0x03];
+        let prefix = "x509: invalid RDNSequence: invalid attribute value";
+        let (go26, go27) = (GoVersion::new(26, 9), GoVersion::new(27, 0));
+        let cases: &[(&[u8], Option<&str>, Option<&str>)] = &[
+            // (value element, 1.26 error after the prefix, 1.27 error after the prefix)
+            (
+                &[0x03, 0x02, 0x00, 0x41],
+                Some(": unsupported string type: 3"),
+                None,
+            ),
+            (
+                &[0x02, 0x01, 0x05],
+                Some(": unsupported string type: 2"),
+                None,
+            ),
+            (
+                &[0x04, 0x01, 0x41],
+                Some(": unsupported string type: 4"),
+                None,
+            ),
+            (
+                &[0x06, 0x03, 0x2a, 0x03, 0x04],
+                Some(": unsupported string type: 6"),
+                None,
+            ),
+            (
+                &[0x01, 0x01, 0xff],
+                Some(": unsupported string type: 1"),
+                None,
+            ),
+            (&[0x05, 0x00], Some(": unsupported string type: 5"), None),
+            (
+                b"\x17\x0d250102030405Z",
+                Some(": unsupported string type: 23"),
+                None,
+            ),
+            // A UniversalString, a SEQUENCE: asn1.RawValue in 1.27.
+            (
+                &[0x1c, 0x04, 0, 0, 0, 0x41],
+                Some(": unsupported string type: 28"),
+                None,
+            ),
+            (&[0x30, 0x00], Some(": unsupported string type: 48"), None),
+            // Malformed values of the new types.
+            (
+                &[0x02, 0x02, 0x00, 0x05],
+                Some(": unsupported string type: 2"),
+                Some(": invalid ASN.1 integer"),
+            ),
+            (
+                &[0x02, 0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                Some(": unsupported string type: 2"),
+                Some(": invalid ASN.1 integer"),
+            ),
+            (
+                &[0x03, 0x02, 0x08, 0x00],
+                Some(": unsupported string type: 3"),
+                Some(": invalid ASN.1 BIT STRING"),
+            ),
+            (
+                &[0x06, 0x00],
+                Some(": unsupported string type: 6"),
+                Some(": invalid ASN.1 OBJECT IDENTIFIER"),
+            ),
+            (
+                &[0x01, 0x01, 0x01],
+                Some(": unsupported string type: 1"),
+                Some(": invalid ASN.1 BOOLEAN"),
+            ),
+            (
+                b"\x17\x03abc",
+                Some(": unsupported string type: 23"),
+                Some(": x509: malformed UTCTime"),
+            ),
+            // Strings and unreadable elements are judged as before, the latter in other words.
+            (&[0x13, 0x01, b'a'], None, None),
+            (
+                &[0x13, 0x01, b'_'],
+                Some(": invalid PrintableString"),
+                Some(": invalid PrintableString"),
+            ),
+            (
+                &[0x1f, 0x81, 0x01, 0x00],
+                Some(""),
+                Some(": invalid ASN.1 element"),
+            ),
+        ];
+        for (value, e26, e27) in cases {
+            let der = one_attribute_name(UNIQUE_ID, value);
+            for (go, want) in [(go26, e26), (go27, e27)] {
+                let got = parse_name(&der, go).map(|_| ());
+                let want = match want {
+                    None => Ok(()),
+                    Some(tail) => Err(format!("{prefix}{tail}")),
+                };
+                assert_eq!(got, want, "{go} {value:02x?}");
+            }
+        }
+        // A non-string value fills no named field: a CN given as an INTEGER is no CN, and
+        // shows nowhere in the rendering; another type's shows as `oid=#hex`.
+        let name = parse_name(&one_attribute_name(CN, &[0x02, 0x01, 0x05]), go27).unwrap();
+        assert!(name.common_name.is_empty());
+        assert_eq!(name.go_string(), "");
+        let name = parse_name(
+            &one_attribute_name(UNIQUE_ID, &[0x03, 0x02, 0x00, 0x41]),
+            go27,
+        )
+        .unwrap();
+        assert_eq!(name.go_string(), "2.5.4.45=#03020041");
+        let name = parse_name(&one_attribute_name(CN, &[0x13, 0x01, b'a']), go27).unwrap();
+        assert_eq!(name.common_name, b"a");
     }
 
     #[test]
