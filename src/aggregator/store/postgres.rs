@@ -676,7 +676,7 @@ impl Pg {
     /// Apply `facts` (in arrival order; a node may appear more than once) in one
     /// transaction and commit. See the file comment for the locking; the statements per
     /// batch do not grow with its size, and they go out in two pipelined flights (three
-    /// when a bound must be read): BEGIN, claim-and-lock and the read of the nodes'
+    /// when a bound must be read, four when the fleet's registry count is needed too): BEGIN, claim-and-lock and the read of the nodes'
     /// rows; then the writes and COMMIT. PostgreSQL runs pipelined statements one after
     /// the other in the order sent (`join!(biased; ...)` sends them in that order: a
     /// tokio-postgres request goes out at its future's first poll), so the read still
@@ -738,14 +738,27 @@ impl Pg {
         }
         // --max-nodes: counted with this batch's claimed rows; `base` is the fleet without
         // them. Concurrent creations elsewhere do not see each other (README, "Fleet bounds").
+        // The count and the registry bound's read go out in one flight (both need only the
+        // claim's results; `biased` sends the count first): batches that create nodes
+        // are the ones that need both, and would otherwise wait for two round trips.
+        let (count, regs) = tokio::join!(
+            biased;
+            async {
+                if created.is_empty() {
+                    return Ok(None);
+                }
+                client.query_one(&stmts.count, &[]).await.map(Some)
+            },
+            self.registry_refs(client, &stmts, facts, &state),
+        );
         let mut live_nodes = 0usize;
-        if !created.is_empty() {
-            let n: i64 = client.query_one(&stmts.count, &[]).await?.get(0);
+        if let Some(row) = count? {
+            let n: i64 = row.get(0);
             live_nodes = usize::try_from(n)
                 .unwrap_or(usize::MAX)
                 .saturating_sub(created.len());
         }
-        let mut regs = self.registry_refs(client, &stmts, facts, &state).await?;
+        let mut regs = regs?;
         let mut results = Vec::with_capacity(facts.len());
         let mut events: Vec<Transition<'_>> = Vec::new();
         for (i, f) in facts.iter().enumerate() {
