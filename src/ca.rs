@@ -661,10 +661,14 @@ pub fn go_loadable_certs(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 /// `go_loadable_certs` for a runtime built with a known Go (`go`): that release's parse
 /// rules decide which blocks load (Go 1.23 skips a negative serial Go 1.19 loads). The
-/// certificates come back parsed, for the runtime's trust pool.
-pub fn go_loadable_certs_as(bytes: &[u8], go: &GoRuntime) -> Vec<crate::go::x509::Certificate> {
+/// certificates come back parsed, with what each parse asked of the release, for the
+/// runtime's trust pool (and for pools of other releases where the parse holds).
+pub fn go_loadable_certs_as(
+    bytes: &[u8],
+    go: &GoRuntime,
+) -> Vec<(crate::go::x509::Certificate, crate::go::version::Answers)> {
     let (release, godebug) = go.rules();
-    crate::go::pem::append_certs_from_pem_as(bytes, release, godebug)
+    crate::go::pem::append_certs_from_pem_asking(bytes, release, godebug)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ mod gocases;
 
 use base64::Engine as _;
 use pki::*;
-use regtrust::go::verify::{verify, VerifyOptions};
+use regtrust::go::verify::{verify, verify_chain, ParsedChain, TrustPool, VerifyOptions};
 use regtrust::go::{GoDebug, GoVersion};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -553,6 +553,12 @@ fn regtrust_says_what_each_go_release_says() {
     // and the release that introduced it, or the case proves nothing.
     let mut by_rule: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let mut failures = Vec::new();
+    // Each presented chain as the earlier releases parsed it: a release takes a parse that
+    // holds for it from these (`ParsedChain::sharing`, as a probe over runtimes on several
+    // releases does), and must say exactly what its own fresh parse says.
+    let mut parsed_before: std::collections::HashMap<Vec<Vec<u8>>, Vec<ParsedChain>> =
+        Default::default();
+    let mut shared_parses = 0usize;
     for (go, package) in TOOLCHAINS {
         let (version, printed, goroot) = toolchain(go, package, &tmp_path);
         let tag = printed.clone();
@@ -650,7 +656,7 @@ fn regtrust_says_what_each_go_release_says() {
                 go: version,
                 godebug: GoDebug::parse(&defaults).with(&c.godebug),
             };
-            let (msg, class, runtime) = match verify(&c.presented, &c.roots, &opts) {
+            let said = |r: Result<_, regtrust::go::verify::GoVerifyError>| match r {
                 Ok(_) => ("OK".to_string(), "ok".to_string(), "OK".to_string()),
                 Err(e) => (
                     e.message(),
@@ -658,6 +664,27 @@ fn regtrust_says_what_each_go_release_says() {
                     e.runtime_message(version),
                 ),
             };
+            let (msg, class, runtime) = said(verify(&c.presented, &c.roots, &opts));
+            let earlier: Vec<&ParsedChain> = parsed_before
+                .get(&c.presented)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
+            let shared = ParsedChain::sharing(&c.presented, version, opts.godebug, &earlier);
+            drop(earlier);
+            let pool = TrustPool::new_as(&c.roots, version, opts.godebug);
+            let via_shared = said(verify_chain(&shared, &pool, &opts));
+            if via_shared != (msg.clone(), class.clone(), runtime.clone()) {
+                failures.push(format!(
+                    "{printed} {}: a parse shared from an earlier release says {via_shared:?}, its own parse {:?}",
+                    c.name,
+                    (&msg, &class, &runtime)
+                ));
+            }
+            shared_parses += 1;
+            parsed_before
+                .entry(c.presented.clone())
+                .or_default()
+                .push(shared);
             let want_class = r["class"].as_str().unwrap_or_default().replace('_', "");
             let want = (
                 r["result"].as_str().unwrap_or_default(),
@@ -696,6 +723,10 @@ fn regtrust_says_what_each_go_release_says() {
             "{rule}: Go 1.19 and the release that changed it say the same: the case proves nothing"
         );
     }
+    assert!(
+        shared_parses > 500,
+        "only {shared_parses} shared parses compared"
+    );
     eprintln!("{}", report.join("\n"));
 }
 

@@ -3,8 +3,8 @@
 //! `*.crt`), ported so regtrust knows exactly which certificates a Go runtime loads from a
 //! file. Pure: bytes in, DER out.
 
-use super::version::{GoDebug, GoVersion};
-use super::x509::{parse_certificate_as, Certificate};
+use super::version::{Answers, GoDebug, GoVersion};
+use super::x509::{parse_certificate_asking, Certificate};
 use base64::Engine as _;
 
 /// The loop of `x509.CertPool.AppendCertsFromPEM` (crypto/x509/cert_pool.go, unchanged from
@@ -24,6 +24,19 @@ pub fn append_certs_from_pem(bytes: &[u8]) -> Vec<Vec<u8>> {
 /// leading spaces hide the first block). Returns the certificates it would load, in order,
 /// parsed (so the caller need not parse them again).
 pub fn append_certs_from_pem_as(bytes: &[u8], go: GoVersion, godebug: GoDebug) -> Vec<Certificate> {
+    append_certs_from_pem_asking(bytes, go, godebug)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// `append_certs_from_pem_as`, each certificate with what its parse asked of the release
+/// (`x509::parse_certificate_asking`), so another release can take the parse where it holds.
+pub fn append_certs_from_pem_asking(
+    bytes: &[u8],
+    go: GoVersion,
+    godebug: GoDebug,
+) -> Vec<(Certificate, Answers)> {
     let mut out = Vec::new();
     let ends = GoEnds::new(bytes);
     let mut rest = bytes;
@@ -35,8 +48,8 @@ pub fn append_certs_from_pem_as(bytes: &[u8], go: GoVersion, godebug: GoDebug) -
         if block.kind != b"CERTIFICATE" || block.has_headers {
             continue;
         }
-        if let Ok(c) = parse_certificate_as(&block.bytes, go, godebug) {
-            out.push(c);
+        if let (Ok(c), asked) = parse_certificate_asking(&block.bytes, go, godebug) {
+            out.push((c, asked));
         }
     }
     out

@@ -51,7 +51,7 @@
 //! `domainToReverseLabels` on every name that is not a constraint).
 
 use super::signature::{self, Hash, Scheme, SigError};
-use super::version::{GoDebug, GoVersion};
+use super::version::{Answers, GoDebug, GoVersion};
 use super::x509::{
     self as gox509, domain_name_valid, domain_to_reverse_labels, for_each_san, format_rfc3339,
     go_ip_string, go_ipnet_string, go_quote, ip_to4, parse_go_ip, parse_rfc2821_mailbox,
@@ -438,6 +438,8 @@ impl TrustPool {
 pub struct ParsedChain {
     ders: Vec<Vec<u8>>,
     certs: Vec<Result<Certificate, String>>,
+    /// What each certificate's parse asked of the release (see `Answers`).
+    answers: Vec<Answers>,
     go: GoVersion,
     godebug: GoDebug,
 }
@@ -445,13 +447,41 @@ pub struct ParsedChain {
 impl ParsedChain {
     /// Parse `presented` (leaf first) with the rules of `go` and `godebug`.
     pub fn new(presented: &[impl AsRef<[u8]>], go: GoVersion, godebug: GoDebug) -> ParsedChain {
+        ParsedChain::sharing(presented, go, godebug, &[])
+    }
+
+    /// As `new`, taking each certificate's parse from `earlier` chains (the same DERs,
+    /// parsed for other releases) where that parse holds for `go`: it asked nothing `go`
+    /// answers differently, and the GODEBUG switches are the same. So a chain judged by
+    /// runtimes on several Go releases is parsed once, and again only for the releases a
+    /// rule it meets tells apart.
+    pub fn sharing(
+        presented: &[impl AsRef<[u8]>],
+        go: GoVersion,
+        godebug: GoDebug,
+        earlier: &[&ParsedChain],
+    ) -> ParsedChain {
         let go = go.modelled();
+        let mut certs = Vec::with_capacity(presented.len());
+        let mut answers = Vec::with_capacity(presented.len());
+        for (i, d) in presented.iter().enumerate() {
+            let d = d.as_ref();
+            let shared = earlier.iter().find(|e| {
+                e.godebug == godebug
+                    && e.ders.get(i).is_some_and(|x| x == d)
+                    && e.answers[i].hold_for(go)
+            });
+            let (cert, asked) = match shared {
+                Some(e) => (e.certs[i].clone(), e.answers[i].clone()),
+                None => gox509::parse_certificate_asking(d, go, godebug),
+            };
+            certs.push(cert);
+            answers.push(asked);
+        }
         ParsedChain {
             ders: presented.iter().map(|d| d.as_ref().to_vec()).collect(),
-            certs: presented
-                .iter()
-                .map(|d| gox509::parse_certificate_as(d.as_ref(), go, godebug))
-                .collect(),
+            certs,
+            answers,
             go,
             godebug,
         }
@@ -521,7 +551,7 @@ pub fn verify_chain(
     let chain = if chain.release() == release {
         chain
     } else {
-        reparsed_chain = ParsedChain::new(&chain.ders, release.0, release.1);
+        reparsed_chain = ParsedChain::sharing(&chain.ders, release.0, release.1, &[chain]);
         &reparsed_chain
     };
     let mut certs = Vec::with_capacity(chain.certs.len());
@@ -1924,6 +1954,68 @@ mod tests {
     use super::super::gocases::{cases, Ours};
     use super::super::pki::{at, Key, Spec, DAY};
     use super::*;
+
+    /// A chain judged for several releases is parsed once per certificate, and again only
+    /// for a release a rule the certificate meets tells apart: a critical authorityInfoAccess
+    /// (refused from Go 1.23, go1.23.5 parser.go:784-787) is parsed once for 1.19 and 1.22
+    /// and once for 1.23 and 1.27; other GODEBUG switches parse again.
+    #[test]
+    fn a_chain_is_parsed_again_only_for_a_release_its_certificates_tell_apart() {
+        use super::super::pki::ext;
+        use super::super::x509::parse_count;
+        let now = OffsetDateTime::now_utc();
+        let ca = Spec::ca("Share CA", now).self_signed(Key::ecdsa());
+        let plain = Spec::leaf("plain.test", &["plain.test"], now).signed_by(Key::ecdsa(), &ca);
+        let mut aia = Spec::leaf("aia.test", &["aia.test"], now);
+        aia.custom = vec![ext(&[1, 3, 6, 1, 5, 5, 7, 1, 1], vec![0x30, 0x00], true)];
+        let aia = aia.signed_by(Key::ecdsa(), &ca);
+        let ders = [plain.der(), aia.der()];
+        let go = |m| GoVersion::new(m, 0);
+        let g19 = ParsedChain::new(&ders, go(19), GoDebug::default());
+        let g22 = ParsedChain::sharing(&ders, go(22), GoDebug::default(), &[&g19]);
+        let g23 = ParsedChain::sharing(&ders, go(23), GoDebug::default(), &[&g19, &g22]);
+        let g27 = ParsedChain::sharing(&ders, go(27), GoDebug::default(), &[&g19, &g22, &g23]);
+        assert_eq!(parse_count::of(&ders[0]), 1, "the plain leaf");
+        assert_eq!(parse_count::of(&ders[1]), 2, "the leaf with a critical AIA");
+        for c in [&g19, &g22] {
+            assert!(c.certs()[1].is_ok(), "{:?}", c.release());
+        }
+        for c in [&g23, &g27] {
+            assert_eq!(
+                c.certs()[1].as_ref().unwrap_err(),
+                "x509: authority info access incorrectly marked critical",
+                "{:?}",
+                c.release()
+            );
+        }
+        for c in [&g22, &g23, &g27] {
+            assert_eq!(
+                c.certs()[0].as_ref().unwrap().raw,
+                ders[0],
+                "{:?}",
+                c.release()
+            );
+            assert_eq!(c.release().0, c.go);
+        }
+        assert_eq!(g27.release(), (go(27), GoDebug::default()));
+        // Another GODEBUG is another parse, even where no question was asked.
+        let sha1 = GoDebug::parse("x509sha1=1");
+        let other = ParsedChain::sharing(&ders, go(22), sha1, &[&g19, &g22, &g23]);
+        assert_eq!(parse_count::of(&ders[0]), 2);
+        assert_eq!(other.release(), (go(22), sha1));
+        // And the verdicts follow each release's parse.
+        let pool = TrustPool::new_as(&[ca.der()], go(27), GoDebug::default());
+        for (chain, ok) in [(&g22, true), (&g27, false)] {
+            let opts = VerifyOptions::new("aia.test", now).with_go(chain.release().0);
+            let one = ParsedChain::sharing(&ders[1..], chain.release().0, GoDebug::default(), &[]);
+            assert_eq!(
+                verify_chain(&one, &pool, &opts).is_ok(),
+                ok,
+                "{:?}",
+                chain.release()
+            );
+        }
+    }
 
     /// Every row of the divergence list and every Go message: regtrust says what Go 1.19
     /// says, byte for byte (`tests/goverify_go.rs` holds Go to the same table).

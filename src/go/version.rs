@@ -89,6 +89,106 @@ impl GoVersion {
     }
 }
 
+/// The three questions a rule asks of a release. `GoVersion` answers them; `&Asking`
+/// answers them too and writes each question down with its answer, which is how a parse
+/// made for one release is known to hold for another (`Answers::hold_for`).
+pub trait Rules: Copy {
+    fn at_least(self, minor: u32) -> bool;
+    fn has_backport(self, first_minor: u32, backports: &'static [(u32, u32)]) -> bool;
+    fn in_patch_range(self, minor: u32, from: u32, until: u32) -> bool;
+}
+
+impl Rules for GoVersion {
+    fn at_least(self, minor: u32) -> bool {
+        GoVersion::at_least(self, minor)
+    }
+    fn has_backport(self, first_minor: u32, backports: &'static [(u32, u32)]) -> bool {
+        GoVersion::has_backport(self, first_minor, backports)
+    }
+    fn in_patch_range(self, minor: u32, from: u32, until: u32) -> bool {
+        GoVersion::in_patch_range(self, minor, from, until)
+    }
+}
+
+/// A question about the release, as `Rules` asks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Question {
+    AtLeast(u32),
+    Backport(u32, &'static [(u32, u32)]),
+    PatchRange(u32, u32, u32),
+}
+
+impl Question {
+    fn answer(self, go: GoVersion) -> bool {
+        match self {
+            Question::AtLeast(m) => go.at_least(m),
+            Question::Backport(m, b) => go.has_backport(m, b),
+            Question::PatchRange(m, f, u) => go.in_patch_range(m, f, u),
+        }
+    }
+}
+
+/// A release that records what it is asked (one parse's worth, on one thread).
+#[derive(Debug)]
+pub struct Asking {
+    go: GoVersion,
+    asked: std::cell::RefCell<Vec<(Question, bool)>>,
+}
+
+impl Asking {
+    pub fn new(go: GoVersion) -> Asking {
+        Asking {
+            go,
+            asked: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    fn ask(&self, q: Question) -> bool {
+        let a = q.answer(self.go);
+        self.asked.borrow_mut().push((q, a));
+        a
+    }
+
+    pub fn answers(self) -> Answers {
+        Answers(self.asked.into_inner())
+    }
+}
+
+impl Rules for &Asking {
+    fn at_least(self, minor: u32) -> bool {
+        self.ask(Question::AtLeast(minor))
+    }
+    fn has_backport(self, first_minor: u32, backports: &'static [(u32, u32)]) -> bool {
+        self.ask(Question::Backport(first_minor, backports))
+    }
+    fn in_patch_range(self, minor: u32, from: u32, until: u32) -> bool {
+        self.ask(Question::PatchRange(minor, from, until))
+    }
+}
+
+/// The questions one parse asked, in order, with their answers. The parser reads the
+/// release only through `Rules`, and asks a question only where the answer changes the
+/// outcome for this input: another release that gives every answer the same takes the same
+/// path through the same input, so the parse holds for it as made (the next question
+/// depends only on the input and the earlier answers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers(Vec<(Question, bool)>);
+
+impl Answers {
+    pub fn hold_for(&self, go: GoVersion) -> bool {
+        self.0.iter().all(|&(q, a)| q.answer(go) == a)
+    }
+
+    /// How many questions were asked (0: the input reads the same in every release).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Unknown means the newest modelled release.
 impl Default for GoVersion {
     fn default() -> GoVersion {

@@ -11,7 +11,7 @@
 
 pub use super::der::Oid;
 use super::der::{tag, Der};
-use super::version::{GoDebug, GoVersion};
+use super::version::{Answers, Asking, GoDebug, GoVersion, Rules};
 use std::fmt::Write as _;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use x509_parser::num_bigint::BigUint;
@@ -487,13 +487,27 @@ pub fn parse_certificate(der: &[u8]) -> PResult<Certificate> {
 /// `x509.ParseCertificate` as Go `go` with `godebug` parses it (the parse-time refusals added
 /// by later releases are gated on `go`).
 pub fn parse_certificate_as(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResult<Certificate> {
+    parse_certificate_asking(der, go, godebug).0
+}
+
+/// `parse_certificate_as`, and the questions the parse asked of the release: the same
+/// parse holds for every release that answers them the same (`Answers::hold_for`), so a
+/// chain judged for several releases is parsed once unless it meets a rule they differ on.
+pub fn parse_certificate_asking(
+    der: &[u8],
+    go: GoVersion,
+    godebug: GoDebug,
+) -> (PResult<Certificate>, Answers) {
     #[cfg(test)]
     parse_count::count(der);
-    let cert = parse_certificate_inner(der, go, godebug)?;
-    if der.len() != cert.raw.len() {
-        return err("x509: trailing data");
-    }
-    Ok(cert)
+    let asking = Asking::new(go);
+    let cert = parse_certificate_inner(der, &asking, godebug).and_then(|cert| {
+        if der.len() != cert.raw.len() {
+            return err("x509: trailing data");
+        }
+        Ok(cert)
+    });
+    (cert, asking.answers())
 }
 
 /// How often `ParseCertificate` ran on each DER (in this test process): the tests that hold
@@ -520,7 +534,7 @@ pub(crate) mod parse_count {
     }
 }
 
-fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResult<Certificate> {
+fn parse_certificate_inner(der: &[u8], go: impl Rules, godebug: GoDebug) -> PResult<Certificate> {
     let mut input = Der::new(der);
     let raw = input
         .read_element(tag::SEQUENCE)
@@ -569,7 +583,7 @@ fn parse_certificate_inner(der: &[u8], go: GoVersion, godebug: GoDebug) -> PResu
         .ok_or("x509: malformed serial number")?
         .to_vec();
     // go1.23.5 parser.go:872-878: a negative serial is refused unless x509negativeserial=1.
-    if go.at_least(23) && serial[0] & 0x80 != 0 && !godebug.x509negativeserial {
+    if serial[0] & 0x80 != 0 && !godebug.x509negativeserial && go.at_least(23) {
         return err("x509: negative serial number");
     }
 
@@ -692,17 +706,25 @@ struct AlgorithmIdentifier {
 /// cryptobyte's `ReadASN1ObjectIdentifier` as `go` vendors it: minimal subidentifiers from Go
 /// 1.22 (see `Der::read_oid_minimal`; the x/crypto of 1.20 and 1.21 was not read, they are
 /// judged as 1.19).
-fn read_oid_as(d: &mut Der<'_>, go: GoVersion) -> Option<Oid> {
-    if go.at_least(22) {
-        d.read_oid_minimal()
+///
+/// The release is asked only when the two readings differ (a non-minimal subidentifier):
+/// an OID both read alike says nothing about the release (see `Answers`). Both readings
+/// take the same element when both succeed; when both fail, the caller's error is the same.
+fn read_oid_as(d: &mut Der<'_>, go: impl Rules) -> Option<Oid> {
+    let mut old = *d;
+    let lax = old.read_oid();
+    let minimal = d.read_oid_minimal();
+    if lax == minimal || go.at_least(22) {
+        minimal
     } else {
-        d.read_oid()
+        *d = old;
+        lax
     }
 }
 
 /// `parseAI` (cryptobyte, `go`'s OID rules); the PSS parameters go through encoding/asn1,
 /// which wants minimal OIDs in every release (`pss_algorithm`).
-fn parse_ai(der: &[u8], go: GoVersion) -> PResult<AlgorithmIdentifier> {
+fn parse_ai(der: &[u8], go: impl Rules) -> PResult<AlgorithmIdentifier> {
     let mut d = Der::new(der);
     let oid = read_oid_as(&mut d, go).ok_or("x509: malformed OID")?;
     if d.is_empty() {
@@ -886,7 +908,7 @@ fn read_asn1_any(d: &mut Der<'_>) -> Result<AttrValue, String> {
 }
 
 /// `parseName` + `FillFromRDNSequence`.
-fn parse_name(raw: &[u8], go: GoVersion) -> PResult<Name> {
+fn parse_name(raw: &[u8], go: impl Rules) -> PResult<Name> {
     let mut d = Der::new(raw);
     let seq = d.read(tag::SEQUENCE).ok_or("x509: invalid RDNSequence")?;
     let mut seq = Der::new(seq);
@@ -902,15 +924,24 @@ fn parse_name(raw: &[u8], go: GoVersion) -> PResult<Name> {
             let mut atav = Der::new(atav);
             let oid = read_oid_as(&mut atav, go)
                 .ok_or("x509: invalid RDNSequence: invalid attribute type")?;
-            let value = if go.at_least(27) {
-                read_asn1_any(&mut atav)
+            // Both readings, each as the error it returns; the release is asked only when
+            // they differ (a value that is not one of the six string types, or a string
+            // whose element the two read differently).
+            let wrap =
+                |e: String| format!("x509: invalid RDNSequence: invalid attribute value: {e}");
+            let mut old_atav = atav;
+            let before_27 = match old_atav.read_any() {
+                None => Err("x509: invalid RDNSequence: invalid attribute value".to_string()),
+                Some((t, value)) => parse_asn1_string(t, value)
+                    .map(AttrValue::Text)
+                    .map_err(wrap),
+            };
+            let from_27 = read_asn1_any(&mut atav).map_err(wrap);
+            let value = if before_27 == from_27 || go.at_least(27) {
+                from_27
             } else {
-                let (t, value) = atav
-                    .read_any()
-                    .ok_or("x509: invalid RDNSequence: invalid attribute value")?;
-                parse_asn1_string(t, value).map(AttrValue::Text)
-            }
-            .map_err(|e| format!("x509: invalid RDNSequence: invalid attribute value: {e}"))?;
+                before_27
+            }?;
             let AttrValue::Text(value) = value else {
                 rdn.push((oid, value));
                 continue;
@@ -1064,7 +1095,7 @@ pub fn parse_spki(raw_spki: &[u8]) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
 }
 
 /// `parse_spki` with the OID rules of `go`.
-pub fn parse_spki_as(raw_spki: &[u8], go: GoVersion) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
+pub fn parse_spki_as(raw_spki: &[u8], go: impl Rules) -> PResult<(PublicKeyAlgorithm, PublicKey)> {
     let mut d = Der::new(raw_spki);
     let spki = d.read(tag::SEQUENCE).ok_or("x509: malformed spki")?;
     let mut spki = Der::new(spki);
@@ -1182,7 +1213,7 @@ pub fn spki_of_certificate(der: &[u8]) -> Option<&[u8]> {
     tbs.read_element(tag::SEQUENCE)
 }
 
-fn parse_extension(der: &[u8], go: GoVersion) -> PResult<Extension> {
+fn parse_extension(der: &[u8], go: impl Rules) -> PResult<Extension> {
     let mut d = Der::new(der);
     let id = read_oid_as(&mut d, go).ok_or("x509: malformed extension OID field")?;
     let mut critical = false;
@@ -1238,7 +1269,7 @@ pub(crate) const NAME_TYPE_URI: u8 = 6;
 pub(crate) const NAME_TYPE_IP: u8 = 7;
 
 /// `parseSANExtension`.
-fn parse_san(cert: &mut Certificate, value: &[u8], go: GoVersion) -> PResult<()> {
+fn parse_san(cert: &mut Certificate, value: &[u8], go: impl Rules) -> PResult<()> {
     let mut dns = Vec::new();
     let mut emails = Vec::new();
     let mut ips = Vec::new();
@@ -1283,7 +1314,7 @@ fn parse_san(cert: &mut Certificate, value: &[u8], go: GoVersion) -> PResult<()>
 }
 
 /// `domainToReverseLabels`.
-pub(crate) fn domain_to_reverse_labels(domain: &str, go: GoVersion) -> Option<Vec<&str>> {
+pub(crate) fn domain_to_reverse_labels(domain: &str, go: impl Rules) -> Option<Vec<&str>> {
     let mut labels = Vec::new();
     let mut d = domain;
     while !d.is_empty() {
@@ -1345,11 +1376,14 @@ pub(crate) fn domain_name_valid(s: &str, constraint: bool) -> bool {
 /// without one leading period through `domainToReverseLabels` (go1.23.5 parser.go:566-573);
 /// from it (go1.24.8, go1.25.2, every 1.26): `domainNameValid(domain, true)`, which also
 /// refuses a lone `.` (its trailing period), where the older check saw an empty domain.
-fn constraint_domain_valid(domain: &str, go: GoVersion) -> bool {
-    if go.has_backport(26, &[(24, 8), (25, 2)]) {
-        domain_name_valid(domain, true)
+/// The release is asked only when the two checks disagree on `domain`.
+fn constraint_domain_valid(domain: &str, go: impl Rules) -> bool {
+    let fixed = domain_name_valid(domain, true);
+    let before = domain_to_reverse_labels(domain.strip_prefix('.').unwrap_or(domain), go).is_some();
+    if fixed == before || go.has_backport(26, &[(24, 8), (25, 2)]) {
+        fixed
     } else {
-        domain_to_reverse_labels(domain.strip_prefix('.').unwrap_or(domain), go).is_some()
+        before
     }
 }
 
@@ -1373,7 +1407,7 @@ fn is_valid_ip_mask(mask: &[u8]) -> bool {
 }
 
 /// `parseNameConstraintsExtension`: returns `unhandled`.
-fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: GoVersion) -> PResult<bool> {
+fn parse_name_constraints(cert: &mut Certificate, value: &[u8], go: impl Rules) -> PResult<bool> {
     let invalid = "x509: invalid NameConstraints extension";
     let mut outer = Der::new(value);
     let toplevel = outer.read(tag::SEQUENCE).ok_or(invalid)?;
@@ -1494,7 +1528,7 @@ pub(crate) struct Mailbox {
 }
 
 /// `parseRFC2821Mailbox`.
-pub(crate) fn parse_rfc2821_mailbox(input: &str, go: GoVersion) -> Option<Mailbox> {
+pub(crate) fn parse_rfc2821_mailbox(input: &str, go: impl Rules) -> Option<Mailbox> {
     let mut inp = input.as_bytes();
     if inp.is_empty() {
         return None;
@@ -1573,7 +1607,7 @@ fn ext_key_usage_from_oid(oid: &[u32]) -> Option<ExtKeyUsage> {
 }
 
 /// `processExtensions`.
-fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
+fn process_extensions(cert: &mut Certificate, go: impl Rules) -> PResult<()> {
     // go1.22.12 parser.go:337-347 dropped the " a"/" b"/" c" suffixes go1.19.8 printed
     // (1.20 and 1.21 not read: judged as 1.19).
     let bc = |suffix: &'static str| -> &'static str {
@@ -1604,15 +1638,15 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
                 }
                 19 => {
                     let mut d = Der::new(&e.value);
-                    let seq = d.read(tag::SEQUENCE).ok_or(bc("a"))?;
+                    let seq = d.read(tag::SEQUENCE).ok_or_else(|| bc("a"))?;
                     let mut seq = Der::new(seq);
                     let mut is_ca = false;
                     if seq.peek(tag::BOOLEAN) {
-                        is_ca = seq.read_bool().ok_or(bc("b"))?;
+                        is_ca = seq.read_bool().ok_or_else(|| bc("b"))?;
                     }
                     let mut max_path_len = -1;
                     if !seq.is_empty() && seq.peek(tag::INTEGER) {
-                        max_path_len = seq.read_i64().ok_or(bc("c"))?;
+                        max_path_len = seq.read_i64().ok_or_else(|| bc("c"))?;
                     }
                     cert.is_ca = is_ca;
                     cert.max_path_len = max_path_len;
@@ -1632,7 +1666,7 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
                 31 => parse_crl_distribution_points(&e.value)?,
                 35 => {
                     // go1.23.5 parser.go:421-424 (parseAuthorityKeyIdentifier).
-                    if go.at_least(23) && e.critical {
+                    if e.critical && go.at_least(23) {
                         return err("x509: authority key identifier incorrectly marked critical");
                     }
                     let mut d = Der::new(&e.value);
@@ -1666,7 +1700,7 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
                 }
                 14 => {
                     // go1.23.5 parser.go:757-760.
-                    if go.at_least(23) && e.critical {
+                    if e.critical && go.at_least(23) {
                         return err("x509: subject key identifier incorrectly marked critical");
                     }
                     cert.subject_key_id = Der::new(&e.value)
@@ -1681,15 +1715,18 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
                     let mut seq = Der::new(seq);
                     while !seq.is_empty() {
                         let cp = seq.read(tag::SEQUENCE).ok_or(bad)?;
-                        if go.at_least(22) {
-                            // go1.22.12 parser.go:443-451: any minimally encoded OID
-                            // (newOIDFromDER, oid.go:27), arcs of any size.
-                            let v = Der::new(cp).read(tag::OID).ok_or(bad)?;
-                            if !new_oid_from_der_ok(v) {
-                                return err(bad);
-                            }
+                        // go1.22.12 parser.go:443-451: any minimally encoded OID
+                        // (newOIDFromDER, oid.go:27), arcs of any size; before, an
+                        // encoding/asn1 OID. The release is asked only when they disagree.
+                        let from_22 = Der::new(cp).read(tag::OID).is_some_and(new_oid_from_der_ok);
+                        let before_22 = Der::new(cp).read_oid().is_some();
+                        let ok = if from_22 == before_22 || go.at_least(22) {
+                            from_22
                         } else {
-                            Der::new(cp).read_oid().ok_or(bad)?;
+                            before_22
+                        };
+                        if !ok {
+                            return err(bad);
                         }
                     }
                 }
@@ -1697,7 +1734,7 @@ fn process_extensions(cert: &mut Certificate, go: GoVersion) -> PResult<()> {
             }
         } else if id == OID_AIA {
             // go1.23.5 parser.go:784-787.
-            if go.at_least(23) && e.critical {
+            if e.critical && go.at_least(23) {
                 return err("x509: authority info access incorrectly marked critical");
             }
             let bad = "x509: invalid authority info access";

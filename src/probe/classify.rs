@@ -38,8 +38,9 @@ impl From<crate::go::verify::Verdict> for Verdict {
 /// Days left under which an expiry is a warning (SPEC, Probe verdicts).
 pub const WARN_DAYS: i64 = 30;
 
-/// The presented chain of one probe: Go's parse of it is made once per Go release among the
-/// runtimes judging it (`parsed`) and shared by all of them and by every later connection
+/// The presented chain of one probe: Go's parse of each certificate is made once, and again
+/// only for a Go release among the runtimes judging it that a rule the certificate meets
+/// tells apart (`parsed`, `ParsedChain::sharing`); it is shared by all of them and by every later connection
 /// presenting the same chain; the display facts are read once, on first use.
 #[derive(Debug)]
 pub struct Presented {
@@ -88,7 +89,8 @@ impl Presented {
         if let Some(p) = parses.iter().find(|p| p.release() == (release, godebug)) {
             return p.clone();
         }
-        let p = Arc::new(ParsedChain::new(&self.ders, release, godebug));
+        let earlier: Vec<&ParsedChain> = parses.iter().map(|p| p.as_ref()).collect();
+        let p = Arc::new(ParsedChain::sharing(&self.ders, release, godebug, &earlier));
         parses.push(p.clone());
         p
     }

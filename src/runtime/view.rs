@@ -9,7 +9,8 @@
 use super::HostRoot;
 use crate::ca::{self, CertFacts};
 use crate::go::verify::TrustPool;
-use crate::go::x509::{parse_certificate_as, Certificate};
+use crate::go::version::Answers;
+use crate::go::x509::{parse_certificate_as, parse_certificate_asking, Certificate};
 use crate::go::GoRuntime;
 use std::collections::HashSet;
 use std::io;
@@ -30,8 +31,9 @@ pub struct Anchor {
     pub sha256: String,
     /// The file as the node names it, under the host root.
     pub file: PathBuf,
-    /// `ParseCertificate` of the release in `go`.
+    /// `ParseCertificate` of the release in `go`, and what it asked of the release.
     cert: Arc<Certificate>,
+    answers: Answers,
     go: GoRuntime,
     facts: OnceLock<CertFacts>,
 }
@@ -45,17 +47,18 @@ impl Anchor {
     /// `new` for a runtime built with `go`: None when that release does not parse the DER.
     pub fn new_as(der: Vec<u8>, file: &Path, go: &GoRuntime) -> Option<Anchor> {
         let (release, godebug) = go.rules();
-        let cert = parse_certificate_as(&der, release, godebug).ok()?;
-        Some(Anchor::parsed(cert, file, go))
+        let (cert, answers) = parse_certificate_asking(&der, release, godebug);
+        Some(Anchor::parsed(cert.ok()?, answers, file, go))
     }
 
-    /// A certificate `go` loaded (parsed by that release).
-    fn parsed(cert: Certificate, file: &Path, go: &GoRuntime) -> Anchor {
+    /// A certificate `go` loaded (parsed by that release, asking `answers`).
+    fn parsed(cert: Certificate, answers: Answers, file: &Path, go: &GoRuntime) -> Anchor {
         Anchor {
             sha256: ca::sha256_hex(&cert.raw),
             der: cert.raw.clone(),
             file: file.to_path_buf(),
             cert: Arc::new(cert),
+            answers,
             go: *go,
             facts: OnceLock::new(),
         }
@@ -65,10 +68,14 @@ impl Anchor {
         &self.der
     }
 
-    /// Go's parse of this certificate by `go`'s rules: the one made when it loaded when the
-    /// rules are the same, else None (parse the DER with `go`'s rules).
+    /// Go's parse of this certificate by `go`'s rules: the one made when it loaded, when the
+    /// GODEBUG switches are the same and `go`'s release answers every question that parse
+    /// asked as the loading release did (`Answers::hold_for`), else None (parse the DER
+    /// with `go`'s rules).
     pub fn parsed_by(&self, go: &GoRuntime) -> Option<Arc<Certificate>> {
-        (self.go.rules() == go.rules()).then(|| self.cert.clone())
+        let ((mine, my_debug), (theirs, their_debug)) = (self.go.rules(), go.rules());
+        (my_debug == their_debug && (mine == theirs || self.answers.hold_for(theirs)))
+            .then(|| self.cert.clone())
     }
 
     /// Go's parse of this certificate by `go`'s rules, made now (None when that release
@@ -249,13 +256,13 @@ pub(crate) fn add_pem(
 pub(crate) fn add_loaded(
     out: &mut Vec<Anchor>,
     seen: &mut HashSet<String>,
-    certs: Vec<Certificate>,
+    certs: Vec<(Certificate, Answers)>,
     file: &Path,
     go: &GoRuntime,
 ) -> usize {
     let mut added = 0;
-    for cert in certs {
-        let anchor = Anchor::parsed(cert, file, go);
+    for (cert, answers) in certs {
+        let anchor = Anchor::parsed(cert, answers, file, go);
         if seen.insert(anchor.sha256.clone()) {
             out.push(anchor);
             added += 1;
