@@ -704,6 +704,23 @@ fn run_to_exit(db: &str, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// Post one report for `node` to `agg` and see it stored in `db`, with none of the
+/// aggregator's connections in clear.
+async fn stored_over_tls(pg: &Postgres, db: &str, agg: &Binary, token: Option<&str>, node: &str) {
+    let r = one(node, &[("harbor.local", Verdict::Ok)]);
+    let resp = post(&agg.base, token, r.to_json()).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(pg.query(db, "SELECT node FROM nodes").await, vec![node]);
+    let plain = pg
+        .query(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE NOT ssl AND application_name = 'regtrust-aggregator'",
+        )
+        .await;
+    assert_eq!(plain, vec!["0"], "a connection in clear");
+}
+
 /// TLS through rustls against Debian's PostgreSQL with `ssl=on` and a certificate from a CA
 /// made now: verify-full with that CA serves and stores a report over TLS; a wrong CA, a
 /// host the certificate does not name (verify-full) and sslmode=require against a server
@@ -736,13 +753,7 @@ fn tls_verify_full_serves_and_a_wrong_ca_name_or_plain_server_is_refused() {
         ],
     );
     rt().block_on(async {
-        let r = one("tls-node", &[("harbor.local", Verdict::Ok)]);
-        let resp = post(&agg.base, None, r.to_json()).await;
-        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-        assert_eq!(
-            pg.query("tls", "SELECT node FROM nodes").await,
-            vec!["tls-node"]
-        );
+        stored_over_tls(&pg, "tls", &agg, None, "tls-node").await;
         let tls = pg
             .query(
                 "postgres",
@@ -751,14 +762,6 @@ fn tls_verify_full_serves_and_a_wrong_ca_name_or_plain_server_is_refused() {
             )
             .await;
         assert_ne!(tls, vec!["0"], "the aggregator's connections are not TLS");
-        let plain = pg
-            .query(
-                "postgres",
-                "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
-                 WHERE NOT ssl AND application_name = 'regtrust-aggregator'",
-            )
-            .await;
-        assert_eq!(plain, vec!["0"], "a connection in clear");
     });
     let log = agg.kill9_and_drain();
     assert!(!log.contains(PG_PASSWORD), "the password leaks: {log}");
@@ -958,23 +961,13 @@ fn the_charts_postgres_pod_spec_serves_over_verify_full_tls() {
         &format!("postgres.db.svc:{}/regtrust?hostaddr=127.0.0.1&", pg.port),
     );
     let agg = Binary::start_env(Path::new(&db), &[], &env);
-    rt().block_on(async {
-        let r = one("chart-node", &[("harbor.local", Verdict::Ok)]);
-        let resp = post(&agg.base, Some(token), r.to_json()).await;
-        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-        assert_eq!(
-            pg.query("regtrust", "SELECT node FROM nodes").await,
-            vec!["chart-node"]
-        );
-        let plain = pg
-            .query(
-                "postgres",
-                "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
-                 WHERE NOT ssl AND application_name = 'regtrust-aggregator'",
-            )
-            .await;
-        assert_eq!(plain, vec!["0"], "a connection in clear");
-    });
+    rt().block_on(stored_over_tls(
+        &pg,
+        "regtrust",
+        &agg,
+        Some(token),
+        "chart-node",
+    ));
     drop(agg);
 
     // The same pod spec without the CA Secret's file: the server is not trusted.
