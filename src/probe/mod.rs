@@ -160,10 +160,15 @@ fn paste_safe_fix(fix: &str, host_root: &std::path::Path, harbor: bool) -> Strin
         } else {
             format!("'{}'", root.replace('\'', r"'\''"))
         };
-        out = out.replace(
-            "`regtrust sync --ca ",
-            &format!("`regtrust sync --host-root {quoted} --ca "),
-        );
+        out = out
+            .replace(
+                "`regtrust sync --ca ",
+                &format!("`regtrust sync --host-root {quoted} --ca "),
+            )
+            .replace(
+                "`regtrust sync`",
+                &format!("`regtrust sync --host-root {quoted}`"),
+            );
     }
     out
 }
@@ -770,7 +775,9 @@ pub fn judge_chain(
             e.verdict = d.verdict;
             e.message = d.message;
             e.cause = d.cause;
-            e.fix = d.fix;
+            // As the live probe's (`paste_safe_fix`); offline, no registry was seen to be
+            // Harbor, so its getcert hint goes.
+            e.fix = paste_safe_fix(&d.fix, &cfg.host_root, false);
             entries.push(e);
         }
         let verdict = worst(entries.iter().map(|e| e.verdict));
@@ -934,6 +941,15 @@ mod tests {
             probes.iter().all(|p| p.fix.contains("verifies this chain")),
             "the CA input was checked: {probes:#?}"
         );
+        // The offline judgement's fix lines are the live probe's: the sync they name runs
+        // on this host root, and no Harbor hint (nothing was seen to be Harbor).
+        let sync = format!("`regtrust sync --host-root {}`", root.path().display());
+        assert!(
+            probes
+                .iter()
+                .all(|p| p.fix.contains(&sync) && !p.fix.contains("Harbor publishes")),
+            "{probes:#?}"
+        );
         for (name, der) in [("leaf", &chain[0]), ("intermediate", &chain[1])] {
             assert_eq!(parse_count::of(der), 1, "the presented {name}");
         }
@@ -964,6 +980,17 @@ mod tests {
         );
         let odd = paste_safe_fix(fix, std::path::Path::new("/my node"), false);
         assert!(odd.contains("--host-root '/my node' --ca"), "{odd}");
+        let bare = paste_safe_fix(
+            "the CA input verifies this chain: run `regtrust sync` to install it",
+            std::path::Path::new("/host"),
+            false,
+        );
+        assert!(
+            bare.ends_with("run `regtrust sync --host-root /host` to install it"),
+            "{bare}"
+        );
+        let at_root = paste_safe_fix("run `regtrust sync` now", std::path::Path::new("/"), false);
+        assert_eq!(at_root, "run `regtrust sync` now");
     }
 
     /// The agent spawns `probe_all` on its runtime: its future must be `Send`.
