@@ -35,6 +35,7 @@ fn store_opts() -> StoreOptions {
     StoreOptions {
         retention: Duration::from_secs(3600),
         limits: Limits::default(),
+        writers: regtrust::aggregator::store::DEFAULT_PG_WRITERS,
     }
 }
 
@@ -158,6 +159,11 @@ fn both_backends_give_the_same_answers() {
                 max_nodes: 3,
                 max_registries: 4,
             },
+            // One writer: its batches (however the queue splits them) must answer at once
+            // as one by one. Two writers keep each node's order (the burst test below)
+            // and decide the fleet bounds between their concurrent batches as replicas
+            // do, in commit order.
+            writers: 1,
         };
         let sqlite = regtrust::aggregator::store::DbTarget::Sqlite(dir.path().join("a.db"));
         let mut runs = Vec::new();
@@ -229,7 +235,7 @@ fn both_backends_give_the_same_answers() {
             let mut outcomes = Vec::new();
             if at_once {
                 // Every put queued before any is answered (join_all polls them in order):
-                // the writers take them in batches, which must answer as one by one.
+                // the writer takes them in batches, which must answer as one by one.
                 let puts = script.into_iter().map(|(r, i)| {
                     let raw = r.to_json();
                     store.put(r, raw, base + i * 1000)
@@ -991,4 +997,53 @@ fn the_charts_postgres_pod_spec_serves_over_verify_full_tls() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("UnknownIssuer"), "{err}");
+}
+
+/// One replica given a burst of one node's reports at once (queued together, as an agent's
+/// retries after a lost connection can be): each is applied in arrival order, none is
+/// superseded by a later one committed first, and every flip is one transition. With one
+/// queue shared by the writers, they could split a burst and commit the later half first;
+/// 30 bursts of 40 reports give that race many chances every run.
+#[test]
+fn a_burst_of_one_nodes_reports_is_applied_in_arrival_order() {
+    let pg = Postgres::start();
+    rt().block_on(async {
+        pg.create_db("burst").await;
+        let (store, closer) = Store::open(&pg.target("burst"), store_opts())
+            .await
+            .unwrap();
+        let mut age = 10_000;
+        for burst in 0..30 {
+            let reports: Vec<Report> = (0..40)
+                .map(|i| {
+                    age -= 1;
+                    let v = if i % 2 == 0 {
+                        Verdict::Ok
+                    } else {
+                        Verdict::UnknownAuthority
+                    };
+                    aged(one("burst-node", &[("h1", v)]), age)
+                })
+                .collect();
+            let now = regtrust::aggregator::fleet::now_ms();
+            let puts = reports.into_iter().map(|r| {
+                let raw = r.to_json();
+                store.put(r, raw, now)
+            });
+            for (i, out) in futures_util::future::join_all(puts)
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                let out = out.unwrap();
+                assert_eq!(
+                    out.superseded_by, None,
+                    "burst {burst}, report {i}: superseded"
+                );
+                assert_eq!(out.transitions.len(), 1, "burst {burst}, report {i}");
+            }
+        }
+        drop(store);
+        closer.finish().await;
+    });
 }

@@ -253,6 +253,7 @@ pub async fn serve(
         store::Options {
             retention: config.retention,
             limits: config.bounds.limits,
+            writers: store::DEFAULT_PG_WRITERS,
         },
     )
     .await?;

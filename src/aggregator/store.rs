@@ -69,7 +69,17 @@ impl Default for Limits {
 pub struct Options {
     pub retention: Duration,
     pub limits: Limits,
+    /// PostgreSQL: writer tasks per replica (`DEFAULT_PG_WRITERS`). Each applies its share
+    /// of the nodes in arrival order; fleet bounds between concurrent batches are decided as
+    /// between replicas (README, "Fleet bounds"). SQLite has one database thread.
+    pub writers: usize,
 }
+
+/// Writer tasks per PostgreSQL replica (see `postgres::Pg`): while one waits for its
+/// COMMIT's WAL flush, the other gathers and applies its next batch. More writers make
+/// smaller batches, and PostgreSQL's CPU per report grows with the number of batches
+/// (`bench_aggregator_postgres_vs_sqlite` prints both; README "SQLite vs PostgreSQL").
+pub const DEFAULT_PG_WRITERS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

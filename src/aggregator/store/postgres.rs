@@ -5,8 +5,12 @@
 //! that commit reports in batches, retention, and the mapping of "cannot reach the
 //! database" to `Unavailable` (503).
 //!
-//! Group commit: a posted report is queued to one of `WRITERS` writer tasks, which takes
-//! every report waiting (up to `MAX_BATCH`), applies them in one transaction (READ
+//! Group commit: a posted report is queued to one of `Options::writers` writer tasks
+//! (each committing its own batches on its own connection), the one its
+//! node hashes to (so one replica applies a node's reports in the order they arrived, as
+//! SQLite's single database thread does; with one shared queue two writers could split a
+//! node's reports and commit the later batch first), which takes every report waiting in
+//! its queue (up to `MAX_BATCH`), applies them in one transaction (READ
 //! COMMITTED) with statements whose number does not grow with the batch (multi-row
 //! `unnest` upserts), commits once, and only then answers each request: the 2xx still
 //! comes after the COMMIT that holds the report (`synchronous_commit` as the server has
@@ -50,15 +54,10 @@ mod tls;
 
 /// Connections per replica.
 const POOL_SIZE: usize = 16;
-/// Writer tasks per replica, each committing its own batches on its own connection: while
-/// one waits for its COMMIT's WAL flush, the other gathers and applies the next batch.
-/// More writers make smaller batches, and PostgreSQL's CPU per report grows with the number
-/// of batches (`bench_aggregator_postgres_vs_sqlite` prints both; README "SQLite vs
-/// PostgreSQL").
-const WRITERS: usize = 2;
 /// Reports committed per transaction at most.
 const MAX_BATCH: usize = 256;
-/// Reports that may wait for a writer before senders wait (back-pressure).
+/// Reports that may wait for the writers before senders wait (back-pressure), split evenly
+/// between their queues.
 const QUEUE: usize = 4096;
 /// Tries of a batch PostgreSQL aborted to break a deadlock (retention's deletes lock rows
 /// in another order) or a serialization conflict.
@@ -306,9 +305,10 @@ pub struct Pg {
     pool: Pool,
     db: String,
     opts: Options,
-    /// To the writers (`spawn_tasks`); closed when the last handle drops.
-    queue: mpsc::Sender<PutCmd>,
-    inbox: std::sync::Mutex<Option<mpsc::Receiver<PutCmd>>>,
+    /// To the writers (`spawn_writers`), one queue each, chosen by the node's hash
+    /// (`queue_of`); closed when the last handle drops.
+    queues: Vec<mpsc::Sender<PutCmd>>,
+    inboxes: std::sync::Mutex<Option<Vec<mpsc::Receiver<PutCmd>>>>,
     cache: tokio::sync::Mutex<Option<Cached>>,
     /// Bumped by each of this replica's writes: a snapshot loaded before one is not reused.
     generation: AtomicU64,
@@ -458,13 +458,14 @@ impl Pg {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Pg(format!("{db}: {e}")))?;
-        let (queue, inbox) = mpsc::channel(QUEUE);
+        let writers = opts.writers.max(1);
+        let (queues, inboxes) = (0..writers).map(|_| mpsc::channel(QUEUE / writers)).unzip();
         let pg = Pg {
             pool,
             db,
             opts,
-            queue,
-            inbox: std::sync::Mutex::new(Some(inbox)),
+            queues,
+            inboxes: std::sync::Mutex::new(Some(inboxes)),
             cache: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
         };
@@ -595,11 +596,19 @@ impl Pg {
 
     /// Queue the report for a writer and wait for the COMMIT that holds it (or its
     /// refusal): the answer never comes before the report is durable.
+    /// The writer queue of `node`'s reports: always the same one for a node.
+    fn queue_of(&self, node: &str) -> &mpsc::Sender<PutCmd> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        node.hash(&mut h);
+        &self.queues[(h.finish() % self.queues.len() as u64) as usize]
+    }
+
     pub(crate) async fn put(&self, f: Facts) -> Result<PutOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         let out = self
             .bounded(async {
-                self.queue
+                self.queue_of(&f.node)
                     .send(PutCmd { facts: f, reply })
                     .await
                     .map_err(|_| StoreError::Gone)?;
@@ -1175,18 +1184,16 @@ impl Pg {
         Ok(out)
     }
 
-    /// The writers: each takes every report waiting (up to `MAX_BATCH`) and commits them
-    /// as one batch; they stop once every handle is dropped and the queue is empty.
+    /// The writers: each takes every report waiting in its queue (up to `MAX_BATCH`) and
+    /// commits them as one batch; they stop once every handle is dropped and their queue
+    /// is empty.
     pub fn spawn_writers(pg: &Arc<Pg>) -> Vec<tokio::task::JoinHandle<()>> {
-        let Some(inbox) = pg.inbox.lock().ok().and_then(|mut g| g.take()) else {
+        let Some(inboxes) = pg.inboxes.lock().ok().and_then(|mut g| g.take()) else {
             return Vec::new();
         };
-        let inbox = Arc::new(tokio::sync::Mutex::new(inbox));
-        (0..WRITERS)
-            .map(|_| {
-                let (pg, inbox) = (Arc::downgrade(pg), inbox.clone());
-                tokio::spawn(writer(pg, inbox))
-            })
+        inboxes
+            .into_iter()
+            .map(|inbox| tokio::spawn(writer(Arc::downgrade(pg), inbox)))
             .collect()
     }
 
@@ -1310,12 +1317,11 @@ impl Statements {
     }
 }
 
-/// One writer: gather a batch (the queue's lock is held only while gathering, so the next
-/// writer gathers while this one commits), commit it, answer it.
-async fn writer(pg: Weak<Pg>, inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<PutCmd>>>) {
+/// One writer: gather a batch from its queue, commit it, answer it (the other writers
+/// gather and commit theirs meanwhile).
+async fn writer(pg: Weak<Pg>, mut rx: mpsc::Receiver<PutCmd>) {
     loop {
         let batch = {
-            let mut rx = inbox.lock().await;
             let Some(first) = rx.recv().await else {
                 return;
             };

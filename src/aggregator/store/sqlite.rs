@@ -845,6 +845,7 @@ mod tests {
         Options {
             retention,
             limits: Limits::default(),
+            writers: 1,
         }
     }
 
