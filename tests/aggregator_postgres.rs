@@ -1009,9 +1009,12 @@ fn a_burst_of_one_nodes_reports_is_applied_in_arrival_order() {
     let pg = Postgres::start();
     rt().block_on(async {
         pg.create_db("burst").await;
-        let (store, closer) = Store::open(&pg.target("burst"), store_opts())
-            .await
-            .unwrap();
+        // Two writers (the default is one): each node's reports must still keep their order.
+        let opts = StoreOptions {
+            writers: 2,
+            ..store_opts()
+        };
+        let (store, closer) = Store::open(&pg.target("burst"), opts).await.unwrap();
         let mut age = 10_000;
         for burst in 0..30 {
             let reports: Vec<Report> = (0..40)

@@ -75,11 +75,13 @@ pub struct Options {
     pub writers: usize,
 }
 
-/// Writer tasks per PostgreSQL replica (see `postgres::Pg`): while one waits for its
-/// COMMIT's WAL flush, the other gathers and applies its next batch. More writers make
-/// smaller batches, and PostgreSQL's CPU per report grows with the number of batches
-/// (`bench_aggregator_postgres_vs_sqlite` prints both; README "SQLite vs PostgreSQL").
-pub const DEFAULT_PG_WRITERS: usize = 2;
+/// Writer tasks per PostgreSQL replica (see `postgres::Pg`). More writers overlap one
+/// batch's round trips with another's, but make smaller batches, and PostgreSQL's CPU per
+/// report grows with the number of batches: on the 2-core bench one writer gave about
+/// 125 µs of PostgreSQL CPU per report and two (nodes split between them) about 185 µs, at
+/// the same throughput (`bench_aggregator_postgres_vs_sqlite`; README "SQLite vs
+/// PostgreSQL"). One writer also decides a replica's fleet bounds in arrival order.
+pub const DEFAULT_PG_WRITERS: usize = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
