@@ -1050,3 +1050,63 @@ fn a_burst_of_one_nodes_reports_is_applied_in_arrival_order() {
         closer.finish().await;
     });
 }
+
+/// Schema step 2 where the ALTER for lz4 is refused (here: the aggregator's role does not
+/// own the tables a DBA created, as happens with a managed database): the step is recorded
+/// anyway, the report documents stay pglz-compressed, and the store serves.
+#[test]
+fn the_lz4_step_refused_leaves_pglz_and_the_store_serves() {
+    let pg = Postgres::start();
+    rt().block_on(async {
+        pg.create_db("managed").await;
+        // The DBA's tables, at version 1, owned by the superuser; the aggregator's role may
+        // read and write them (and create in the schema), not alter them.
+        let (store, closer) = Store::open(&pg.target("managed"), store_opts())
+            .await
+            .unwrap();
+        drop(store);
+        closer.finish().await;
+        pg.query(
+            "managed",
+            "DELETE FROM regtrust_schema WHERE version = 2;
+             ALTER TABLE nodes ALTER COLUMN report SET COMPRESSION pglz;
+             CREATE ROLE limited LOGIN PASSWORD 'limited-pw-1';
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO limited;
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO limited;
+             GRANT USAGE, CREATE ON SCHEMA public TO limited",
+        )
+        .await;
+        let url = format!(
+            "postgres://limited:limited-pw-1@127.0.0.1:{}/managed",
+            pg.port
+        );
+        let target = regtrust::aggregator::store::DbTarget::Postgres(Box::new(
+            regtrust::aggregator::store::postgres::Target::parse(&url, None, None, None).unwrap(),
+        ));
+        let (store, closer) = Store::open(&target, store_opts())
+            .await
+            .expect("the store opens without lz4");
+        assert_eq!(
+            pg.query(
+                "managed",
+                "SELECT version FROM regtrust_schema ORDER BY version"
+            )
+            .await,
+            vec!["1", "2"]
+        );
+        assert_eq!(pg.query("managed", REPORT_COMPRESSION).await, vec!["p"]);
+        let r = one("managed-node", &[("harbor.local", Verdict::Ok)]);
+        let raw = r.to_json();
+        let out = store
+            .put(r, raw, regtrust::aggregator::fleet::now_ms())
+            .await
+            .expect("stored");
+        assert_eq!(out.superseded_by, None);
+        assert_eq!(
+            pg.query("managed", "SELECT node FROM nodes").await,
+            vec!["managed-node"]
+        );
+        drop(store);
+        closer.finish().await;
+    });
+}

@@ -459,7 +459,9 @@ impl Pg {
             .build()
             .map_err(|e| StoreError::Pg(format!("{db}: {e}")))?;
         let writers = opts.writers.max(1);
-        let (queues, inboxes) = (0..writers).map(|_| mpsc::channel(QUEUE / writers)).unzip();
+        let (queues, inboxes) = (0..writers)
+            .map(|_| mpsc::channel((QUEUE / writers).max(1)))
+            .unzip();
         let pg = Pg {
             pool,
             db,
@@ -535,15 +537,11 @@ impl Pg {
                 understood: PG_SCHEMA_VERSION,
             });
         }
+        // The steps applied now, each recorded below (one row per step).
+        let mut applied: Vec<i64> = Vec::new();
         if version < 1 {
             tx.batch_execute(SCHEMA_V1).await.map_err(&e)?;
-            tx.execute(
-                "INSERT INTO regtrust_schema (version, applied_ms) VALUES (1, $1)",
-                &[&crate::aggregator::fleet::now_ms()],
-            )
-            .await
-            .map_err(&e)?;
-            tracing::info!(db = %self.db, version = 1, "database schema created");
+            applied.push(1);
         }
         if version < 2 {
             // Version 2: the report document every report rewrites (about 3.6 KB of JSON
@@ -566,17 +564,23 @@ impl Pg {
                         "the database has no lz4 compression: report documents stay pglz-compressed");
                 }
             }
+            applied.push(2);
+        }
+        // Future migrations: `if version < 3 { ...; applied.push(3) }`, in this
+        // transaction, under this lock.
+        let now = crate::aggregator::fleet::now_ms();
+        for step in &applied {
             tx.execute(
-                "INSERT INTO regtrust_schema (version, applied_ms) VALUES (2, $1)",
-                &[&crate::aggregator::fleet::now_ms()],
+                "INSERT INTO regtrust_schema (version, applied_ms) VALUES ($1, $2)",
+                &[step, &now],
             )
             .await
             .map_err(&e)?;
-            tracing::info!(db = %self.db, version = 2, "database schema updated");
         }
-        // Future migrations: `if version < 3 { ...; INSERT version 3 }`, in this
-        // transaction, under this lock.
         tx.commit().await.map_err(&e)?;
+        if let Some(to) = applied.last() {
+            tracing::info!(db = %self.db, from = version, to, "database schema set up");
+        }
         Ok(())
     }
 
