@@ -865,6 +865,54 @@ fn a_report_the_database_refuses_does_not_fail_the_rest_of_its_batch() {
     });
 }
 
+/// A new node's registry rows are plain INSERTs (no conflict probe); rows left under its
+/// name by a node row deleted outside the store (by hand in psql) must not make them fail:
+/// the node's report is stored, the rows it names replace the stale ones, the rest go.
+#[test]
+fn registry_rows_left_by_a_node_deleted_by_hand_do_not_refuse_its_next_report() {
+    let pg = Postgres::start();
+    rt().block_on(async {
+        pg.create_db("orphans").await;
+        let (store, closer) = Store::open(&pg.target("orphans"), store_opts())
+            .await
+            .unwrap();
+        let put = |r: Report| {
+            let raw = r.to_json();
+            store.put(r, raw, regtrust::aggregator::fleet::now_ms())
+        };
+        put(aged(
+            one("n1", &[("a.local", Verdict::Ok), ("b.local", Verdict::Ok)]),
+            60,
+        ))
+        .await
+        .unwrap();
+        put(one("n2", &[("a.local", Verdict::Ok)])).await.unwrap();
+        pg.query("orphans", "DELETE FROM nodes WHERE node = 'n1'")
+            .await;
+        let rows = "SELECT node || ' ' || registry || ' ' || verdict FROM node_registries ORDER BY node, registry";
+        assert_eq!(
+            pg.query("orphans", rows).await,
+            vec!["n1 a.local ok", "n1 b.local ok", "n2 a.local ok"]
+        );
+        let out = put(one(
+            "n1",
+            &[("a.local", Verdict::Expired), ("c.local", Verdict::Ok)],
+        ))
+        .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(
+            pg.query("orphans", rows).await,
+            vec!["n1 a.local expired", "n1 c.local ok", "n2 a.local ok"]
+        );
+        // A node never seen before still takes the plain INSERT, and its rows read back.
+        put(one("n3", &[("a.local", Verdict::Ok)])).await.unwrap();
+        let n3 = store.node("n3".into()).await.unwrap().expect("n3 stored");
+        assert_eq!(n3.row.registries.len(), 1, "{:?}", n3.row.registries);
+        drop(store);
+        closer.finish().await;
+    });
+}
+
 /// The chart's PostgreSQL preset (`ci/postgres-values.yaml`: verify-full, the password and the
 /// database CA from Secrets) as a kubelet would run it: the aggregator container's env and
 /// its Secret volumes, read from the rendering, files at the mount paths (under a temp dir),

@@ -373,6 +373,15 @@ struct NodeState {
     stored: Vec<RegistryRow>,
     /// The last applied report (index into the batch).
     last: Option<usize>,
+    /// Created by this batch's claim with no registry row under its name: its rows are
+    /// written by a plain INSERT, which skips the upsert's conflict probe and its
+    /// speculative-insertion WAL record per row (no conflict can arise: every writer of a
+    /// node's rows holds that node's row lock first).
+    fresh: bool,
+    /// Registry rows under the name of a node this batch created: left by a node row
+    /// deleted outside the store (the store deletes both in one transaction). They belong
+    /// to no report, so they are removed, and the node's rows go by the upsert.
+    orphans: Vec<String>,
 }
 
 /// The fleet-wide registry bound within a batch, exact as SQLite's `Mirror::admit`: a
@@ -723,9 +732,16 @@ impl Pg {
         // of these locks committed (READ COMMITTED takes a snapshot per statement). The
         // rows this batch just created are its own placeholders: skipped.
         let mut state: HashMap<&str, NodeState> = HashMap::with_capacity(nodes.len());
+        let mut orphans: HashMap<&str, Vec<String>> = HashMap::new();
         for r in heads {
             let node: &str = r.get(0);
             let Some(n) = existing.iter().copied().find(|n| *n == node) else {
+                if let (Some(n), Some(reg)) = (
+                    nodes.iter().copied().find(|n| *n == node),
+                    r.get::<_, Option<String>>(2),
+                ) {
+                    orphans.entry(n).or_default().push(reg);
+                }
                 continue;
             };
             let st = state.entry(n).or_insert_with(|| NodeState {
@@ -747,7 +763,14 @@ impl Pg {
             ))));
         }
         for n in &nodes {
-            state.entry(n).or_default();
+            state.entry(n).or_insert_with(|| {
+                let orphans = orphans.remove(n).unwrap_or_default();
+                NodeState {
+                    fresh: orphans.is_empty(),
+                    orphans,
+                    ..NodeState::default()
+                }
+            });
         }
         // --max-nodes: counted with this batch's claimed rows; `base` is the fleet without
         // them. Concurrent creations elsewhere do not see each other (README, "Fleet bounds").
@@ -894,6 +917,7 @@ impl Pg {
         let mut heads: Vec<&Facts> = Vec::new();
         let mut refused: Vec<&str> = Vec::new();
         let mut write: Vec<(&str, &RegistryRow)> = Vec::new();
+        let mut add: Vec<(&str, &RegistryRow)> = Vec::new();
         let mut gone: (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
         for (node, st) in state {
             let Some(i) = st.last else {
@@ -904,14 +928,17 @@ impl Pg {
             };
             heads.push(&facts[i]);
             for r in &st.rows {
-                if !st.stored.iter().any(|p| p == r) {
+                if st.fresh {
+                    add.push((node, r));
+                } else if !st.stored.iter().any(|p| p == r) {
                     write.push((node, r));
                 }
             }
-            for p in &st.stored {
-                if !st.rows.iter().any(|r| r.registry == p.registry) {
+            let before = st.stored.iter().map(|p| p.registry.as_str());
+            for p in before.chain(st.orphans.iter().map(String::as_str)) {
+                if !st.rows.iter().any(|r| r.registry == p) {
                     gone.0.push(node);
-                    gone.1.push(p.registry.as_str());
+                    gone.1.push(p);
                 }
             }
         }
@@ -928,6 +955,13 @@ impl Pg {
         let w_msg: Vec<&str> = write.iter().map(|w| w.1.message.as_str()).collect();
         let w_cause: Vec<&str> = write.iter().map(|w| w.1.cause.as_str()).collect();
         let w_fix: Vec<&str> = write.iter().map(|w| w.1.fix.as_str()).collect();
+        let a_node: Vec<&str> = add.iter().map(|w| w.0).collect();
+        let a_reg: Vec<&str> = add.iter().map(|w| w.1.registry.as_str()).collect();
+        let a_verdict: Vec<&str> = add.iter().map(|w| w.1.verdict.as_str()).collect();
+        let a_since: Vec<i64> = add.iter().map(|w| w.1.since_ms).collect();
+        let a_msg: Vec<&str> = add.iter().map(|w| w.1.message.as_str()).collect();
+        let a_cause: Vec<&str> = add.iter().map(|w| w.1.cause.as_str()).collect();
+        let a_fix: Vec<&str> = add.iter().map(|w| w.1.fix.as_str()).collect();
         let e_at: Vec<i64> = events.iter().map(|x| x.0).collect();
         let e_node: Vec<&str> = events.iter().map(|x| x.1).collect();
         let e_reg: Vec<&str> = events.iter().map(|x| x.2.as_str()).collect();
@@ -936,7 +970,7 @@ impl Pg {
         // Each future sends its statement at its first poll (or nothing, when it has no
         // rows), so the COMMIT goes out last.
         let skip = || async { Ok::<u64, tokio_postgres::Error>(0) };
-        let (a, b, c, d, e, commit) = tokio::join!(
+        let (a, b, f, c, d, e, commit) = tokio::join!(
             biased;
             async {
                 if heads.is_empty() {
@@ -957,6 +991,17 @@ impl Pg {
                     .execute(
                         &stmts.set_rows,
                         &[&w_node, &w_reg, &w_verdict, &w_since, &w_msg, &w_cause, &w_fix],
+                    )
+                    .await
+            },
+            async {
+                if add.is_empty() {
+                    return skip().await;
+                }
+                client
+                    .execute(
+                        &stmts.add_rows,
+                        &[&a_node, &a_reg, &a_verdict, &a_since, &a_msg, &a_cause, &a_fix],
                     )
                     .await
             },
@@ -984,6 +1029,7 @@ impl Pg {
         );
         a?;
         b?;
+        f?;
         c?;
         d?;
         e?;
@@ -1233,6 +1279,7 @@ struct Statements {
     distinct: tokio_postgres::Statement,
     set_heads: tokio_postgres::Statement,
     set_rows: tokio_postgres::Statement,
+    add_rows: tokio_postgres::Statement,
     drop_rows: tokio_postgres::Statement,
     events: tokio_postgres::Statement,
     drop_nodes: tokio_postgres::Statement,
@@ -1299,6 +1346,12 @@ impl Statements {
                      ON CONFLICT (node, registry) DO UPDATE SET verdict = excluded.verdict,
                        since_ms = excluded.since_ms, message = excluded.message,
                        cause = excluded.cause, fix = excluded.fix",
+                )
+                .await?,
+            add_rows: c
+                .prepare_cached(
+                    "INSERT INTO node_registries (node, registry, verdict, since_ms, message, cause, fix)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[])",
                 )
                 .await?,
             drop_rows: c
