@@ -814,7 +814,7 @@ fn bench_aggregator_postgres_vs_sqlite() {
                 .enable_all()
                 .build()
                 .unwrap()
-                .block_on(pg.top_statements("bench", 8));
+                .block_on(pg.top_statements("bench", 10));
         }
         results.push((name, load, db_cpu, regs_q, nodes_q, metrics_q, rss));
     }

@@ -160,6 +160,7 @@ impl Postgres {
         pg.settings.extend([
             "shared_preload_libraries=pg_stat_statements".to_string(),
             "pg_stat_statements.track=all".to_string(),
+            "pg_stat_statements.track_planning=on".to_string(),
         ]);
         // More server settings for an experiment (`NAME=VALUE`, space-separated).
         if let Ok(extra) = std::env::var("REGTRUST_BENCH_PG_SETTINGS") {
@@ -170,17 +171,18 @@ impl Postgres {
         pg
     }
 
-    /// The statements that took the most server time, one line each (after
-    /// `start_profiled`).
+    /// The statements that took the most server time (executing and planning), one line
+    /// each (after `start_profiled`).
     pub async fn top_statements(&self, db: &str, n: usize) -> Vec<String> {
         self.query(db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             .await;
         self.query(
             db,
             &format!(
-                "SELECT round(total_exec_time)::text || ' ms, ' || calls || ' calls, ' || rows || ' rows: '
+                "SELECT round(total_exec_time)::text || ' ms (+' || round(total_plan_time) || ' ms planning), '
+                   || calls || ' calls, ' || rows || ' rows: '
                    || left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100)
-                 FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT {n}"
+                 FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT {n}"
             ),
         )
         .await
