@@ -372,6 +372,43 @@ fn copy_err(e: &StoreError) -> StoreError {
 /// A transition to record: (at_ms, node, registry, from, to).
 type Transition<'a> = (i64, &'a str, String, Option<Verdict>, Option<Verdict>);
 
+/// Registry rows as the seven array parameters of `set_rows` and `add_rows`.
+struct RowColumns<'a> {
+    node: Vec<&'a str>,
+    registry: Vec<&'a str>,
+    verdict: Vec<&'a str>,
+    since: Vec<i64>,
+    message: Vec<&'a str>,
+    cause: Vec<&'a str>,
+    fix: Vec<&'a str>,
+}
+
+impl<'a> RowColumns<'a> {
+    fn of(rows: &[(&'a str, &'a RegistryRow)]) -> RowColumns<'a> {
+        RowColumns {
+            node: rows.iter().map(|w| w.0).collect(),
+            registry: rows.iter().map(|w| w.1.registry.as_str()).collect(),
+            verdict: rows.iter().map(|w| w.1.verdict.as_str()).collect(),
+            since: rows.iter().map(|w| w.1.since_ms).collect(),
+            message: rows.iter().map(|w| w.1.message.as_str()).collect(),
+            cause: rows.iter().map(|w| w.1.cause.as_str()).collect(),
+            fix: rows.iter().map(|w| w.1.fix.as_str()).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
+        [
+            &self.node,
+            &self.registry,
+            &self.verdict,
+            &self.since,
+            &self.message,
+            &self.cause,
+            &self.fix,
+        ]
+    }
+}
+
 /// One node of a batch as its reports are applied in memory.
 #[derive(Default)]
 struct NodeState {
@@ -965,20 +1002,7 @@ impl Pg {
         let h_agent: Vec<&str> = heads.iter().map(|f| f.agent_version.as_str()).collect();
         let h_problems: Vec<i64> = heads.iter().map(|f| i64::from(f.problems)).collect();
         let h_raw: Vec<&str> = heads.iter().map(|f| f.raw.as_str()).collect();
-        let w_node: Vec<&str> = write.iter().map(|w| w.0).collect();
-        let w_reg: Vec<&str> = write.iter().map(|w| w.1.registry.as_str()).collect();
-        let w_verdict: Vec<&str> = write.iter().map(|w| w.1.verdict.as_str()).collect();
-        let w_since: Vec<i64> = write.iter().map(|w| w.1.since_ms).collect();
-        let w_msg: Vec<&str> = write.iter().map(|w| w.1.message.as_str()).collect();
-        let w_cause: Vec<&str> = write.iter().map(|w| w.1.cause.as_str()).collect();
-        let w_fix: Vec<&str> = write.iter().map(|w| w.1.fix.as_str()).collect();
-        let a_node: Vec<&str> = add.iter().map(|w| w.0).collect();
-        let a_reg: Vec<&str> = add.iter().map(|w| w.1.registry.as_str()).collect();
-        let a_verdict: Vec<&str> = add.iter().map(|w| w.1.verdict.as_str()).collect();
-        let a_since: Vec<i64> = add.iter().map(|w| w.1.since_ms).collect();
-        let a_msg: Vec<&str> = add.iter().map(|w| w.1.message.as_str()).collect();
-        let a_cause: Vec<&str> = add.iter().map(|w| w.1.cause.as_str()).collect();
-        let a_fix: Vec<&str> = add.iter().map(|w| w.1.fix.as_str()).collect();
+        let (w, a) = (RowColumns::of(&write), RowColumns::of(&add));
         let e_at: Vec<i64> = events.iter().map(|x| x.0).collect();
         let e_node: Vec<&str> = events.iter().map(|x| x.1).collect();
         let e_reg: Vec<&str> = events.iter().map(|x| x.2.as_str()).collect();
@@ -987,7 +1011,7 @@ impl Pg {
         // Each future sends its statement at its first poll (or nothing, when it has no
         // rows), so the COMMIT goes out last.
         let skip = || async { Ok::<u64, tokio_postgres::Error>(0) };
-        let (c, e, generic, a, b, f, d, commit) = tokio::join!(
+        let (dropped_rows, dropped_nodes, generic, set_heads, set_rows, add_rows, events, commit) = tokio::join!(
             biased;
             async {
                 if gone.0.is_empty() {
@@ -1020,7 +1044,7 @@ impl Pg {
                 client
                     .execute(
                         &stmts.set_rows,
-                        &[&w_node, &w_reg, &w_verdict, &w_since, &w_msg, &w_cause, &w_fix],
+                        &w.params(),
                     )
                     .await
             },
@@ -1031,7 +1055,7 @@ impl Pg {
                 client
                     .execute(
                         &stmts.add_rows,
-                        &[&a_node, &a_reg, &a_verdict, &a_since, &a_msg, &a_cause, &a_fix],
+                        &a.params(),
                     )
                     .await
             },
@@ -1045,13 +1069,13 @@ impl Pg {
             },
             client.batch_execute("COMMIT"),
         );
-        c?;
-        e?;
+        dropped_rows?;
+        dropped_nodes?;
         generic?;
-        a?;
-        b?;
-        f?;
-        d?;
+        set_heads?;
+        set_rows?;
+        add_rows?;
+        events?;
         commit?;
         Ok(())
     }
