@@ -53,15 +53,24 @@ use tokio::sync::{mpsc, oneshot};
 mod tls;
 
 /// Which plans a batch's statements run with, set per transaction (`SET LOCAL`, undone
-/// by its COMMIT or rollback). The connections default to custom plans (`Target::parse`),
-/// which every statement that reads a table needs. The claim and the multi-row INSERTs
-/// read no table (rows come from `unnest` of their parameters; the conflicts are found
-/// through the primary key, whatever the plan), so a plan made once per connection serves
-/// them: planning each one anew, its arrays copied into the plan as constants, was about
-/// a sixth of the backend's CPU in the bench (perf: `GetCachedPlan` 3.8% of 22%).
+/// by its COMMIT or rollback). The connections default to custom plans (`Target::parse`).
+/// A batch's statements run with a plan made once per connection (generic): planning each
+/// one anew, its arrays copied into the plan as constants, was about a sixth of the
+/// backend's CPU in the bench (perf: `GetCachedPlan` 3.8% of 22%; pg_stat_statements:
+/// the heads read alone 207 ms of planning per run). The claim and the multi-row INSERTs
+/// read no table (rows come from `unnest` of their parameters; conflicts are found through
+/// the primary key). The reads that follow the claim (the heads, the bound's `shared`) may
+/// only read by key, and a generic plan costed on the tables of its moment (empty, when a
+/// fleet's first reports arrive) chose sequential scans and kept them as the tables grew
+/// (e628188: 2.4 ms instead of 0.2 ms a batch): `enable_seqscan = off` (`BY_KEY`) leaves
+/// the planner only their indexes, whatever the statistics say. The claim's count of the
+/// fleet runs before it, as the scan it is. The two DELETEs keep custom plans (`CUSTOM`,
+/// sent only when a batch deletes), being joins whose sides only the values tell.
 const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
-const GENERIC: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
-const CUSTOM: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
+const BY_KEY: &str = "SET LOCAL enable_seqscan = off";
+const GENERIC: &str =
+    "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
+const CUSTOM: &str = "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = on";
 
 /// Connections per replica.
 const POOL_SIZE: usize = 16;
@@ -747,9 +756,9 @@ impl Pg {
     /// transaction and commit. See the file comment for the locking; the statements per
     /// batch do not grow with its size, and they go out in two pipelined flights (three
     /// when a bound must be read, four when the fleet's registry count is needed too):
-    /// BEGIN, claim-and-lock and the read of the nodes' rows; then the writes and COMMIT
-    /// (each flight switches the plan mode where the statements that read tables start:
-    /// `BEGIN_GENERIC`). PostgreSQL runs pipelined statements one after
+    /// BEGIN, claim-and-lock (with the fleet's node count when it creates nodes) and the
+    /// read of the nodes' rows; then the writes and COMMIT (the plan settings each
+    /// statement needs are set between them: `BEGIN_GENERIC`). PostgreSQL runs pipelined statements one after
     /// the other in the order sent (`join!(biased; ...)` sends them in that order: a
     /// tokio-postgres request goes out at its future's first poll), so the read still
     /// starts after the claim has its locks. An error anywhere fails the whole batch, and
@@ -764,16 +773,25 @@ impl Pg {
         nodes.sort_unstable();
         nodes.dedup();
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&nodes];
-        let (begin, claimed, custom, heads) = tokio::join!(
+        let (begin, claimed, by_key, heads) = tokio::join!(
             biased;
             client.batch_execute(BEGIN_GENERIC),
             client.query(&stmts.claim, &params),
-            client.batch_execute(CUSTOM),
+            client.batch_execute(BY_KEY),
             client.query(&stmts.heads, &params),
         );
         begin?;
-        custom?;
-        let created: HashSet<String> = claimed?.iter().map(|r| r.get(0)).collect();
+        by_key?;
+        let mut created: HashSet<String> = HashSet::new();
+        let mut base = 0i64;
+        for r in claimed? {
+            match r.get::<_, Option<String>>(0) {
+                Some(node) => {
+                    created.insert(node);
+                }
+                None => base = r.get::<_, Option<i64>>(1).unwrap_or(0),
+            }
+        }
         let heads = heads?;
         let existing: Vec<&str> = nodes
             .iter()
@@ -824,29 +842,12 @@ impl Pg {
                 }
             });
         }
-        // --max-nodes: counted with this batch's claimed rows; `base` is the fleet without
-        // them. Concurrent creations elsewhere do not see each other (README, "Fleet bounds").
-        // The count and the registry bound's read go out in one flight (both need only the
-        // claim's results; `biased` sends the count first): batches that create nodes
-        // are the ones that need both, and would otherwise wait for two round trips.
-        let (count, regs) = tokio::join!(
-            biased;
-            async {
-                if created.is_empty() {
-                    return Ok(None);
-                }
-                client.query_one(&stmts.count, &[]).await.map(Some)
-            },
-            self.registry_refs(client, &stmts, facts, &state),
-        );
-        let mut live_nodes = 0usize;
-        if let Some(row) = count? {
-            let n: i64 = row.get(0);
-            live_nodes = usize::try_from(n)
-                .unwrap_or(usize::MAX)
-                .saturating_sub(created.len());
-        }
-        let mut regs = regs?;
+        // --max-nodes: `base` is the fleet without this batch's created rows, counted by
+        // the claim itself (its snapshot precedes its own inserts), so batches that create
+        // nodes need no round trip for it. Concurrent creations elsewhere do not see each
+        // other (README, "Fleet bounds").
+        let mut live_nodes = usize::try_from(base).unwrap_or(usize::MAX);
+        let mut regs = self.registry_refs(client, &stmts, facts, &state).await?;
         let mut results = Vec::with_capacity(facts.len());
         let mut events: Vec<Transition<'_>> = Vec::new();
         for (i, f) in facts.iter().enumerate() {
@@ -1011,8 +1012,25 @@ impl Pg {
         // Each future sends its statement at its first poll (or nothing, when it has no
         // rows), so the COMMIT goes out last.
         let skip = || async { Ok::<u64, tokio_postgres::Error>(0) };
-        let (dropped_rows, dropped_nodes, generic, set_heads, set_rows, add_rows, events, commit) = tokio::join!(
+        let deletes = !gone.0.is_empty() || !refused.is_empty();
+        let (
+            custom,
+            dropped_rows,
+            dropped_nodes,
+            generic,
+            set_heads,
+            set_rows,
+            add_rows,
+            events,
+            commit,
+        ) = tokio::join!(
             biased;
+            async {
+                if !deletes {
+                    return Ok(());
+                }
+                client.batch_execute(CUSTOM).await
+            },
             async {
                 if gone.0.is_empty() {
                     return skip().await;
@@ -1025,7 +1043,12 @@ impl Pg {
                 }
                 client.execute(&stmts.drop_nodes, &[&refused]).await
             },
-            client.batch_execute(GENERIC),
+            async {
+                if !deletes {
+                    return Ok(());
+                }
+                client.batch_execute(GENERIC).await
+            },
             async {
                 if heads.is_empty() {
                     return skip().await;
@@ -1069,6 +1092,7 @@ impl Pg {
             },
             client.batch_execute("COMMIT"),
         );
+        custom?;
         dropped_rows?;
         dropped_nodes?;
         generic?;
@@ -1317,7 +1341,6 @@ impl Pg {
 struct Statements {
     claim: tokio_postgres::Statement,
     heads: tokio_postgres::Statement,
-    count: tokio_postgres::Statement,
     shared: tokio_postgres::Statement,
     distinct: tokio_postgres::Statement,
     set_heads: tokio_postgres::Statement,
@@ -1335,12 +1358,20 @@ impl Statements {
             // (PostgreSQL docs, INSERT, "ON CONFLICT Clause"); rows are claimed in the byte
             // order of their names, so batches of any replica lock in one order.
             // Placeholders in created rows are overwritten (or the row deleted) before COMMIT.
+            // The one row with a NULL node is the fleet's node count in the statement's
+            // snapshot, which precedes its inserts; taken only when it inserted (the
+            // uncorrelated EXISTS is a one-time filter, so the scan does not run otherwise).
             claim: c
                 .prepare_cached(
-                    "INSERT INTO nodes (node, received_ms, generated_at, agent_version, problems, report)
-                     SELECT n, 0, '', '', 0, '' FROM unnest($1::text[]) AS n ORDER BY n COLLATE \"C\"
-                     ON CONFLICT (node) DO UPDATE SET node = excluded.node WHERE false
-                     RETURNING node",
+                    "WITH claimed AS (
+                       INSERT INTO nodes (node, received_ms, generated_at, agent_version, problems, report)
+                       SELECT n, 0, '', '', 0, '' FROM unnest($1::text[]) AS n ORDER BY n COLLATE \"C\"
+                       ON CONFLICT (node) DO UPDATE SET node = excluded.node WHERE false
+                       RETURNING node
+                     )
+                     SELECT node, NULL::int8 FROM claimed
+                     UNION ALL
+                     SELECT NULL, count(*) FROM nodes WHERE EXISTS (SELECT FROM claimed)",
                 )
                 .await?,
             // The nodes' heads and registry rows in one statement (one snapshot). A LATERAL
@@ -1358,7 +1389,6 @@ impl Statements {
                      WHERE n.node = ANY($1::text[])",
                 )
                 .await?,
-            count: c.prepare_cached("SELECT count(*) FROM nodes").await?,
             // One index probe per registry (EXISTS stops at the first row of a node outside
             // this batch), never a scan of every node's rows.
             shared: c
