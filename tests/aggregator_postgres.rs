@@ -1158,3 +1158,79 @@ fn the_lz4_step_refused_leaves_pglz_and_the_store_serves() {
         closer.finish().await;
     });
 }
+
+/// The batch's reads run with generic plans (made once per connection, perhaps while the
+/// tables are still empty) under `BY_KEY`: their plans must read through indexes only,
+/// else they scan whole tables once the fleet has grown. And the claim's fleet count runs
+/// only in a batch that created a node. Checked on the schema the store creates, with the
+/// settings and texts the store sends.
+#[test]
+fn the_batch_reads_plan_by_key_on_empty_tables() {
+    use regtrust::aggregator::store::postgres::{BEGIN_GENERIC, BY_KEY, CLAIM, HEADS, SHARED};
+    let pg = Postgres::start();
+    rt().block_on(async {
+        pg.create_db("plans").await;
+        let (store, closer) = Store::open(&pg.target("plans"), store_opts())
+            .await
+            .unwrap();
+        drop(store);
+        closer.finish().await;
+        let explain = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)";
+        let lines = pg
+            .query(
+                "plans",
+                &format!(
+                    "PREPARE claim(text[]) AS {CLAIM};
+                     PREPARE heads(text[]) AS {HEADS};
+                     PREPARE shared(text[], text[]) AS {SHARED};
+                     {BEGIN_GENERIC};
+                     SELECT '-- claim, creating';
+                     {explain} EXECUTE claim('{{n1,n2}}');
+                     SELECT '-- claim, nothing created';
+                     {explain} EXECUTE claim('{{n1,n2}}');
+                     {BY_KEY};
+                     SELECT '-- heads';
+                     {explain} EXECUTE heads('{{n1,n2}}');
+                     SELECT '-- shared';
+                     {explain} EXECUTE shared('{{h1}}', '{{n1}}');
+                     ROLLBACK"
+                ),
+            )
+            .await;
+        let mut plans: BTreeMap<String, String> = BTreeMap::new();
+        let mut at = String::new();
+        for l in lines {
+            if let Some(name) = l.strip_prefix("-- ") {
+                at = name.to_string();
+            } else {
+                plans
+                    .entry(at.clone())
+                    .or_default()
+                    .push_str(&format!("{l}\n"));
+            }
+        }
+        let plan = |name: &str| plans.get(name).cloned().unwrap_or_default();
+        let creating = plan("claim, creating");
+        assert!(
+            creating.contains("Seq Scan on nodes (actual rows=0 loops=1)"),
+            "a claim that creates nodes counts the fleet:\n{creating}"
+        );
+        let idle = plan("claim, nothing created");
+        assert!(
+            idle.contains("Seq Scan on nodes (never executed)"),
+            "a claim that creates nothing must not scan the fleet:\n{idle}"
+        );
+        let heads = plan("heads");
+        assert!(
+            !heads.contains("Seq Scan")
+                && heads.contains("nodes_pkey")
+                && heads.contains("node_registries_pkey"),
+            "the heads read must go through both primary keys:\n{heads}"
+        );
+        let shared = plan("shared");
+        assert!(
+            !shared.contains("Seq Scan") && shared.contains("node_registries_registry"),
+            "the shared read must probe the registry index:\n{shared}"
+        );
+    });
+}

@@ -66,8 +66,10 @@ mod tls;
 /// the planner only their indexes, whatever the statistics say. The claim's count of the
 /// fleet runs before it, as the scan it is. The two DELETEs keep custom plans (`CUSTOM`,
 /// sent only when a batch deletes), being joins whose sides only the values tell.
-const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
-const BY_KEY: &str = "SET LOCAL enable_seqscan = off";
+#[doc(hidden)]
+pub const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
+#[doc(hidden)]
+pub const BY_KEY: &str = "SET LOCAL enable_seqscan = off";
 const GENERIC: &str =
     "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
 const CUSTOM: &str = "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = on";
@@ -1336,6 +1338,48 @@ impl Pg {
     }
 }
 
+/// The claim: creates the batch's missing node rows and locks the existing ones.
+/// ON CONFLICT DO UPDATE locks the conflicting row even when its WHERE is false
+/// (PostgreSQL docs, INSERT, "ON CONFLICT Clause"); rows are claimed in the byte
+/// order of their names, so batches of any replica lock in one order.
+/// Placeholders in created rows are overwritten (or the row deleted) before COMMIT.
+/// The one row with a NULL node is the fleet's node count in the statement's
+/// snapshot, which precedes its inserts; taken only when it inserted (the
+/// uncorrelated EXISTS is a one-time filter, so the scan does not run otherwise).
+#[doc(hidden)]
+pub const CLAIM: &str = "WITH claimed AS (
+       INSERT INTO nodes (node, received_ms, generated_at, agent_version, problems, report)
+       SELECT n, 0, '', '', 0, '' FROM unnest($1::text[]) AS n ORDER BY n COLLATE \"C\"
+       ON CONFLICT (node) DO UPDATE SET node = excluded.node WHERE false
+       RETURNING node
+     )
+     SELECT node, NULL::int8 FROM claimed
+     UNION ALL
+     SELECT NULL, count(*) FROM nodes WHERE EXISTS (SELECT FROM claimed)";
+
+/// The nodes' heads and registry rows in one statement (one snapshot). A LATERAL
+/// subquery kept apart by OFFSET 0 (so the planner cannot flatten it into a
+/// join): each node's rows are read through the primary key whatever the
+/// statistics say. On tables just filled, before autovacuum's first ANALYZE, a
+/// plain join was planned as a hash join over every registry row of the fleet
+/// (12-20 ms a batch at 5,000 nodes instead of 0.2 ms). Run with `BY_KEY`, its generic
+/// plan reads both tables through their primary keys even when made on empty tables
+/// (`the_batch_reads_plan_by_key_on_empty_tables`, which is why these texts are public).
+#[doc(hidden)]
+pub const HEADS: &str =
+    "SELECT n.node, n.generated_at, r.registry, r.verdict, r.since_ms, r.message, r.cause, r.fix
+     FROM nodes AS n LEFT JOIN LATERAL (
+       SELECT * FROM node_registries AS x WHERE x.node = n.node OFFSET 0
+     ) AS r ON true
+     WHERE n.node = ANY($1::text[])";
+
+/// Which of the registries `$1` nodes outside the batch (`$2`) also report.
+/// One index probe per registry (EXISTS stops at the first row of a node outside
+/// this batch), never a scan of every node's rows.
+#[doc(hidden)]
+pub const SHARED: &str = "SELECT r FROM unnest($1::text[]) AS r
+     WHERE EXISTS (SELECT 1 FROM node_registries WHERE registry = r AND node <> ALL($2::text[]))";
+
 /// The statements of a batch, prepared once per connection (deadpool's statement cache)
 /// and all before the first is sent, so pipelined flights are never split by a Parse.
 struct Statements {
@@ -1354,49 +1398,9 @@ struct Statements {
 impl Statements {
     async fn prepare(c: &deadpool_postgres::Client) -> Result<Statements, tokio_postgres::Error> {
         Ok(Statements {
-            // ON CONFLICT DO UPDATE locks the conflicting row even when its WHERE is false
-            // (PostgreSQL docs, INSERT, "ON CONFLICT Clause"); rows are claimed in the byte
-            // order of their names, so batches of any replica lock in one order.
-            // Placeholders in created rows are overwritten (or the row deleted) before COMMIT.
-            // The one row with a NULL node is the fleet's node count in the statement's
-            // snapshot, which precedes its inserts; taken only when it inserted (the
-            // uncorrelated EXISTS is a one-time filter, so the scan does not run otherwise).
-            claim: c
-                .prepare_cached(
-                    "WITH claimed AS (
-                       INSERT INTO nodes (node, received_ms, generated_at, agent_version, problems, report)
-                       SELECT n, 0, '', '', 0, '' FROM unnest($1::text[]) AS n ORDER BY n COLLATE \"C\"
-                       ON CONFLICT (node) DO UPDATE SET node = excluded.node WHERE false
-                       RETURNING node
-                     )
-                     SELECT node, NULL::int8 FROM claimed
-                     UNION ALL
-                     SELECT NULL, count(*) FROM nodes WHERE EXISTS (SELECT FROM claimed)",
-                )
-                .await?,
-            // The nodes' heads and registry rows in one statement (one snapshot). A LATERAL
-            // subquery kept apart by OFFSET 0 (so the planner cannot flatten it into a
-            // join): each node's rows are read through the primary key whatever the
-            // statistics say. On tables just filled, before autovacuum's first ANALYZE, a
-            // plain join was planned as a hash join over every registry row of the fleet
-            // (12-20 ms a batch at 5,000 nodes instead of 0.2 ms).
-            heads: c
-                .prepare_cached(
-                    "SELECT n.node, n.generated_at, r.registry, r.verdict, r.since_ms, r.message, r.cause, r.fix
-                     FROM nodes AS n LEFT JOIN LATERAL (
-                       SELECT * FROM node_registries AS x WHERE x.node = n.node OFFSET 0
-                     ) AS r ON true
-                     WHERE n.node = ANY($1::text[])",
-                )
-                .await?,
-            // One index probe per registry (EXISTS stops at the first row of a node outside
-            // this batch), never a scan of every node's rows.
-            shared: c
-                .prepare_cached(
-                    "SELECT r FROM unnest($1::text[]) AS r
-                     WHERE EXISTS (SELECT 1 FROM node_registries WHERE registry = r AND node <> ALL($2::text[]))",
-                )
-                .await?,
+            claim: c.prepare_cached(CLAIM).await?,
+            heads: c.prepare_cached(HEADS).await?,
+            shared: c.prepare_cached(SHARED).await?,
             distinct: c
                 .prepare_cached("SELECT count(DISTINCT registry) FROM node_registries")
                 .await?,
