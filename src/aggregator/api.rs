@@ -317,23 +317,28 @@ pub fn admit(mut report: Report, max_registries: usize) -> Result<Report, String
     }
     // The texts that become database columns: PostgreSQL's `text` cannot hold U+0000 (and
     // would refuse the report where SQLite stores it), so both backends refuse it here.
-    let nul = |field: String, text: &str| -> Result<(), String> {
+    // The field is named only when refused (not formatted for every probe of every report).
+    let nul = |field: &dyn Fn() -> String, text: &str| -> Result<(), String> {
         if text.contains('\0') {
             Err(format!(
-                "{field} contains a NUL character (U+0000), which the fleet store cannot hold"
+                "{} contains a NUL character (U+0000), which the fleet store cannot hold",
+                field()
             ))
         } else {
             Ok(())
         }
     };
-    nul("agent_version".into(), &report.agent_version)?;
-    nul("generated_at".into(), &report.generated_at)?;
+    nul(&|| "agent_version".into(), &report.agent_version)?;
+    nul(&|| "generated_at".into(), &report.generated_at)?;
     for (i, r) in report.registries.iter().enumerate() {
-        nul(format!("registries[{i}].message"), &r.message)?;
+        nul(&|| format!("registries[{i}].message"), &r.message)?;
         for (j, p) in r.probes.iter().enumerate() {
-            nul(format!("registries[{i}].probes[{j}].message"), &p.message)?;
-            nul(format!("registries[{i}].probes[{j}].cause"), &p.cause)?;
-            nul(format!("registries[{i}].probes[{j}].fix"), &p.fix)?;
+            nul(
+                &|| format!("registries[{i}].probes[{j}].message"),
+                &p.message,
+            )?;
+            nul(&|| format!("registries[{i}].probes[{j}].cause"), &p.cause)?;
+            nul(&|| format!("registries[{i}].probes[{j}].fix"), &p.fix)?;
         }
     }
     let mut seen = HashSet::new();
