@@ -63,8 +63,9 @@ mod tls;
 /// only read by key, and a generic plan costed on the tables of its moment (empty, when a
 /// fleet's first reports arrive) chose sequential scans and kept them as the tables grew
 /// (e628188: 2.4 ms instead of 0.2 ms a batch): `enable_seqscan = off` (`BY_KEY`) leaves
-/// the planner only their indexes, whatever the statistics say. The claim's count of the
-/// fleet runs before it, as the scan it is. The two DELETEs keep custom plans (`CUSTOM`,
+/// the planner only their indexes, whatever the statistics say (the rare count of the
+/// fleet's distinct registries then walks the registry index). The claim's count of the
+/// fleet's nodes runs before it, as the scan it is. The two DELETEs keep custom plans (`CUSTOM`,
 /// sent only when a batch deletes), being joins whose sides only the values tell.
 #[doc(hidden)]
 pub const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
@@ -760,11 +761,12 @@ impl Pg {
     /// when a bound must be read, four when the fleet's registry count is needed too):
     /// BEGIN, claim-and-lock (with the fleet's node count when it creates nodes) and the
     /// read of the nodes' rows; then the writes and COMMIT (the plan settings each
-    /// statement needs are set between them: `BEGIN_GENERIC`). PostgreSQL runs pipelined statements one after
-    /// the other in the order sent (`join!(biased; ...)` sends them in that order: a
-    /// tokio-postgres request goes out at its future's first poll), so the read still
-    /// starts after the claim has its locks. An error anywhere fails the whole batch, and
-    /// the caller closes the connection (a COMMIT after a failed statement only rolls back).
+    /// statement needs are set between them: `BEGIN_GENERIC`). PostgreSQL runs pipelined
+    /// statements one after the other in the order sent (`join!(biased; ...)` sends them
+    /// in that order: a tokio-postgres request goes out at its future's first poll), so
+    /// the read still starts after the claim has its locks. An error anywhere fails the
+    /// whole batch, and the caller closes the connection (a COMMIT after a failed
+    /// statement only rolls back).
     async fn apply(
         &self,
         client: &deadpool_postgres::Client,
