@@ -65,14 +65,14 @@ mod tls;
 /// (e628188: 2.4 ms instead of 0.2 ms a batch): `enable_seqscan = off` (`BY_KEY`) leaves
 /// the planner only their indexes, whatever the statistics say (the rare count of the
 /// fleet's distinct registries then walks the registry index). The claim's count of the
-/// fleet's nodes runs before it, as the scan it is. The two DELETEs keep custom plans (`CUSTOM`,
-/// sent only when a batch deletes), being joins whose sides only the values tell.
+/// fleet's nodes runs before it, as the scan it is. The two DELETEs keep custom plans
+/// (`CUSTOM`, sent only when a batch deletes), being joins whose sides only the values
+/// tell; after them `GENERIC` again, for the INSERTs, which read no table.
 #[doc(hidden)]
 pub const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 #[doc(hidden)]
 pub const BY_KEY: &str = "SET LOCAL enable_seqscan = off";
-const GENERIC: &str =
-    "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
+const GENERIC: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
 const CUSTOM: &str = "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = on";
 
 /// Connections per replica.
@@ -1016,7 +1016,15 @@ impl Pg {
         // Each future sends its statement at its first poll (or nothing, when it has no
         // rows), so the COMMIT goes out last.
         let skip = || async { Ok::<u64, tokio_postgres::Error>(0) };
+        // The plan settings around the DELETEs, sent only when there are any.
         let deletes = !gone.0.is_empty() || !refused.is_empty();
+        let set_if_deleting = |settings: &'static str| async move {
+            if deletes {
+                client.batch_execute(settings).await
+            } else {
+                Ok(())
+            }
+        };
         let (
             custom,
             dropped_rows,
@@ -1029,12 +1037,7 @@ impl Pg {
             commit,
         ) = tokio::join!(
             biased;
-            async {
-                if !deletes {
-                    return Ok(());
-                }
-                client.batch_execute(CUSTOM).await
-            },
+            set_if_deleting(CUSTOM),
             async {
                 if gone.0.is_empty() {
                     return skip().await;
@@ -1047,12 +1050,7 @@ impl Pg {
                 }
                 client.execute(&stmts.drop_nodes, &[&refused]).await
             },
-            async {
-                if !deletes {
-                    return Ok(());
-                }
-                client.batch_execute(GENERIC).await
-            },
+            set_if_deleting(GENERIC),
             async {
                 if heads.is_empty() {
                     return skip().await;
@@ -1346,7 +1344,7 @@ impl Pg {
 /// order of their names, so batches of any replica lock in one order.
 /// Placeholders in created rows are overwritten (or the row deleted) before COMMIT.
 /// The one row with a NULL node is the fleet's node count in the statement's
-/// snapshot, which precedes its inserts; taken only when it inserted (the
+/// snapshot, which precedes its inserts; counted only when it inserted, else 0 (the
 /// uncorrelated EXISTS is a one-time filter, so the scan does not run otherwise).
 #[doc(hidden)]
 pub const CLAIM: &str = "WITH claimed AS (
