@@ -1234,3 +1234,105 @@ fn the_batch_reads_plan_by_key_on_empty_tables() {
         );
     });
 }
+
+/// Retention and deletes wait for a batch that holds a node's row (the store's own `CLAIM`)
+/// and decide on what it committed: here a transaction holding n1's row, as a batch would
+/// while n1 reports, makes both wait (seen in `pg_locks`), then writes what such a batch
+/// writes and commits.
+/// Retention must then spare n1, which reported meanwhile (and remove the silent n2), and
+/// the delete must remove n1 with every registry row the batch wrote (no row left behind
+/// under its name). Several rounds, each losing the race on purpose.
+#[test]
+fn retention_and_deletes_wait_for_a_reporting_nodes_lock() {
+    use regtrust::aggregator::store::postgres::CLAIM;
+    let pg = Postgres::start();
+    rt().block_on(async {
+        pg.create_db("locks").await;
+        let (store, closer) = Store::open(&pg.target("locks"), store_opts())
+            .await
+            .unwrap();
+        let store = Arc::new(store);
+        let (client, conn) =
+            tokio_postgres::connect(&pg.url_with_password("locks"), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        let conn = tokio::spawn(conn);
+        let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted";
+        let wait_for_waiter = || async {
+            for _ in 0..500 {
+                if pg.query("locks", waiting).await == vec!["1"] {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("nobody waited for the claimed node row within 10 s");
+        };
+        let old = regtrust::aggregator::fleet::now_ms() - 2 * 3600 * 1000;
+        for round in 0..5 {
+            let (n1, n2) = (format!("n1-{round}"), format!("n2-{round}"));
+            for n in [&n1, &n2] {
+                let r = aged(one(n, &[("a.local", Verdict::Ok)]), 7200);
+                let raw = r.to_json();
+                store.put(r, raw, old).await.unwrap();
+            }
+
+            // Retention against a batch of n1.
+            client.batch_execute("BEGIN").await.unwrap();
+            client.query(CLAIM, &[&vec![n1.as_str()]]).await.unwrap();
+            let prune = tokio::spawn({
+                let store = store.clone();
+                async move { store.prune(regtrust::aggregator::fleet::now_ms()).await }
+            });
+            wait_for_waiter().await;
+            client
+                .execute(
+                    "UPDATE nodes SET received_ms = $2 WHERE node = $1",
+                    &[&n1, &regtrust::aggregator::fleet::now_ms()],
+                )
+                .await
+                .unwrap();
+            client.batch_execute("COMMIT").await.unwrap();
+            let (_, nodes) = prune.await.unwrap().unwrap();
+            assert_eq!(nodes, 1, "round {round}: only the silent node goes");
+            let left = pg
+                .query(
+                    "locks",
+                    &format!("SELECT node FROM nodes WHERE node IN ('{n1}', '{n2}')"),
+                )
+                .await;
+            assert_eq!(left, vec![n1.clone()], "round {round}");
+
+            // A delete against a batch of n1 that adds a registry row.
+            client.batch_execute("BEGIN").await.unwrap();
+            client.query(CLAIM, &[&vec![n1.as_str()]]).await.unwrap();
+            let delete = tokio::spawn({
+                let (store, n1) = (store.clone(), n1.clone());
+                async move { store.delete(n1).await }
+            });
+            wait_for_waiter().await;
+            client
+                .execute(
+                    "INSERT INTO node_registries VALUES ($1, 'b.local', 'ok', 0, '', '', '')",
+                    &[&n1],
+                )
+                .await
+                .unwrap();
+            client.batch_execute("COMMIT").await.unwrap();
+            assert!(
+                delete.await.unwrap().unwrap(),
+                "round {round}: n1 was known"
+            );
+            let rows = pg
+                .query(
+                    "locks",
+                    &format!("SELECT registry FROM node_registries WHERE node IN ('{n1}', '{n2}')"),
+                )
+                .await;
+            assert!(rows.is_empty(), "round {round}: rows left: {rows:?}");
+        }
+        drop(client);
+        let _ = conn.await;
+        drop(store);
+        closer.finish().await;
+    });
+}
