@@ -190,7 +190,7 @@ impl Conn {
             .write_all(&self.req)
             .unwrap_or_else(|e| panic!("{method} {path} to {}: {e}", self.addr));
         self.buf.clear();
-        let head_end = self.find(0, b"\r\n\r\n", method, path) + 4;
+        let head_end = self.read_until(0, b"\r\n\r\n", method, path) + 4;
         let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
         let status: u16 = head
             .split_whitespace()
@@ -209,7 +209,7 @@ impl Conn {
         if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             let mut pos = head_end;
             loop {
-                let line_end = self.find(pos, b"\r\n", method, path);
+                let line_end = self.read_until(pos, b"\r\n", method, path);
                 let size_text = String::from_utf8_lossy(&self.buf[pos..line_end]).into_owned();
                 let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
                     .unwrap_or_else(|_| panic!("{method} {path}: bad chunk size {size_text:?}"));
@@ -237,7 +237,7 @@ impl Conn {
 
     /// Where `needle` first occurs in the response at or after `pos`, reading more until it
     /// does; bytes already searched are not searched again.
-    fn find(&mut self, pos: usize, needle: &[u8], method: &str, path: &str) -> usize {
+    fn read_until(&mut self, pos: usize, needle: &[u8], method: &str, path: &str) -> usize {
         let mut from = pos;
         loop {
             if let Some(i) = find(&self.buf, from, needle) {
