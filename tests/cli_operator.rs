@@ -366,6 +366,8 @@ fn a_report_url_without_the_path_says_to_add_it() {
     fs::create_dir_all(root.join("etc/docker")).unwrap();
     let mut agent = Command::new(bin())
         .args([
+            "--log-format",
+            "json",
             "agent",
             "--listen",
             "127.0.0.1:0",
@@ -399,10 +401,18 @@ fn a_report_url_without_the_path_says_to_add_it() {
     let found = loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {
-            // The failure's own words, not a bare "405": a log line's timestamp can hold those
-            // digits (18:59:58.244056Z did, and the test took the verdict line for the push's).
-            Ok(l) if l.contains("the aggregator answered 405") => break Some(l),
-            Ok(l) => seen.push(l),
+            // The push failure's error field, as `Binary::spawn` reads its line: a substring of
+            // the whole text line also matched a timestamp's digits (18:59:58.244056Z held
+            // "405", and the verdict line was taken for the push failure).
+            Ok(l) => {
+                let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_default();
+                match v["fields"]["error"].as_str() {
+                    Some(e) if e.starts_with("the aggregator answered 405") => {
+                        break Some(e.to_string())
+                    }
+                    _ => seen.push(l),
+                }
+            }
             Err(_) => break None,
         }
     };
